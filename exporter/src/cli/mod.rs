@@ -1,0 +1,174 @@
+//! Command line: `lbtriage [flags]` runs the exporter; subcommands do one-off jobs.
+
+mod logging;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::server::{self, AppState};
+use crate::store::{families, Sample, Store};
+
+pub use logging::{LogFormat, LogLevel};
+
+/// Not in use by any other exporter we know of (9100-9999 is fully allocated); mnemonic for 502.
+pub const DEFAULT_LISTEN_ADDRESS: &str = ":10502";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lbtriage",
+    version,
+    about = "Prometheus exporter that names the cause of load-balancer 5xx"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a configuration file and exit: 0 when valid, 1 with the offending key otherwise.
+    CheckConfig(ConfigArg),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArg {
+    /// Path to the configuration file.
+    #[arg(
+        long = "config.file",
+        value_name = "PATH",
+        default_value = "lbtriage.yml"
+    )]
+    config_file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// Address to listen on for the web interface and telemetry.
+    #[arg(long = "web.listen-address", value_name = "HOST:PORT", default_value = DEFAULT_LISTEN_ADDRESS)]
+    listen_address: String,
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        value_name = "PATH",
+        default_value = "/metrics"
+    )]
+    telemetry_path: String,
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", value_enum, default_value = "info")]
+    log_level: LogLevel,
+    /// Output format of log messages.
+    #[arg(long = "log.format", value_enum, default_value = "logfmt")]
+    log_format: LogFormat,
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig(arg)) => check_config(&arg.config_file),
+        None => {
+            logging::init(cli.run.log_level, cli.run.log_format);
+            match run_exporter(cli.run) {
+                Ok(()) => 0,
+                Err(err) => {
+                    tracing::error!(error = format!("{err:#}"), "exiting");
+                    1
+                }
+            }
+        }
+    }
+}
+
+fn check_config(path: &std::path::Path) -> i32 {
+    match Config::load(path) {
+        Ok(config) => {
+            let sources = crate::sources::source_keys(&config).len();
+            println!(
+                "{}: valid ({sources} source job/region pairs)",
+                path.display()
+            );
+            0
+        }
+        Err(err) => {
+            eprintln!("{}: {err}", path.display());
+            1
+        }
+    }
+}
+
+/// `:10502` means every interface, as in the Go exporters.
+fn listen_address(raw: &str) -> String {
+    if raw.starts_with(':') {
+        format!("0.0.0.0{raw}")
+    } else {
+        raw.to_string()
+    }
+}
+
+fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
+    let config = Config::load(&args.config.config_file)
+        .with_context(|| format!("loading {}", args.config.config_file.display()))?;
+    if !args.telemetry_path.starts_with('/') {
+        anyhow::bail!(
+            "--web.telemetry-path must start with '/', got {:?}",
+            args.telemetry_path
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let store = Arc::new(Store::new(crate::sources::source_keys(&config)));
+        let address = listen_address(&args.listen_address);
+        let listener = tokio::net::TcpListener::bind(&address)
+            .await
+            .with_context(|| format!("listening on {address}"))?;
+        tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address), version = env!("CARGO_PKG_VERSION"), "lbtriage listening");
+
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut sources = crate::sources::spawn_all(&config, store.clone(), shutdown_rx.clone());
+        let state = Arc::new(AppState {
+            store,
+            telemetry_path: args.telemetry_path,
+            static_samples: vec![build_info()],
+        });
+        let server = tokio::spawn(server::serve(listener, state, shutdown_rx));
+
+        wait_for_signal().await?;
+        tracing::info!("shutting down");
+        let _ = shutdown_tx.send(true);
+        server.await.context("server task")?.context("server")?;
+        while sources.join_next().await.is_some() {}
+        Ok(())
+    })
+}
+
+fn build_info() -> Sample {
+    Sample::new(
+        &families::BUILD_INFO,
+        vec![("version".into(), env!("CARGO_PKG_VERSION").to_string())],
+        1.0,
+    )
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

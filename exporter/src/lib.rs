@@ -1,0 +1,8 @@
+//! lbtriage: a Prometheus exporter that reads cloud load balancers' own metrics, normalises them
+//! into provider-neutral families, and (with its rule pack) names the documented cause of their 5xx.
+
+pub mod cli;
+pub mod config;
+pub mod server;
+pub mod sources;
+pub mod store;

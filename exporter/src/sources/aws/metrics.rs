@@ -1,0 +1,291 @@
+//! Where a CloudWatch metric becomes a Prometheus family: one row per metric lbtriage reads, and only
+//! the metrics the cause catalog needs. A family's kind decides the treatment: counter families take
+//! the `Sum` of each period once; gauge families take the newest datapoint.
+
+use crate::config::LoadBalancerType;
+use crate::store::families::{self as f, Family};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Statistic {
+    Sum,
+    Average,
+    Minimum,
+    Maximum,
+}
+
+impl Statistic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Statistic::Sum => "Sum",
+            Statistic::Average => "Average",
+            Statistic::Minimum => "Minimum",
+            Statistic::Maximum => "Maximum",
+        }
+    }
+}
+
+/// Which dimensions a query carries: the load balancer alone, or the load balancer and one target group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    LoadBalancer,
+    TargetGroup,
+}
+
+#[derive(Debug)]
+pub struct CloudWatchMetric {
+    pub name: &'static str,
+    pub statistic: Statistic,
+    pub scope: Scope,
+    pub family: &'static Family,
+    /// Fixed labels this metric contributes (`origin`, `code`), in output order.
+    pub labels: &'static [(&'static str, &'static str)],
+}
+
+const fn m(
+    name: &'static str,
+    statistic: Statistic,
+    scope: Scope,
+    family: &'static Family,
+    labels: &'static [(&'static str, &'static str)],
+) -> CloudWatchMetric {
+    CloudWatchMetric {
+        name,
+        statistic,
+        scope,
+        family,
+        labels,
+    }
+}
+
+use Scope::{LoadBalancer as Lb, TargetGroup as Tg};
+use Statistic::{Average, Maximum, Minimum, Sum};
+
+/// `AWS/ApplicationELB`. Per-code ELB metrics instead of `HTTPCode_ELB_5XX_Count`, so the rules can
+/// tell 502 from 503 from 504 (other LB 5xx codes, 501/505/561, are not read).
+pub static APPLICATION: &[CloudWatchMetric] = &[
+    m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]),
+    m(
+        "HTTPCode_ELB_500_Count",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "500")],
+    ),
+    m(
+        "HTTPCode_ELB_502_Count",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "502")],
+    ),
+    m(
+        "HTTPCode_ELB_503_Count",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "503")],
+    ),
+    m(
+        "HTTPCode_ELB_504_Count",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "504")],
+    ),
+    m(
+        "HTTPCode_ELB_4XX_Count",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "4xx")],
+    ),
+    m(
+        "HTTPCode_Target_5XX_Count",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "backend"), ("code", "5xx")],
+    ),
+    m(
+        "TargetConnectionErrorCount",
+        Sum,
+        Lb,
+        &f::LB_TARGET_CONNECTION_ERRORS,
+        &[],
+    ),
+    m(
+        "TargetTLSNegotiationErrorCount",
+        Sum,
+        Lb,
+        &f::LB_TARGET_TLS_ERRORS,
+        &[],
+    ),
+    m(
+        "ClientTLSNegotiationErrorCount",
+        Sum,
+        Lb,
+        &f::LB_CLIENT_TLS_ERRORS,
+        &[],
+    ),
+    m(
+        "RejectedConnectionCount",
+        Sum,
+        Lb,
+        &f::LB_REJECTED_CONNECTIONS,
+        &[],
+    ),
+    m(
+        "TargetResponseTime",
+        Average,
+        Lb,
+        &f::LB_TARGET_RESPONSE_TIME,
+        &[],
+    ),
+    // AWS recommends Minimum for host counts: one node's momentary view does not count.
+    m("HealthyHostCount", Minimum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
+    m(
+        "UnHealthyHostCount",
+        Minimum,
+        Tg,
+        &f::LB_UNHEALTHY_TARGETS,
+        &[],
+    ),
+];
+
+/// `AWS/NetworkELB`.
+pub static NETWORK: &[CloudWatchMetric] = &[
+    m(
+        "TCP_ELB_Reset_Count",
+        Sum,
+        Lb,
+        &f::LB_RESETS,
+        &[("origin", "lb")],
+    ),
+    m(
+        "TCP_Target_Reset_Count",
+        Sum,
+        Lb,
+        &f::LB_RESETS,
+        &[("origin", "target")],
+    ),
+    m(
+        "TCP_Client_Reset_Count",
+        Sum,
+        Lb,
+        &f::LB_RESETS,
+        &[("origin", "client")],
+    ),
+    m(
+        "PortAllocationErrorCount",
+        Sum,
+        Lb,
+        &f::LB_PORT_ALLOCATION_ERRORS,
+        &[],
+    ),
+    m(
+        "TargetTLSNegotiationErrorCount",
+        Sum,
+        Lb,
+        &f::LB_TARGET_TLS_ERRORS,
+        &[],
+    ),
+    m(
+        "ClientTLSNegotiationErrorCount",
+        Sum,
+        Lb,
+        &f::LB_CLIENT_TLS_ERRORS,
+        &[],
+    ),
+    m("HealthyHostCount", Minimum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
+    m(
+        "UnHealthyHostCount",
+        Minimum,
+        Tg,
+        &f::LB_UNHEALTHY_TARGETS,
+        &[],
+    ),
+];
+
+/// `AWS/ELB` (Classic). It reports only the 5xx class, and has no target groups.
+pub static CLASSIC: &[CloudWatchMetric] = &[
+    m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]),
+    m(
+        "HTTPCode_ELB_5XX",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "5xx")],
+    ),
+    m(
+        "HTTPCode_ELB_4XX",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "4xx")],
+    ),
+    m(
+        "HTTPCode_Backend_5XX",
+        Sum,
+        Lb,
+        &f::LB_RESPONSES,
+        &[("origin", "backend"), ("code", "5xx")],
+    ),
+    // Includes health-check connection failures, unlike the ALB metric.
+    m(
+        "BackendConnectionErrors",
+        Sum,
+        Lb,
+        &f::LB_TARGET_CONNECTION_ERRORS,
+        &[],
+    ),
+    m("SpilloverCount", Sum, Lb, &f::LB_SPILLOVER, &[]),
+    m(
+        "SurgeQueueLength",
+        Maximum,
+        Lb,
+        &f::LB_SURGE_QUEUE_LENGTH,
+        &[],
+    ),
+    m("Latency", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
+    m("HealthyHostCount", Minimum, Lb, &f::LB_HEALTHY_TARGETS, &[]),
+    m(
+        "UnHealthyHostCount",
+        Minimum,
+        Lb,
+        &f::LB_UNHEALTHY_TARGETS,
+        &[],
+    ),
+];
+
+pub fn for_type(lb_type: LoadBalancerType) -> (&'static str, &'static [CloudWatchMetric]) {
+    match lb_type {
+        LoadBalancerType::Application => ("AWS/ApplicationELB", APPLICATION),
+        LoadBalancerType::Network => ("AWS/NetworkELB", NETWORK),
+        LoadBalancerType::Classic => ("AWS/ELB", CLASSIC),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Kind;
+
+    #[test]
+    fn counters_read_sums_and_gauges_do_not() {
+        for lb_type in LoadBalancerType::ALL {
+            let (_, table) = for_type(lb_type);
+            let mut seen = std::collections::HashSet::new();
+            for metric in table {
+                assert!(seen.insert(metric.name), "{} listed twice", metric.name);
+                let is_counter = metric.family.kind == Kind::Counter;
+                assert_eq!(
+                    is_counter,
+                    metric.statistic == Statistic::Sum,
+                    "{}",
+                    metric.name
+                );
+                assert_ne!(metric.family.kind, Kind::Info, "{}", metric.name);
+            }
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! Sources pull load-balancer metrics from cloud APIs in the background, each on its own interval,
+//! and publish whole snapshots to the store. One source runs per configured job and region, so a
+//! failing one never holds up another.
+
+pub mod aws;
+pub mod period;
+pub mod telemetry;
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// Unix seconds now; injectable so tests can step time.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    })
+}
+
+/// Store keys of every source the config defines; the exporter is ready once each has reported.
+pub fn source_keys(config: &Config) -> Vec<String> {
+    config
+        .aws
+        .iter()
+        .flat_map(|job| {
+            job.regions
+                .iter()
+                .map(|region| aws::source_key(&job.name, region))
+        })
+        .collect()
+}
+
+/// Starts every source; each stops when `shutdown` turns true.
+pub fn spawn_all(
+    config: &Config,
+    store: Arc<Store>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    for job in &config.aws {
+        for region in &job.regions {
+            let (job, region, store, shutdown) =
+                (job.clone(), region.clone(), store.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                let sdk = aws::client::sdk_config(&job, &region).await;
+                let source =
+                    aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock());
+                run_aws(source, store, shutdown).await;
+            });
+        }
+    }
+    tasks
+}
+
+/// Collects on the source's interval until shutdown. A cycle that overruns delays the next one
+/// rather than bunching them up.
+pub async fn run_aws(
+    mut source: aws::AwsSource,
+    store: Arc<Store>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let key = source.key();
+    let mut ticker = tokio::time::interval(source.interval());
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let snapshot = tokio::select! {
+            snapshot = source.collect() => snapshot,
+            _ = shutdown.changed() => return,
+        };
+        store.publish(&key, snapshot);
+    }
+}

@@ -1,0 +1,113 @@
+//! Self-metrics every source keeps about its own API use.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::store::{families, Labels, Sample};
+
+/// Outcome of one cloud API operation (after the SDK's own retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    Success,
+    Throttled,
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Throttled => "throttled",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Classifies a provider error code; the providers spell throttling several ways.
+    pub fn from_error_code(code: Option<&str>) -> Outcome {
+        match code {
+            Some(code)
+                if code.contains("Throttl")
+                    || code.contains("TooManyRequests")
+                    || code == "RequestLimitExceeded" =>
+            {
+                Outcome::Throttled
+            }
+            _ => Outcome::Error,
+        }
+    }
+}
+
+/// Counts of API operations by api and outcome, for `lbtriage_api_calls_total`. Shared by the
+/// concurrent calls of one cycle.
+#[derive(Debug, Default)]
+pub struct ApiCalls {
+    counts: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
+    /// What CloudWatch bills: metric queries sent, summed over calls.
+    metrics_requested: AtomicU64,
+}
+
+impl ApiCalls {
+    fn counts(&self) -> std::sync::MutexGuard<'_, BTreeMap<(&'static str, Outcome), u64>> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn record(&self, api: &'static str, outcome: Outcome) {
+        *self.counts().entry((api, outcome)).or_insert(0) += 1;
+    }
+
+    pub fn add_metrics_requested(&self, count: u64) {
+        self.metrics_requested.fetch_add(count, Ordering::Relaxed);
+    }
+
+    pub fn metrics_requested(&self) -> u64 {
+        self.metrics_requested.load(Ordering::Relaxed)
+    }
+
+    pub fn count(&self, api: &str, outcome: Outcome) -> u64 {
+        self.counts()
+            .iter()
+            .filter(|((a, o), _)| *a == api && *o == outcome)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
+    pub fn samples(&self, base: &Labels, out: &mut Vec<Sample>) {
+        for ((api, outcome), count) in self.counts().iter() {
+            let mut labels = base.clone();
+            labels.push((Cow::Borrowed("api"), (*api).to_string()));
+            labels.push((Cow::Borrowed("outcome"), outcome.as_str().to_string()));
+            out.push(Sample::new(&families::API_CALLS, labels, *count as f64));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn throttling_codes_are_recognised() {
+        for code in [
+            "Throttling",
+            "ThrottlingException",
+            "Throttling.User",
+            "TooManyRequestsException",
+            "RequestLimitExceeded",
+        ] {
+            assert_eq!(
+                Outcome::from_error_code(Some(code)),
+                Outcome::Throttled,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            Outcome::from_error_code(Some("AccessDenied")),
+            Outcome::Error
+        );
+        assert_eq!(Outcome::from_error_code(None), Outcome::Error);
+    }
+}

@@ -1,0 +1,320 @@
+//! The latest snapshot of every source, and its rendering as Prometheus text or OpenMetrics.
+//!
+//! Sources collect in the background and swap a whole snapshot in; a scrape only renders what is
+//! there, so scrape latency never depends on a cloud API.
+
+pub mod families;
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::sync::{Arc, RwLock};
+
+pub use families::{Family, Kind};
+
+/// Label pairs in output order. Names are static except for the few built from data (`tag_<key>`).
+pub type Labels = Vec<(Cow<'static, str>, String)>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub family: &'static Family,
+    pub labels: Labels,
+    pub value: f64,
+}
+
+impl Sample {
+    pub fn new(family: &'static Family, labels: Labels, value: f64) -> Self {
+        Sample {
+            family,
+            labels,
+            value,
+        }
+    }
+}
+
+/// Exposition format chosen by content negotiation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `text/plain; version=0.0.4`
+    Prometheus,
+    /// `application/openmetrics-text; version=1.0.0`
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    snapshots: BTreeMap<String, Arc<Vec<Sample>>>,
+    expected: BTreeSet<String>,
+}
+
+/// Snapshots keyed by source (`aws/prod/us-east-1`), plus the set of sources that must report before
+/// the exporter is ready.
+#[derive(Default)]
+pub struct Store {
+    inner: RwLock<Inner>,
+}
+
+impl Store {
+    pub fn new(expected_sources: impl IntoIterator<Item = String>) -> Self {
+        Store {
+            inner: RwLock::new(Inner {
+                snapshots: BTreeMap::new(),
+                expected: expected_sources.into_iter().collect(),
+            }),
+        }
+    }
+
+    /// Replaces the snapshot of one source.
+    pub fn publish(&self, source: &str, samples: Vec<Sample>) {
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner
+            .snapshots
+            .insert(source.to_string(), Arc::new(samples));
+    }
+
+    /// True once every expected source has published at least once (after its first attempt,
+    /// successful or not).
+    pub fn ready(&self) -> bool {
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner
+            .expected
+            .iter()
+            .all(|source| inner.snapshots.contains_key(source))
+    }
+
+    fn snapshots(&self) -> Vec<Arc<Vec<Sample>>> {
+        let inner = self
+            .inner
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.snapshots.values().cloned().collect()
+    }
+
+    /// Renders every snapshot, with `extra` samples (build info) appended.
+    pub fn render(&self, format: Format, extra: &[Sample]) -> String {
+        let snapshots = self.snapshots();
+        let all = snapshots.iter().flat_map(|s| s.iter()).chain(extra.iter());
+        render(all, format)
+    }
+}
+
+/// Renders samples grouped by family in declaration order, metadata once per family.
+pub fn render<'a>(samples: impl Iterator<Item = &'a Sample>, format: Format) -> String {
+    let mut buckets: Vec<Vec<&Sample>> = vec![Vec::new(); families::ALL.len()];
+    let mut count = 0usize;
+    for sample in samples {
+        let index = families::ALL
+            .iter()
+            .position(|family| std::ptr::eq(*family, sample.family));
+        if let Some(index) = index {
+            buckets[index].push(sample);
+            count += 1;
+        }
+    }
+    let mut out = String::with_capacity(count * 160 + 4096);
+    for (family, samples) in families::ALL.iter().zip(&buckets) {
+        if samples.is_empty() {
+            continue;
+        }
+        write_family(&mut out, family, samples, format);
+    }
+    if format == Format::OpenMetrics {
+        out.push_str("# EOF\n");
+    }
+    out
+}
+
+fn write_family(out: &mut String, family: &Family, samples: &[&Sample], format: Format) {
+    let sample_suffix = if family.kind == Kind::Counter {
+        "_total"
+    } else {
+        ""
+    };
+    let (meta_name, meta_suffix, type_name) = match (format, family.kind) {
+        (Format::OpenMetrics, Kind::Counter) => (family.name, "", "counter"),
+        (Format::OpenMetrics, Kind::Info) => (
+            family.name.strip_suffix("_info").unwrap_or(family.name),
+            "",
+            "info",
+        ),
+        (Format::OpenMetrics, Kind::Gauge) => (family.name, "", "gauge"),
+        (Format::Prometheus, Kind::Counter) => (family.name, "_total", "counter"),
+        (Format::Prometheus, _) => (family.name, "", "gauge"),
+    };
+    let _ = writeln!(
+        out,
+        "# HELP {meta_name}{meta_suffix} {}",
+        escape_help(family.help)
+    );
+    let _ = writeln!(out, "# TYPE {meta_name}{meta_suffix} {type_name}");
+    if let (Format::OpenMetrics, Some(unit)) = (format, family.unit) {
+        let _ = writeln!(out, "# UNIT {meta_name} {unit}");
+    }
+    for sample in samples {
+        out.push_str(family.name);
+        out.push_str(sample_suffix);
+        if !sample.labels.is_empty() {
+            out.push('{');
+            for (i, (name, value)) in sample.labels.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(name);
+                out.push_str("=\"");
+                escape_label_value(out, value);
+                out.push('"');
+            }
+            out.push('}');
+        }
+        out.push(' ');
+        write_value(out, sample.value);
+        out.push('\n');
+    }
+}
+
+fn write_value(out: &mut String, value: f64) {
+    if value.is_nan() {
+        out.push_str("NaN");
+    } else if value.is_infinite() {
+        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else {
+        let _ = write!(out, "{value}");
+    }
+}
+
+fn escape_help(help: &str) -> Cow<'_, str> {
+    if help.contains(['\\', '\n']) {
+        Cow::Owned(help.replace('\\', "\\\\").replace('\n', "\\n"))
+    } else {
+        Cow::Borrowed(help)
+    }
+}
+
+fn escape_label_value(out: &mut String, value: &str) {
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+}
+
+/// A label name made from data (a tag key): invalid characters become `_`, and a leading digit is
+/// prefixed, so `aws:cloudformation:stack-name` becomes `aws_cloudformation_stack_name`.
+pub fn sanitize_label_name(raw: &str) -> String {
+    let mut name: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if name.starts_with(|c: char| c.is_ascii_digit()) || name.is_empty() {
+        name.insert(0, '_');
+    }
+    name
+}
+
+#[cfg(test)]
+mod tests {
+    use super::families::*;
+    use super::*;
+
+    fn labels(pairs: &[(&'static str, &str)]) -> Labels {
+        pairs
+            .iter()
+            .map(|(k, v)| (Cow::Borrowed(*k), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn prometheus_text_names_counters_with_total() {
+        let samples = [
+            Sample::new(&LB_REQUESTS, labels(&[("lb", "app/a/1")]), 12.0),
+            Sample::new(&LB_IDLE_TIMEOUT, labels(&[("lb", "app/a/1")]), 60.0),
+            Sample::new(&LB_INFO, labels(&[("lb", "say \"hi\"\\\n")]), 1.0),
+        ];
+        let text = render(samples.iter(), Format::Prometheus);
+        assert!(text.contains("# TYPE lbtriage_lb_requests_total counter\nlbtriage_lb_requests_total{lb=\"app/a/1\"} 12\n"), "{text}");
+        assert!(
+            text.contains("# TYPE lbtriage_lb_idle_timeout_seconds gauge\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("lbtriage_lb_info{lb=\"say \\\"hi\\\"\\\\\\n\"} 1\n"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"));
+        // Families come out in declaration order whatever the input order.
+        assert!(
+            text.find("lbtriage_lb_info").unwrap_or(usize::MAX)
+                < text.find("lbtriage_lb_requests").unwrap_or(0)
+        );
+    }
+
+    #[test]
+    fn openmetrics_has_units_info_and_eof() {
+        let samples = [
+            Sample::new(&LB_REQUESTS, labels(&[]), 1.5),
+            Sample::new(&LB_IDLE_TIMEOUT, labels(&[]), 60.0),
+            Sample::new(&LB_INFO, labels(&[("lb", "x")]), 1.0),
+        ];
+        let text = render(samples.iter(), Format::OpenMetrics);
+        assert!(
+            text.contains("# TYPE lbtriage_lb_requests counter\nlbtriage_lb_requests_total 1.5\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# UNIT lbtriage_lb_idle_timeout_seconds seconds\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE lbtriage_lb info\nlbtriage_lb_info{lb=\"x\"} 1\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn store_readiness_waits_for_every_source() {
+        let store = Store::new(["a".to_string(), "b".to_string()]);
+        assert!(!store.ready());
+        store.publish("a", vec![]);
+        assert!(!store.ready());
+        store.publish("b", vec![Sample::new(&SOURCE_UP, labels(&[]), 0.0)]);
+        assert!(store.ready());
+        assert!(store
+            .render(Format::Prometheus, &[])
+            .contains("lbtriage_source_up 0\n"));
+    }
+
+    #[test]
+    fn tag_keys_become_valid_label_names() {
+        assert_eq!(
+            sanitize_label_name("aws:cloudformation:stack-name"),
+            "aws_cloudformation_stack_name"
+        );
+        assert_eq!(sanitize_label_name("1team"), "_1team");
+        assert_eq!(sanitize_label_name("Team"), "Team");
+    }
+}
