@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod docs;
 pub mod server;
 pub mod sources;
 pub mod store;

@@ -244,7 +244,8 @@ fn check_url(url: &str) -> Result<(), String> {
 fn from_config_crate(err: &config::ConfigError) -> ConfigError {
     let text = err.to_string();
     let path = between(&text, "for key `", "`");
-    let field = between(&text, "unknown field `", "`").or_else(|| between(&text, "missing field `", "`"));
+    let field =
+        between(&text, "unknown field `", "`").or_else(|| between(&text, "missing field `", "`"));
     let path = path
         .or_else(|| between(&text, "missing configuration field \"", "\""))
         .map(normalize_key);
@@ -288,8 +289,7 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
 fn find_line(text: &str, key: &str) -> Option<usize> {
     let last = key
         .split(['.', '['])
-        .filter(|segment| !segment.is_empty() && !segment.ends_with(']'))
-        .next_back()?;
+        .rfind(|segment| !segment.is_empty() && !segment.ends_with(']'))?;
     text.lines()
         .position(|line| {
             let line = line.trim_start().trim_start_matches("- ").trim_start();

@@ -1,0 +1,66 @@
+# lbtriage — the two commands: `make demo` and `make test`. Both install what they need:
+# Debian packages with apt-get, Python tools into a project-local virtualenv (.venv).
+
+SHELL := /bin/bash
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+CARGO ?= cargo
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := prometheus
+
+.PHONY: all build release test lint generate demo demo-smoke deps venv bench clean
+
+all: build
+
+## Debian packages: promtool (from prometheus) for the exposition and rule checks.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  for p in $(APT_PACKAGES); do [ "$$p" != prometheus ] || $(SUDO) systemctl disable --now prometheus >/dev/null 2>&1 || true; done; \
+	fi
+
+## Python tools (moto, the CBOR bridge's cbor2), pinned, in a project-local virtualenv.
+venv: $(VENV)/.installed
+$(VENV)/.installed: tests/emulator/requirements.txt
+	python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check -r tests/emulator/requirements.txt
+	touch $@
+
+build:
+	$(CARGO) build
+
+release:
+	$(CARGO) build --release
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+## Every test: formatting and lints, unit tests, the integration binary (emulator, real binary,
+## promtool), and a short run of the demo.
+test: deps venv lint
+	$(CARGO) test --all-targets
+	$(MAKE) --no-print-directory demo-smoke
+
+## The demo: emulated AWS (moto + bridge) with a fleet and an incident, lbtriage against it.
+demo: deps venv build
+	$(PYTHON) demo/demo.py --lbtriage target/debug/lbtriage
+
+## The demo, unattended for a few cycles; fails unless the incident shows in lbtriage's metrics.
+demo-smoke: deps venv build
+	$(PYTHON) demo/demo.py --lbtriage target/debug/lbtriage --seconds 40 --check
+
+## Rewrites the committed files rendered from code (docs/metrics.md, ...); `make test` checks them.
+generate:
+	LBTRIAGE_UPDATE_GENERATED=1 $(CARGO) test --test integration generated::
+
+## Benchmarks (not part of `make test`): see docs/BENCHMARKS.md.
+bench: deps venv
+	$(CARGO) bench --bench render
+	LBTRIAGE_BENCH=1 $(CARGO) test --release --test integration bench_ -- --ignored --nocapture --test-threads=1
+
+clean:
+	$(CARGO) clean
+	rm -rf $(VENV)

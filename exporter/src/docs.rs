@@ -1,0 +1,106 @@
+//! Reference documents rendered from the code that defines them, so they cannot drift:
+//! `docs/metrics.md` comes from the family declarations and the provider mapping tables.
+
+use std::fmt::Write as _;
+
+use crate::config::LoadBalancerType;
+use crate::sources::aws::metrics as aws;
+use crate::store::{families, Family, Kind};
+
+/// The exposed sample name: counters carry `_total`.
+pub fn sample_name(family: &Family) -> String {
+    match family.kind {
+        Kind::Counter => format!("{}_total", family.name),
+        _ => family.name.to_string(),
+    }
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Counter => "counter",
+        Kind::Gauge => "gauge",
+        Kind::Info => "info (gauge 1)",
+    }
+}
+
+/// Where each family comes from on AWS, as `Namespace MetricName (Statistic) [labels]` lines.
+fn aws_sources(family: &Family) -> Vec<String> {
+    let mut out = Vec::new();
+    for lb_type in LoadBalancerType::ALL {
+        let (namespace, table) = aws::for_type(lb_type);
+        for metric in table.iter().filter(|m| std::ptr::eq(m.family, family)) {
+            let labels = metric
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let scope = match metric.scope {
+                aws::Scope::LoadBalancer => "",
+                aws::Scope::TargetGroup => ", per target group",
+            };
+            let labels = if labels.is_empty() { String::new() } else { format!(" → `{labels}`") };
+            out.push(format!(
+                "`{namespace}` `{}` ({}{scope}){labels}",
+                metric.name,
+                metric.statistic.as_str()
+            ));
+        }
+    }
+    out
+}
+
+pub fn metrics_markdown() -> String {
+    let mut out = String::new();
+    out.push_str(
+        "# Metrics\n\n\
+         <!-- Generated from exporter/src/store/families.rs and exporter/src/sources/*/metrics.rs by\n\
+         `make generate`; a test fails when this file is stale. Do not edit by hand. -->\n\n\
+         One family per concept, whatever the cloud, so one alert rule serves every provider.\n\n\
+         **Labels.** Every series about a load balancer carries `provider`, `region`, `lb` (AWS: the\n\
+         CloudWatch `LoadBalancer` dimension, `app/<name>/<id>` or `net/<name>/<id>`, or a Classic load\n\
+         balancer's name), `lb_name` and `lb_type` (`application`, `network`, `classic`). Target-group\n\
+         series add `target_group` (`targetgroup/<name>/<id>`). Self-metrics carry `provider`, `source`\n\
+         (the config job name) and `region`.\n\n\
+         **Counters.** Provider counts (CloudWatch `Sum` per period) become monotonic counters: each\n\
+         period is added once, when it ended at least `delay` ago; a period without a datapoint adds\n\
+         nothing; a failed cycle adds nothing and the next one reads the missed periods. A restart starts\n\
+         from zero at the current period (a counter reset for Prometheus), so nothing is counted twice.\n\
+         Samples carry no timestamps. **Gauges** are the newest datapoint of the last five periods, and\n\
+         absent (not zero) when there is none.\n\n",
+    );
+    let mut section = |title: &str, list: &[&Family]| {
+        let _ = writeln!(out, "## {title}\n");
+        out.push_str("| family | type | meaning | AWS source |\n|---|---|---|---|\n");
+        for family in list {
+            let sources = aws_sources(family);
+            let sources = if sources.is_empty() { "—".to_string() } else { sources.join("<br>") };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                sample_name(family),
+                kind_name(family.kind),
+                family.help.replace('|', "\\|"),
+                sources
+            );
+        }
+        out.push('\n');
+    };
+    let is_self = |f: &&&Family| !f.name.starts_with("lbtriage_lb_");
+    let load_balancer: Vec<&Family> = families::ALL.iter().copied().filter(|f| !is_self(&f)).collect();
+    let own: Vec<&Family> = families::ALL.iter().copied().filter(|f| is_self(&f)).collect();
+    section("Load balancers", &load_balancer);
+    section("lbtriage itself", &own);
+    out.push_str(
+        "## Notes\n\n\
+         - `lbtriage_lb_target_health_info` comes from `DescribeTargetHealth` (ALB/NLB: `state`, `reason`\n  \
+         such as `Target.Timeout`) and `DescribeInstanceHealth` (Classic: `InService`/`OutOfService`),\n  \
+         refreshed with discovery (`discovery_ttl`). `lbtriage_lb_idle_timeout_seconds` comes from\n  \
+         `DescribeLoadBalancerAttributes` (`idle_timeout.timeout_seconds`, Classic `ConnectionSettings`).\n\
+         - ALB responses are read per code (500, 502, 503, 504) so rules can tell them apart; other\n  \
+         load-balancer 5xx codes (501, 505, 561) are not read. Classic reports only the `5xx` class.\n\
+         - `HTTPCode_ELB_4XX_Count` includes 460 (client closed early) and 463 (forwarding loop); CloudWatch\n  \
+         has no per-code 4xx metric.\n",
+    );
+    out
+}

@@ -1,0 +1,444 @@
+//! The AWS source against moto (through the CBOR bridge), in process, with a clock the test steps:
+//! exact counter and gauge values across cycles, call counts, tag filters, batching, and faults.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use lbtriage::config::Config;
+use lbtriage::sources::aws::{client, AwsSource, Clients};
+use lbtriage::sources::telemetry::Outcome;
+use lbtriage::store::{render, Format};
+use serde_json::json;
+
+use crate::support::{self, count, find, parse_exposition, value, Emulator, Series};
+
+struct Harness {
+    source: AwsSource,
+    clock: Arc<AtomicI64>,
+}
+
+impl Harness {
+    async fn new(endpoint: &str, extra_yaml: &str) -> Harness {
+        let yaml = format!(
+            "aws:\n  - name: test\n    regions: [us-east-1]\n    endpoint_url: {endpoint}\n    period: 60s\n    delay: 120s\n{extra_yaml}"
+        );
+        let config = Config::parse(&yaml).expect("test config is valid");
+        let job = config.aws[0].clone();
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "test",
+        ));
+        let sdk = client::sdk_config_with_credentials(&job, "us-east-1", Some(credentials)).await;
+        let clock = Arc::new(AtomicI64::new(0));
+        let reader = clock.clone();
+        let source = AwsSource::new(
+            job,
+            "us-east-1".to_string(),
+            Clients::new(&sdk),
+            Arc::new(move || reader.load(Ordering::SeqCst)),
+        );
+        Harness { source, clock }
+    }
+
+    async fn collect_at(&mut self, now: i64) -> Vec<Series> {
+        self.clock.store(now, Ordering::SeqCst);
+        let samples = self.source.collect().await;
+        parse_exposition(&render(samples.iter(), Format::Prometheus))
+    }
+}
+
+/// An hour ago, on a minute boundary: every seeded period lies in the past.
+fn base_time() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    now / 60 * 60 - 3600
+}
+
+fn fleet_spec(base: i64) -> serde_json::Value {
+    let point = |lb: &str, metric: &str, offset: i64, value: f64| json!({"lb": lb, "metric": metric, "timestamp": base + offset, "value": value});
+    let group_point = |lb: &str, group: &str, metric: &str, offset: i64, value: f64| json!({"lb": lb, "target_group": group, "metric": metric, "timestamp": base + offset, "value": value});
+    json!({
+        "region": "us-east-1",
+        "load_balancers": [
+            {"key": "shop", "type": "application", "name": "shop", "tags": {"team": "web", "aws:cloudformation:stack-name": "shop-stack"},
+             "idle_timeout": 30, "targets": 2, "stopped_targets": 1, "target_groups": ["shop-web"]},
+            {"key": "api", "type": "application", "name": "api", "tags": {"team": "api"}, "targets": 1, "target_groups": ["api-web"]},
+            {"key": "edge", "type": "network", "name": "edge", "tags": {"team": "web"}, "targets": 1, "target_groups": ["edge-tcp"]},
+            {"key": "legacy", "type": "classic", "name": "legacy", "tags": {"team": "web"}, "idle_timeout": 45, "targets": 2, "stopped_targets": 1}
+        ],
+        "datapoints": [
+            // Before the exporter's first window: history, never counted.
+            point("shop", "HTTPCode_ELB_502_Count", 0, 3.0),
+            // Two datapoints in one minute: CloudWatch's Sum adds them.
+            point("shop", "HTTPCode_ELB_502_Count", 60, 2.0),
+            point("shop", "HTTPCode_ELB_502_Count", 61, 3.0),
+            point("shop", "HTTPCode_ELB_502_Count", 120, 7.0),
+            point("shop", "HTTPCode_ELB_502_Count", 300, 11.0),
+            point("shop", "RequestCount", 0, 100.0),
+            point("shop", "RequestCount", 60, 100.0),
+            point("shop", "RequestCount", 120, 100.0),
+            point("shop", "RequestCount", 180, 100.0),
+            point("shop", "RequestCount", 240, 100.0),
+            point("shop", "HTTPCode_Target_5XX_Count", 120, 6.0),
+            point("shop", "TargetResponseTime", 60, 0.2),
+            point("shop", "TargetResponseTime", 120, 0.4),
+            group_point("shop", "shop-web", "HealthyHostCount", 120, 1.0),
+            group_point("shop", "shop-web", "UnHealthyHostCount", 120, 1.0),
+            point("api", "RequestCount", 60, 9.0),
+            point("edge", "TCP_Target_Reset_Count", 60, 4.0),
+            point("edge", "PortAllocationErrorCount", 180, 2.0),
+            point("legacy", "HTTPCode_ELB_5XX", 60, 2.0),
+            point("legacy", "SurgeQueueLength", 60, 17.0),
+            point("legacy", "SpilloverCount", 120, 8.0)
+        ]
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_each_period_once_with_exact_values() {
+    let emulator = Emulator::start();
+    let base = base_time();
+    let fleet = emulator.seed(&fleet_spec(base), None);
+    let shop = fleet["shop"]["dimension"]
+        .as_str()
+        .expect("shop dimension")
+        .to_string();
+    let edge = fleet["edge"]["dimension"]
+        .as_str()
+        .expect("edge dimension")
+        .to_string();
+    let shop_group = fleet["shop"]["target_groups"]["shop-web"]
+        .as_str()
+        .expect("group")
+        .to_string();
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    let errors = |h: &Harness| h.source.api_calls().count("GetMetricData", Outcome::Error);
+
+    // Cycle 1: complete periods end at base+60; counting starts there, at zero.
+    let first = harness.collect_at(base + 60 + 120 + 10).await;
+    assert_eq!(errors(&harness), 0);
+    assert_eq!(value(&first, "lbtriage_source_up", &[]), 1.0);
+    let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
+    assert_eq!(value(&first, "lbtriage_lb_responses_total", &shop_502), 0.0);
+    assert_eq!(
+        value(&first, "lbtriage_lb_requests_total", &[("lb", &shop)]),
+        0.0
+    );
+    assert_eq!(
+        count(
+            &first,
+            "lbtriage_lb_target_response_time_seconds",
+            &[("lb", &shop)]
+        ),
+        0,
+        "no datapoint yet: absent, not zero"
+    );
+    // Inventory: four load balancers, tags as labels, configured idle timeouts, per-target health.
+    assert_eq!(count(&first, "lbtriage_lb_info", &[]), 4);
+    let info = find(&first, "lbtriage_lb_info", &[("lb", &shop)]);
+    assert_eq!(info.label("lb_name"), Some("shop"));
+    assert_eq!(info.label("lb_type"), Some("application"));
+    assert_eq!(info.label("tag_team"), Some("web"));
+    assert_eq!(
+        info.label("tag_aws_cloudformation_stack_name"),
+        Some("shop-stack")
+    );
+    assert_eq!(info.label("provider"), Some("aws"));
+    assert_eq!(info.label("region"), Some("us-east-1"));
+    assert_eq!(
+        value(&first, "lbtriage_lb_idle_timeout_seconds", &[("lb", &shop)]),
+        30.0
+    );
+    assert_eq!(
+        value(
+            &first,
+            "lbtriage_lb_idle_timeout_seconds",
+            &[("lb", "legacy")]
+        ),
+        45.0
+    );
+    assert_eq!(
+        count(
+            &first,
+            "lbtriage_lb_target_health_info",
+            &[("lb", &shop), ("target_group", &shop_group)]
+        ),
+        2
+    );
+    let stopped = find(
+        &first,
+        "lbtriage_lb_target_health_info",
+        &[("lb", &shop), ("state", "unused")],
+    );
+    assert_eq!(stopped.label("reason"), Some("Target.InvalidState"));
+    assert_eq!(
+        count(
+            &first,
+            "lbtriage_lb_target_health_info",
+            &[("lb", "legacy"), ("state", "OutOfService")]
+        ),
+        1
+    );
+
+    // Cycle 2: the minute starting at base+60 is complete: 2 + 3 summed by CloudWatch.
+    let second = harness.collect_at(base + 250).await;
+    assert_eq!(
+        value(&second, "lbtriage_lb_responses_total", &shop_502),
+        5.0
+    );
+    assert_eq!(
+        value(&second, "lbtriage_lb_requests_total", &[("lb", &shop)]),
+        100.0
+    );
+    assert_eq!(
+        value(
+            &second,
+            "lbtriage_lb_target_response_time_seconds",
+            &[("lb", &shop)]
+        ),
+        0.2
+    );
+    assert_eq!(
+        value(
+            &second,
+            "lbtriage_lb_requests_total",
+            &[("lb", fleet["api"]["dimension"].as_str().unwrap_or_default())]
+        ),
+        9.0
+    );
+    assert_eq!(
+        value(
+            &second,
+            "lbtriage_lb_resets_total",
+            &[("lb", &edge), ("origin", "target")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        value(
+            &second,
+            "lbtriage_lb_resets_total",
+            &[("lb", &edge), ("origin", "lb")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &second,
+            "lbtriage_lb_responses_total",
+            &[("lb", "legacy"), ("origin", "lb"), ("code", "5xx")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(
+            &second,
+            "lbtriage_lb_surge_queue_length",
+            &[("lb", "legacy")]
+        ),
+        17.0
+    );
+
+    // Cycle 3, four minutes later: every complete minute since is added once.
+    let third = harness.collect_at(base + 500).await;
+    assert_eq!(
+        value(&third, "lbtriage_lb_responses_total", &shop_502),
+        5.0 + 7.0 + 11.0
+    );
+    assert_eq!(
+        value(&third, "lbtriage_lb_requests_total", &[("lb", &shop)]),
+        400.0
+    );
+    assert_eq!(
+        value(
+            &third,
+            "lbtriage_lb_responses_total",
+            &[("lb", &shop), ("origin", "backend"), ("code", "5xx")]
+        ),
+        6.0
+    );
+    assert_eq!(
+        value(
+            &third,
+            "lbtriage_lb_target_response_time_seconds",
+            &[("lb", &shop)]
+        ),
+        0.4
+    );
+    assert_eq!(
+        value(
+            &third,
+            "lbtriage_lb_healthy_targets",
+            &[("lb", &shop), ("target_group", &shop_group)]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &third,
+            "lbtriage_lb_unhealthy_targets",
+            &[("lb", &shop), ("target_group", &shop_group)]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &third,
+            "lbtriage_lb_port_allocation_errors_total",
+            &[("lb", &edge)]
+        ),
+        2.0
+    );
+    assert_eq!(
+        value(&third, "lbtriage_lb_spillover_total", &[("lb", "legacy")]),
+        8.0
+    );
+    assert_eq!(
+        value(
+            &third,
+            "lbtriage_collection_data_end_timestamp_seconds",
+            &[]
+        ),
+        (base + 360) as f64
+    );
+
+    // Late data: a point for a counted minute is not added again; one for the next minute is.
+    let late = json!({"region": "us-east-1", "datapoints": [
+        {"lb": "shop", "metric": "HTTPCode_ELB_502_Count", "timestamp": base + 180, "value": 1000.0},
+        {"lb": "shop", "metric": "HTTPCode_ELB_502_Count", "timestamp": base + 360, "value": 1.0}
+    ]});
+    let fleet_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(fleet_file.path(), fleet.to_string()).expect("write fleet");
+    emulator.seed(&late, Some(fleet_file.path()));
+    let fourth = harness.collect_at(base + 560).await;
+    assert_eq!(
+        value(&fourth, "lbtriage_lb_responses_total", &shop_502),
+        24.0
+    );
+
+    // API use: discovery once within its TTL, one GetMetricData call per cycle for 46 queries
+    // (ALB 12 + 2 per target group, NLB 6 + 2, Classic 10), each query billed once per call.
+    let calls = |api: &str| {
+        value(
+            &fourth,
+            "lbtriage_api_calls_total",
+            &[("api", api), ("outcome", "success")],
+        )
+    };
+    assert_eq!(calls("GetMetricData"), 4.0);
+    assert_eq!(calls("DescribeLoadBalancers"), 1.0);
+    assert_eq!(calls("GetResources"), 1.0);
+    assert_eq!(calls("DescribeTargetHealth"), 3.0);
+    assert_eq!(
+        value(&fourth, "lbtriage_cloudwatch_metrics_requested_total", &[]),
+        4.0 * 46.0
+    );
+    let rendered = render(harness.source.collect().await.iter(), Format::Prometheus);
+    assert_eq!(
+        support::promtool_check_metrics(&rendered),
+        "",
+        "promtool findings"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_filters_select_load_balancers() {
+    let emulator = Emulator::start();
+    let base = base_time();
+    let fleet = emulator.seed(&fleet_spec(base), None);
+    let mut harness = Harness::new(&emulator.endpoint, "    tag_filters: {team: [web]}\n").await;
+    let series = harness.collect_at(base + 250).await;
+    let mut lbs: Vec<&str> = series
+        .iter()
+        .filter(|s| s.name == "lbtriage_lb_info")
+        .filter_map(|s| s.label("lb_name"))
+        .collect();
+    lbs.sort();
+    assert_eq!(lbs, ["edge", "legacy", "shop"]);
+    let api = fleet["api"]["dimension"].as_str().unwrap_or_default();
+    assert_eq!(
+        series.iter().filter(|s| s.label("lb") == Some(api)).count(),
+        0
+    );
+
+    let mut only_classic =
+        Harness::new(&emulator.endpoint, "    load_balancer_types: [classic]\n").await;
+    let series = only_classic.collect_at(base + 250).await;
+    assert_eq!(count(&series, "lbtriage_lb_info", &[]), 1);
+    assert_eq!(count(&series, "lbtriage_lb_info", &[("lb", "legacy")]), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_queries_by_500() {
+    let emulator = Emulator::start();
+    let load_balancers: Vec<serde_json::Value> = (0..40)
+        .map(|i| json!({"key": format!("lb{i}"), "type": "application", "name": format!("lb{i}"), "target_groups": [format!("tg{i}")]}))
+        .collect();
+    emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": load_balancers}),
+        None,
+    );
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    let base = base_time();
+    harness.collect_at(base).await;
+    let series = harness.collect_at(base + 60).await;
+    // 40 × (12 load-balancer metrics + 2 target-group metrics) = 560 queries → 2 calls per cycle.
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_api_calls_total",
+            &[("api", "GetMetricData"), ("outcome", "success")]
+        ),
+        4.0
+    );
+    assert_eq!(
+        value(&series, "lbtriage_cloudwatch_metrics_requested_total", &[]),
+        2.0 * 560.0
+    );
+    assert_eq!(count(&series, "lbtriage_lb_info", &[]), 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_failure_keeps_last_good_values_and_recounts_nothing() {
+    let mut emulator = Emulator::start();
+    let base = base_time();
+    let fleet = emulator.seed(&fleet_spec(base), None);
+    let shop = fleet["shop"]["dimension"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    harness.collect_at(base + 190).await;
+    let good = harness.collect_at(base + 250).await;
+    assert_eq!(value(&good, "lbtriage_lb_responses_total", &shop_502), 5.0);
+
+    emulator.kill();
+    let down = harness.collect_at(base + 500).await;
+    assert_eq!(value(&down, "lbtriage_source_up", &[]), 0.0);
+    assert_eq!(
+        value(&down, "lbtriage_lb_responses_total", &shop_502),
+        5.0,
+        "last good value keeps serving"
+    );
+    assert_eq!(
+        value(
+            &down,
+            "lbtriage_lb_target_response_time_seconds",
+            &[("lb", &shop)]
+        ),
+        0.2
+    );
+    assert_eq!(count(&down, "lbtriage_lb_info", &[]), 4);
+    assert_eq!(
+        value(&down, "lbtriage_collection_data_end_timestamp_seconds", &[]),
+        (base + 120) as f64,
+        "data age grows while the source is down"
+    );
+    assert!(down
+        .iter()
+        .any(|s| s.name == "lbtriage_api_calls_total" && s.label("outcome") == Some("error")));
+}

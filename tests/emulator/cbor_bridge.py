@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Front door for moto in lbtriage's tests: one endpoint for every AWS client.
+
+The Rust CloudWatch client speaks Smithy RPC v2 CBOR, which moto's server does not. Requests to
+`/service/GraniteServiceVersion20100801/operation/<Op>` are decoded from CBOR, forwarded to moto as the
+JSON protocol (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), and moto's reply is encoded back to
+CBOR, timestamp members as CBOR tag 1, found with botocore's CloudWatch service model. Every other
+request (ELBv2, Classic ELB, tagging) passes through to moto unchanged.
+
+Usage: cbor_bridge.py --listen-port N --moto-port M
+"""
+
+import argparse
+import datetime
+import http.client
+import http.server
+import json
+import socketserver
+import sys
+
+import botocore.session
+import cbor2
+
+PREFIX = "/service/GraniteServiceVersion20100801/operation/"
+SERVICE_MODEL = botocore.session.get_session().get_service_model("cloudwatch")
+
+
+def to_json_value(value):
+    """CBOR-decoded request → JSON: datetimes become epoch seconds."""
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.timestamp()
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, bytes):
+        raise ValueError("blob members are not used by lbtriage")
+    return value
+
+
+def with_timestamps(value, shape):
+    """JSON reply → CBOR-ready: members the model types as timestamps become datetimes."""
+    if shape is None or value is None:
+        return value
+    kind = shape.type_name
+    if kind == "timestamp" and isinstance(value, (int, float)):
+        return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+    if kind == "structure" and isinstance(value, dict):
+        return {k: with_timestamps(v, shape.members.get(k)) for k, v in value.items()}
+    if kind == "list" and isinstance(value, list):
+        return [with_timestamps(v, shape.member) for v in value]
+    if kind == "map" and isinstance(value, dict):
+        return {k: with_timestamps(v, shape.value) for k, v in value.items()}
+    return value
+
+
+class Bridge(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    moto_port = 0
+
+    def log_message(self, fmt, *args):  # quiet: the tests read their own output
+        pass
+
+    def _forward(self, method, path, headers, body):
+        conn = http.client.HTTPConnection("127.0.0.1", self.moto_port, timeout=30)
+        try:
+            conn.request(method, path, body=body, headers=headers)
+            reply = conn.getresponse()
+            return reply.status, reply.getheaders(), reply.read()
+        finally:
+            conn.close()
+
+    def _send(self, status, headers, body):
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_POST(self):
+        body = self._body()
+        if not self.path.startswith(PREFIX):
+            return self._send(*self._forward("POST", self.path, dict(self.headers), body))
+        operation = self.path[len(PREFIX):]
+        request = to_json_value(cbor2.loads(body)) if body else {}
+        headers = {
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": f"GraniteServiceVersion20100801.{operation}",
+            "Authorization": self.headers.get("Authorization", ""),
+        }
+        status, _, reply = self._forward("POST", "/", headers, json.dumps(request).encode())
+        try:
+            decoded = json.loads(reply) if reply else {}
+        except ValueError:
+            status, decoded = 500, {"__type": "InternalFailure", "message": reply.decode("utf-8", "replace")[:500]}
+        if status < 300:
+            shape = SERVICE_MODEL.operation_model(operation).output_shape
+            decoded = with_timestamps(decoded, shape)
+        elif "__type" not in decoded:
+            decoded = {"__type": decoded.get("Error", {}).get("Code", "InternalFailure"), "message": str(decoded)}
+        payload = cbor2.dumps(decoded, datetime_as_timestamp=True, timezone=datetime.timezone.utc)
+        self._send(status, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], payload)
+
+    def do_GET(self):
+        self._send(*self._forward("GET", self.path, dict(self.headers), None))
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--listen-port", type=int, required=True)
+    parser.add_argument("--moto-port", type=int, required=True)
+    args = parser.parse_args()
+    Bridge.moto_port = args.moto_port
+    server = Server(("127.0.0.1", args.listen_port), Bridge)
+    print(f"bridge listening on 127.0.0.1:{args.listen_port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

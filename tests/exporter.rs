@@ -1,0 +1,222 @@
+//! The `lbtriage` binary as operators run it: against the emulator with a real clock, with one
+//! healthy and one unreachable source job; its endpoints, formats, shutdown, and `check-config`.
+
+use std::io::Read as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::{
+    self, count, free_port, http_get, parse_exposition, value, wait_until, Emulator, Process,
+};
+
+fn lbtriage() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lbtriage"));
+    // Static test credentials: the default chain never looks further (no instance metadata).
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("lbtriage.yml");
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+fn scrape(port: u16) -> Vec<support::Series> {
+    http_get(port, "/metrics", &[])
+        .map(|response| parse_exposition(&response.text()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
+    let emulator = Emulator::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    // The next 10-second period: it completes while the exporter runs.
+    let next_period = (now / 10 + 1) * 10;
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1",
+            "load_balancers": [{"key": "shop", "type": "application", "name": "shop", "targets": 1, "target_groups": ["web"]}],
+            "datapoints": [{"lb": "shop", "metric": "HTTPCode_ELB_502_Count", "timestamp": next_period + 1, "value": 3.0}]}),
+        None,
+    );
+    let shop = fleet["shop"]["dimension"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dead_port = free_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{dead_port}\n    interval: 2s\n",
+            emulator.endpoint
+        ),
+    );
+    let port = free_port();
+    let mut child = Process(
+        lbtriage()
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lbtriage"),
+    );
+
+    wait_until("/-/healthy", Duration::from_secs(10), || {
+        http_get(port, "/-/healthy", &[]).is_ok_and(|r| r.status == 200)
+    });
+    wait_until(
+        "/-/ready after every source's first attempt",
+        Duration::from_secs(60),
+        || http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200),
+    );
+    let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
+    wait_until(
+        "the seeded period to be counted",
+        Duration::from_secs(40),
+        || {
+            let series = scrape(port);
+            count(&series, "lbtriage_lb_responses_total", &shop_502) == 1
+                && value(&series, "lbtriage_lb_responses_total", &shop_502) == 3.0
+        },
+    );
+    let series = scrape(port);
+    assert_eq!(
+        value(&series, "lbtriage_source_up", &[("source", "emu")]),
+        1.0
+    );
+    assert_eq!(
+        value(&series, "lbtriage_source_up", &[("source", "dead")]),
+        0.0
+    );
+    assert_eq!(value(&series, "lbtriage_build_info", &[]), 1.0);
+
+    // Text 0.0.4 by default; promtool finds nothing to lint.
+    let text = http_get(port, "/metrics", &[]).expect("scrape");
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    assert_eq!(
+        support::promtool_check_metrics(&text.text()),
+        "",
+        "promtool findings"
+    );
+    // OpenMetrics when Prometheus asks for it.
+    let openmetrics = http_get(
+        port,
+        "/metrics",
+        &[(
+            "Accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )],
+    )
+    .expect("scrape");
+    assert!(openmetrics
+        .header("content-type")
+        .is_some_and(|c| c.starts_with("application/openmetrics-text")));
+    assert!(openmetrics.text().ends_with("# EOF\n"));
+    assert!(openmetrics
+        .text()
+        .contains("# TYPE lbtriage_lb_responses counter\n"));
+    // Gzip when accepted.
+    let compressed = http_get(port, "/metrics", &[("Accept-Encoding", "gzip")]).expect("scrape");
+    assert_eq!(compressed.header("content-encoding"), Some("gzip"));
+    let mut inflated = String::new();
+    flate2::read::GzDecoder::new(compressed.body.as_slice())
+        .read_to_string(&mut inflated)
+        .expect("valid gzip");
+    assert!(inflated.contains("lbtriage_lb_responses_total{"));
+    assert_eq!(
+        http_get(port, "/nope", &[]).map(|r| r.status).ok(),
+        Some(404)
+    );
+
+    // SIGTERM: a clean exit, promptly.
+    let pid = child.0.id().to_string();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let mut exit = None;
+    wait_until("exit after SIGTERM", Duration::from_secs(10), || {
+        exit = child.0.try_wait().ok().flatten();
+        exit.is_some()
+    });
+    assert_eq!(exit.and_then(|s| s.code()), Some(0));
+    let mut log = String::new();
+    if let Some(mut stderr) = child.0.stderr.take() {
+        let _ = stderr.read_to_string(&mut log);
+    }
+    assert!(
+        log.contains("level=warn") && log.contains("source=aws/dead/us-east-1"),
+        "failure logged: {log}"
+    );
+    assert!(
+        !log.contains("testing"),
+        "credentials must never be logged: {log}"
+    );
+}
+
+#[test]
+fn check_config_accepts_valid_and_names_the_bad_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let good = write_config(
+        dir.path(),
+        "aws:\n  - name: prod\n    regions: [us-east-1, eu-west-1]\n",
+    );
+    let output = lbtriage()
+        .arg("check-config")
+        .arg(format!("--config.file={}", good.display()))
+        .output()
+        .expect("run");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid (2 source job/region pairs)"));
+
+    let bad = write_config(
+        dir.path(),
+        "aws:\n  - name: prod\n    regions: [us-east-1]\n    period: 7s\n",
+    );
+    let output = lbtriage()
+        .arg("check-config")
+        .arg(format!("--config.file={}", bad.display()))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("config key `aws[0].period` (line 4)"),
+        "{stderr}"
+    );
+
+    // The exporter refuses to start on the same file, naming the key too.
+    let output = lbtriage()
+        .arg(format!("--config.file={}", bad.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("aws[0].period"));
+
+    let missing = lbtriage()
+        .args(["check-config", "--config.file=/nonexistent/lbtriage.yml"])
+        .output()
+        .expect("run");
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
+}

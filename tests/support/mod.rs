@@ -1,0 +1,344 @@
+//! Shared test harness: the emulator (moto behind the CBOR bridge), a small HTTP client, exposition
+//! parsing, and waiting on conditions with a deadline.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate lives one level below the repository root")
+        .to_path_buf()
+}
+
+/// The project virtualenv's Python (made by `make venv`), or `LBTRIAGE_TEST_PYTHON`.
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("LBTRIAGE_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} not found: run `make test` (it creates the virtualenv with moto) or set LBTRIAGE_TEST_PYTHON",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("a free loopback port")
+}
+
+/// Polls `condition` until it holds or `timeout` passes; panics naming `what` on timeout.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if condition() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// A child process killed when dropped.
+pub struct Process(pub Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// moto's server with the CBOR bridge in front: `endpoint` serves every AWS client.
+pub struct Emulator {
+    pub endpoint: String,
+    pub moto_endpoint: String,
+    bridge: Option<Process>,
+    moto: Option<Process>,
+}
+
+impl Emulator {
+    pub fn start() -> Emulator {
+        let python = python();
+        let moto_port = free_port();
+        let moto = Process(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "moto.server",
+                    "-H",
+                    "127.0.0.1",
+                    "-p",
+                    &moto_port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start moto"),
+        );
+        let bridge_port = free_port();
+        let bridge = Process(
+            Command::new(&python)
+                .arg(repo_root().join("tests/emulator/cbor_bridge.py"))
+                .args([
+                    "--listen-port",
+                    &bridge_port.to_string(),
+                    "--moto-port",
+                    &moto_port.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start the CBOR bridge"),
+        );
+        wait_until(
+            "moto and the bridge to answer",
+            Duration::from_secs(30),
+            || {
+                http_get(moto_port, "/moto-api/", &[]).is_ok()
+                    && http_get(bridge_port, "/moto-api/", &[]).is_ok()
+            },
+        );
+        Emulator {
+            endpoint: format!("http://127.0.0.1:{bridge_port}"),
+            moto_endpoint: format!("http://127.0.0.1:{moto_port}"),
+            bridge: Some(bridge),
+            moto: Some(moto),
+        }
+    }
+
+    /// Runs `tests/emulator/seed.py` with `spec`; returns the fleet it printed.
+    pub fn seed(&self, spec: &serde_json::Value, fleet: Option<&Path>) -> serde_json::Value {
+        let mut command = Command::new(python());
+        command
+            .arg(repo_root().join("tests/emulator/seed.py"))
+            .args(["--endpoint", &self.moto_endpoint])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(fleet) = fleet {
+            command.arg("--fleet").arg(fleet);
+        }
+        let mut child = command.spawn().expect("run seed.py");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(spec.to_string().as_bytes())
+            .expect("write the spec");
+        let output = child.wait_with_output().expect("seed.py output");
+        assert!(
+            output.status.success(),
+            "seed.py failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("seed.py prints JSON")
+    }
+
+    /// Stops moto and the bridge: the cloud API becomes unreachable.
+    pub fn kill(&mut self) {
+        self.bridge.take();
+        self.moto.take();
+    }
+}
+
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A minimal HTTP/1.1 GET over loopback with `Connection: close`.
+pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes())?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| std::io::Error::other("bad status line"))?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(n, v)| n.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        body = dechunk(&body);
+    }
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
+        let size =
+            usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16).unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = end + 2;
+        out.extend_from_slice(&data[start..(start + size).min(data.len())]);
+        data = &data[(start + size + 2).min(data.len())..];
+    }
+    out
+}
+
+/// One parsed exposition line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub value: f64,
+}
+
+impl Series {
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Parses Prometheus text or OpenMetrics sample lines (comments skipped).
+pub fn parse_exposition(text: &str) -> Vec<Series> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (series, value) = line.rsplit_once(' ').expect("sample line has a value");
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, parse_labels(rest.trim_end_matches('}'))),
+                None => (series, Vec::new()),
+            };
+            Series {
+                name: name.to_string(),
+                labels,
+                value: value.parse().unwrap_or(f64::NAN),
+            }
+        })
+        .collect()
+}
+
+fn parse_labels(text: &str) -> Vec<(String, String)> {
+    let mut labels = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let name: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if name.is_empty() {
+            return labels;
+        }
+        assert_eq!(chars.next(), Some('"'));
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(other) => value.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        labels.push((name.trim_start_matches(',').to_string(), value));
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+}
+
+/// The single series of `name` carrying all of `labels`; panics when none or several match.
+pub fn find<'a>(series: &'a [Series], name: &str, labels: &[(&str, &str)]) -> &'a Series {
+    let matches: Vec<&Series> = series
+        .iter()
+        .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .collect();
+    assert_eq!(
+        matches.len(),
+        1,
+        "expected one {name}{labels:?}, found {matches:#?}"
+    );
+    matches[0]
+}
+
+pub fn value(series: &[Series], name: &str, labels: &[(&str, &str)]) -> f64 {
+    find(series, name, labels).value
+}
+
+pub fn count(series: &[Series], name: &str, labels: &[(&str, &str)]) -> usize {
+    series
+        .iter()
+        .filter(|s| s.name == name && labels.iter().all(|(k, v)| s.label(k) == Some(*v)))
+        .count()
+}
+
+/// Runs `promtool check metrics` on exposition text; returns its findings (empty when clean).
+pub fn promtool_check_metrics(text: &str) -> String {
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool must be installed (make test installs the prometheus package)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write metrics");
+    let output = child.wait_with_output().expect("promtool output");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() && findings.trim().is_empty() {
+        String::new()
+    } else {
+        format!("exit {:?}: {findings}", output.status.code())
+    }
+}
