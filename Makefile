@@ -41,7 +41,7 @@ lint:
 ## Every test: formatting and lints, unit tests, the integration binary (emulator, real binary,
 ## promtool), and a short run of the demo.
 test: deps venv lint
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --bins --test integration
 	$(MAKE) --no-print-directory demo-smoke
 
 ## The demo: emulated AWS (moto + bridge) with a fleet and an incident, lbtriage against it.
@@ -59,7 +59,7 @@ generate:
 ## Benchmarks (not part of `make test`): see docs/BENCHMARKS.md.
 bench: deps venv
 	$(CARGO) bench --bench render
-	LBTRIAGE_BENCH=1 $(CARGO) test --release --test integration bench_ -- --ignored --nocapture --test-threads=1
+	$(CARGO) test --test integration bench_ -- --ignored --nocapture --test-threads=1
 
 clean:
 	$(CARGO) clean

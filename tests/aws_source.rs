@@ -1,61 +1,11 @@
 //! The AWS source against moto (through the CBOR bridge), in process, with a clock the test steps:
 //! exact counter and gauge values across cycles, call counts, tag filters, batching, and faults.
 
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
-
-use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_credential_types::Credentials;
-use lbtriage::config::Config;
-use lbtriage::sources::aws::{client, AwsSource, Clients};
 use lbtriage::sources::telemetry::Outcome;
 use lbtriage::store::{render, Format};
 use serde_json::json;
 
-use crate::support::{self, count, find, parse_exposition, value, Emulator, Series};
-
-struct Harness {
-    source: AwsSource,
-    clock: Arc<AtomicI64>,
-}
-
-impl Harness {
-    async fn new(endpoint: &str, extra_yaml: &str) -> Harness {
-        let yaml = format!(
-            "aws:\n  - name: test\n    regions: [us-east-1]\n    endpoint_url: {endpoint}\n    period: 60s\n    delay: 120s\n{extra_yaml}"
-        );
-        let config = Config::parse(&yaml).expect("test config is valid");
-        let job = config.aws[0].clone();
-        let credentials = SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "test",
-        ));
-        let sdk = client::sdk_config_with_credentials(&job, "us-east-1", Some(credentials)).await;
-        let clock = Arc::new(AtomicI64::new(0));
-        let reader = clock.clone();
-        let source = AwsSource::new(
-            job,
-            "us-east-1".to_string(),
-            Clients::new(&sdk),
-            Arc::new(move || reader.load(Ordering::SeqCst)),
-        );
-        Harness { source, clock }
-    }
-
-    async fn collect_at(&mut self, now: i64) -> Vec<Series> {
-        self.clock.store(now, Ordering::SeqCst);
-        let samples = self.source.collect().await;
-        parse_exposition(&render(samples.iter(), Format::Prometheus))
-    }
-}
-
-/// An hour ago, on a minute boundary: every seeded period lies in the past.
-fn base_time() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    now / 60 * 60 - 3600
-}
+use crate::support::{self, base_time, count, find, value, Emulator, Harness};
 
 fn fleet_spec(base: i64) -> serde_json::Value {
     let point = |lb: &str, metric: &str, offset: i64, value: f64| json!({"lb": lb, "metric": metric, "timestamp": base + offset, "value": value});
@@ -441,4 +391,59 @@ async fn api_failure_keeps_last_good_values_and_recounts_nothing() {
     assert!(down
         .iter()
         .any(|s| s.name == "lbtriage_api_calls_total" && s.label("outcome") == Some("error")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttling_is_retried_then_marks_the_source_down() {
+    let emulator = Emulator::start();
+    let base = base_time();
+    let fleet = emulator.seed(&fleet_spec(base), None);
+    let shop = fleet["shop"]["dimension"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    harness.collect_at(base + 190).await;
+
+    // Two throttled attempts, then success: the SDK retried with backoff; the period is counted once.
+    let before = emulator.cloudwatch_requests();
+    emulator.throttle_cloudwatch(2);
+    let retried = harness.collect_at(base + 250).await;
+    assert_eq!(
+        emulator.cloudwatch_requests() - before,
+        3,
+        "two throttled attempts and one success"
+    );
+    assert_eq!(value(&retried, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(
+        value(&retried, "lbtriage_lb_responses_total", &shop_502),
+        5.0
+    );
+
+    // Throttled past the retry budget: the cycle fails, is recorded as throttled, and nothing moves.
+    emulator.throttle_cloudwatch(100);
+    let throttled = harness.collect_at(base + 500).await;
+    assert_eq!(value(&throttled, "lbtriage_source_up", &[]), 0.0);
+    assert_eq!(
+        value(
+            &throttled,
+            "lbtriage_api_calls_total",
+            &[("api", "GetMetricData"), ("outcome", "throttled")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&throttled, "lbtriage_lb_responses_total", &shop_502),
+        5.0
+    );
+
+    // Recovery on the next cycle reads every missed period exactly once.
+    emulator.throttle_cloudwatch(0);
+    let recovered = harness.collect_at(base + 500).await;
+    assert_eq!(value(&recovered, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(
+        value(&recovered, "lbtriage_lb_responses_total", &shop_502),
+        5.0 + 7.0 + 11.0
+    );
 }

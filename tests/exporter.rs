@@ -213,6 +213,20 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("aws[0].period"));
 
+    // Environment overrides are read, and held to the same schema: an unknown key is named.
+    let output = lbtriage()
+        .arg("check-config")
+        .arg(format!("--config.file={}", good.display()))
+        .env("LBTRIAGE__BOGUS", "1")
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("config key `bogus`"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
     let missing = lbtriage()
         .args(["check-config", "--config.file=/nonexistent/lbtriage.yml"])
         .output()

@@ -12,7 +12,10 @@ fn check_fresh(relative: &str, fresh: &str) {
         return;
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(committed == fresh, "{relative} is stale: run `make generate` and commit the result");
+    assert!(
+        committed == fresh,
+        "{relative} is stale: run `make generate` and commit the result"
+    );
 }
 
 #[test]

@@ -39,7 +39,11 @@ fn aws_sources(family: &Family) -> Vec<String> {
                 aws::Scope::LoadBalancer => "",
                 aws::Scope::TargetGroup => ", per target group",
             };
-            let labels = if labels.is_empty() { String::new() } else { format!(" → `{labels}`") };
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" → `{labels}`")
+            };
             out.push(format!(
                 "`{namespace}` `{}` ({}{scope}){labels}",
                 metric.name,
@@ -74,7 +78,11 @@ pub fn metrics_markdown() -> String {
         out.push_str("| family | type | meaning | AWS source |\n|---|---|---|---|\n");
         for family in list {
             let sources = aws_sources(family);
-            let sources = if sources.is_empty() { "—".to_string() } else { sources.join("<br>") };
+            let sources = if sources.is_empty() {
+                "—".to_string()
+            } else {
+                sources.join("<br>")
+            };
             let _ = writeln!(
                 out,
                 "| `{}` | {} | {} | {} |",
@@ -87,8 +95,16 @@ pub fn metrics_markdown() -> String {
         out.push('\n');
     };
     let is_self = |f: &&&Family| !f.name.starts_with("lbtriage_lb_");
-    let load_balancer: Vec<&Family> = families::ALL.iter().copied().filter(|f| !is_self(&f)).collect();
-    let own: Vec<&Family> = families::ALL.iter().copied().filter(|f| is_self(&f)).collect();
+    let load_balancer: Vec<&Family> = families::ALL
+        .iter()
+        .copied()
+        .filter(|f| !is_self(&f))
+        .collect();
+    let own: Vec<&Family> = families::ALL
+        .iter()
+        .copied()
+        .filter(|f| is_self(&f))
+        .collect();
     section("Load balancers", &load_balancer);
     section("lbtriage itself", &own);
     out.push_str(

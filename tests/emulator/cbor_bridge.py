@@ -7,6 +7,10 @@ JSON protocol (`X-Amz-Target: GraniteServiceVersion20100801.<Op>`), and moto's r
 CBOR, timestamp members as CBOR tag 1, found with botocore's CloudWatch service model. Every other
 request (ELBv2, Classic ELB, tagging) passes through to moto unchanged.
 
+Test controls: `POST /__bridge/faults` with `{"throttle": N}` answers the next N CloudWatch requests
+with a ThrottlingException (HTTP 400, as AWS does); `GET /__bridge/stats` returns
+`{"cloudwatch_requests": N}` counting every CloudWatch request received, retries included.
+
 Usage: cbor_bridge.py --listen-port N --moto-port M
 """
 
@@ -17,6 +21,7 @@ import http.server
 import json
 import socketserver
 import sys
+import threading
 
 import botocore.session
 import cbor2
@@ -56,6 +61,12 @@ def with_timestamps(value, shape):
     return value
 
 
+class State:
+    lock = threading.Lock()
+    throttle = 0
+    cloudwatch_requests = 0
+
+
 class Bridge(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     moto_port = 0
@@ -85,11 +96,25 @@ class Bridge(http.server.BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
 
+    def _json(self, status, value):
+        self._send(status, [("Content-Type", "application/json")], json.dumps(value).encode())
+
     def do_POST(self):
         body = self._body()
+        if self.path == "/__bridge/faults":
+            with State.lock:
+                State.throttle = int(json.loads(body or b"{}").get("throttle", 0))
+            return self._json(200, {"throttle": State.throttle})
         if not self.path.startswith(PREFIX):
             return self._send(*self._forward("POST", self.path, dict(self.headers), body))
         operation = self.path[len(PREFIX):]
+        with State.lock:
+            State.cloudwatch_requests += 1
+            throttled = State.throttle > 0
+            State.throttle -= 1 if throttled else 0
+        if throttled:
+            payload = cbor2.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            return self._send(400, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], payload)
         request = to_json_value(cbor2.loads(body)) if body else {}
         headers = {
             "Content-Type": "application/x-amz-json-1.0",
@@ -110,6 +135,9 @@ class Bridge(http.server.BaseHTTPRequestHandler):
         self._send(status, [("Content-Type", "application/cbor"), ("smithy-protocol", "rpc-v2-cbor")], payload)
 
     def do_GET(self):
+        if self.path == "/__bridge/stats":
+            with State.lock:
+                return self._json(200, {"cloudwatch_requests": State.cloudwatch_requests})
         self._send(*self._forward("GET", self.path, dict(self.headers), None))
 
 

@@ -7,7 +7,15 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use lbtriage::config::Config;
+use lbtriage::sources::aws::{client, AwsSource, Clients};
+use lbtriage::store::{render, Format};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -143,6 +151,30 @@ impl Emulator {
         serde_json::from_slice(&output.stdout).expect("seed.py prints JSON")
     }
 
+    /// Makes the bridge answer the next `count` CloudWatch requests with ThrottlingException.
+    pub fn throttle_cloudwatch(&self, count: u32) {
+        let port = self.port();
+        let body = format!("{{\"throttle\": {count}}}");
+        let response = http_request(port, "POST", "/__bridge/faults", &[], body.as_bytes())
+            .expect("bridge control");
+        assert_eq!(response.status, 200);
+    }
+
+    /// CloudWatch requests the bridge received, retries included.
+    pub fn cloudwatch_requests(&self) -> u64 {
+        let response = http_get(self.port(), "/__bridge/stats", &[]).expect("bridge stats");
+        let stats: serde_json::Value = serde_json::from_slice(&response.body).expect("stats JSON");
+        stats["cloudwatch_requests"].as_u64().expect("a count")
+    }
+
+    fn port(&self) -> u16 {
+        self.endpoint
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("endpoint port")
+    }
+
     /// Stops moto and the bridge: the cloud API becomes unreachable.
     pub fn kill(&mut self) {
         self.bridge.take();
@@ -171,15 +203,29 @@ impl HttpResponse {
 
 /// A minimal HTTP/1.1 GET over loopback with `Connection: close`.
 pub fn http_get(port: u16, path: &str, headers: &[(&str, &str)]) -> std::io::Result<HttpResponse> {
+    http_request(port, "GET", path, headers, b"")
+}
+
+/// A minimal HTTP/1.1 request with a body, over loopback with `Connection: close`.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<HttpResponse> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut request =
-        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
     stream.write_all(request.as_bytes())?;
+    stream.write_all(body)?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw)?;
     let split = raw
@@ -341,4 +387,48 @@ pub fn promtool_check_metrics(text: &str) -> String {
     } else {
         format!("exit {:?}: {findings}", output.status.code())
     }
+}
+
+/// An in-process AWS source against the emulator, with a clock the test steps.
+pub struct Harness {
+    pub source: AwsSource,
+    clock: Arc<AtomicI64>,
+}
+
+impl Harness {
+    pub async fn new(endpoint: &str, extra_yaml: &str) -> Harness {
+        let yaml = format!(
+            "aws:\n  - name: test\n    regions: [us-east-1]\n    endpoint_url: {endpoint}\n    period: 60s\n    delay: 120s\n{extra_yaml}"
+        );
+        let config = Config::parse(&yaml).expect("test config is valid");
+        let job = config.aws[0].clone();
+        let credentials = SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "test",
+        ));
+        let sdk = client::sdk_config_with_credentials(&job, "us-east-1", Some(credentials)).await;
+        let clock = Arc::new(AtomicI64::new(0));
+        let reader = clock.clone();
+        let source = AwsSource::new(
+            job,
+            "us-east-1".to_string(),
+            Clients::new(&sdk),
+            Arc::new(move || reader.load(Ordering::SeqCst)),
+        );
+        Harness { source, clock }
+    }
+
+    pub async fn collect_at(&mut self, now: i64) -> Vec<Series> {
+        self.clock.store(now, Ordering::SeqCst);
+        let samples = self.source.collect().await;
+        parse_exposition(&render(samples.iter(), Format::Prometheus))
+    }
+}
+
+/// An hour ago, on a minute boundary: every seeded period lies in the past.
+pub fn base_time() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    now / 60 * 60 - 3600
 }
