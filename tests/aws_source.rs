@@ -73,10 +73,7 @@ async fn counts_each_period_once_with_exact_values() {
     assert_eq!(value(&first, "lbtriage_source_up", &[]), 1.0);
     let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
     assert_eq!(value(&first, "lbtriage_lb_responses_total", &shop_502), 0.0);
-    assert_eq!(
-        value(&first, "lbtriage_lb_requests_total", &[("lb", &shop)]),
-        0.0
-    );
+    assert_eq!(value(&first, "lbtriage_lb_requests_total", &[("lb", &shop)]), 0.0);
     assert_eq!(
         count(
             &first,
@@ -103,11 +100,7 @@ async fn counts_each_period_once_with_exact_values() {
         30.0
     );
     assert_eq!(
-        value(
-            &first,
-            "lbtriage_lb_idle_timeout_seconds",
-            &[("lb", "legacy")]
-        ),
+        value(&first, "lbtriage_lb_idle_timeout_seconds", &[("lb", "legacy")]),
         45.0
     );
     assert_eq!(
@@ -135,10 +128,7 @@ async fn counts_each_period_once_with_exact_values() {
 
     // Cycle 2: the minute starting at base+60 is complete: 2 + 3 summed by CloudWatch.
     let second = harness.collect_at(base + 250).await;
-    assert_eq!(
-        value(&second, "lbtriage_lb_responses_total", &shop_502),
-        5.0
-    );
+    assert_eq!(value(&second, "lbtriage_lb_responses_total", &shop_502), 5.0);
     assert_eq!(
         value(&second, "lbtriage_lb_requests_total", &[("lb", &shop)]),
         100.0
@@ -184,11 +174,7 @@ async fn counts_each_period_once_with_exact_values() {
         2.0
     );
     assert_eq!(
-        value(
-            &second,
-            "lbtriage_lb_surge_queue_length",
-            &[("lb", "legacy")]
-        ),
+        value(&second, "lbtriage_lb_surge_queue_length", &[("lb", "legacy")]),
         17.0
     );
 
@@ -247,11 +233,7 @@ async fn counts_each_period_once_with_exact_values() {
         8.0
     );
     assert_eq!(
-        value(
-            &third,
-            "lbtriage_collection_data_end_timestamp_seconds",
-            &[]
-        ),
+        value(&third, "lbtriage_collection_data_end_timestamp_seconds", &[]),
         (base + 360) as f64
     );
 
@@ -264,10 +246,7 @@ async fn counts_each_period_once_with_exact_values() {
     std::fs::write(fleet_file.path(), fleet.to_string()).expect("write fleet");
     emulator.seed(&late, Some(fleet_file.path()));
     let fourth = harness.collect_at(base + 560).await;
-    assert_eq!(
-        value(&fourth, "lbtriage_lb_responses_total", &shop_502),
-        24.0
-    );
+    assert_eq!(value(&fourth, "lbtriage_lb_responses_total", &shop_502), 24.0);
 
     // API use: discovery once within its TTL, one GetMetricData call per cycle for 46 queries
     // (ALB 12 + 2 per target group, NLB 6 + 2, Classic 10), each query billed once per call.
@@ -309,13 +288,9 @@ async fn tag_filters_select_load_balancers() {
     lbs.sort();
     assert_eq!(lbs, ["edge", "legacy", "shop"]);
     let api = fleet["api"]["dimension"].as_str().unwrap_or_default();
-    assert_eq!(
-        series.iter().filter(|s| s.label("lb") == Some(api)).count(),
-        0
-    );
+    assert_eq!(series.iter().filter(|s| s.label("lb") == Some(api)).count(), 0);
 
-    let mut only_classic =
-        Harness::new(&emulator.endpoint, "    load_balancer_types: [classic]\n").await;
+    let mut only_classic = Harness::new(&emulator.endpoint, "    load_balancer_types: [classic]\n").await;
     let series = only_classic.collect_at(base + 250).await;
     assert_eq!(count(&series, "lbtriage_lb_info", &[]), 1);
     assert_eq!(count(&series, "lbtriage_lb_info", &[("lb", "legacy")]), 1);
@@ -416,10 +391,7 @@ async fn throttling_is_retried_then_marks_the_source_down() {
         "two throttled attempts and one success"
     );
     assert_eq!(value(&retried, "lbtriage_source_up", &[]), 1.0);
-    assert_eq!(
-        value(&retried, "lbtriage_lb_responses_total", &shop_502),
-        5.0
-    );
+    assert_eq!(value(&retried, "lbtriage_lb_responses_total", &shop_502), 5.0);
 
     // Throttled past the retry budget: the cycle fails, is recorded as throttled, and nothing moves.
     emulator.throttle_cloudwatch(100);
@@ -433,10 +405,7 @@ async fn throttling_is_retried_then_marks_the_source_down() {
         ),
         1.0
     );
-    assert_eq!(
-        value(&throttled, "lbtriage_lb_responses_total", &shop_502),
-        5.0
-    );
+    assert_eq!(value(&throttled, "lbtriage_lb_responses_total", &shop_502), 5.0);
 
     // Recovery on the next cycle reads every missed period exactly once.
     emulator.throttle_cloudwatch(0);

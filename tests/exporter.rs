@@ -81,24 +81,14 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
         || http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200),
     );
     let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
-    wait_until(
-        "the seeded period to be counted",
-        Duration::from_secs(40),
-        || {
-            let series = scrape(port);
-            count(&series, "lbtriage_lb_responses_total", &shop_502) == 1
-                && value(&series, "lbtriage_lb_responses_total", &shop_502) == 3.0
-        },
-    );
+    wait_until("the seeded period to be counted", Duration::from_secs(40), || {
+        let series = scrape(port);
+        count(&series, "lbtriage_lb_responses_total", &shop_502) == 1
+            && value(&series, "lbtriage_lb_responses_total", &shop_502) == 3.0
+    });
     let series = scrape(port);
-    assert_eq!(
-        value(&series, "lbtriage_source_up", &[("source", "emu")]),
-        1.0
-    );
-    assert_eq!(
-        value(&series, "lbtriage_source_up", &[("source", "dead")]),
-        0.0
-    );
+    assert_eq!(value(&series, "lbtriage_source_up", &[("source", "emu")]), 1.0);
+    assert_eq!(value(&series, "lbtriage_source_up", &[("source", "dead")]), 0.0);
     assert_eq!(value(&series, "lbtriage_build_info", &[]), 1.0);
 
     // Text 0.0.4 by default; promtool finds nothing to lint.
@@ -137,17 +127,11 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
         .read_to_string(&mut inflated)
         .expect("valid gzip");
     assert!(inflated.contains("lbtriage_lb_responses_total{"));
-    assert_eq!(
-        http_get(port, "/nope", &[]).map(|r| r.status).ok(),
-        Some(404)
-    );
+    assert_eq!(http_get(port, "/nope", &[]).map(|r| r.status).ok(), Some(404));
 
     // SIGTERM: a clean exit, promptly.
     let pid = child.0.id().to_string();
-    let status = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
+    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
     assert!(status.success());
     let mut exit = None;
     wait_until("exit after SIGTERM", Duration::from_secs(10), || {
@@ -199,10 +183,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("config key `aws[0].period` (line 4)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("config key `aws[0].period` (line 4)"), "{stderr}");
 
     // The exporter refuses to start on the same file, naming the key too.
     let output = lbtriage()

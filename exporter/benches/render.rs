@@ -15,26 +15,11 @@ const ITERATIONS: usize = 50;
 fn fleet(series: usize) -> Vec<Sample> {
     let per_lb: [(&'static families::Family, &[(&str, &str)]); 10] = [
         (&families::LB_REQUESTS, &[]),
-        (
-            &families::LB_RESPONSES,
-            &[("origin", "lb"), ("code", "500")],
-        ),
-        (
-            &families::LB_RESPONSES,
-            &[("origin", "lb"), ("code", "502")],
-        ),
-        (
-            &families::LB_RESPONSES,
-            &[("origin", "lb"), ("code", "503")],
-        ),
-        (
-            &families::LB_RESPONSES,
-            &[("origin", "lb"), ("code", "504")],
-        ),
-        (
-            &families::LB_RESPONSES,
-            &[("origin", "backend"), ("code", "5xx")],
-        ),
+        (&families::LB_RESPONSES, &[("origin", "lb"), ("code", "500")]),
+        (&families::LB_RESPONSES, &[("origin", "lb"), ("code", "502")]),
+        (&families::LB_RESPONSES, &[("origin", "lb"), ("code", "503")]),
+        (&families::LB_RESPONSES, &[("origin", "lb"), ("code", "504")]),
+        (&families::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]),
         (&families::LB_TARGET_CONNECTION_ERRORS, &[]),
         (&families::LB_TARGET_RESPONSE_TIME, &[]),
         (
@@ -53,10 +38,7 @@ fn fleet(series: usize) -> Vec<Sample> {
             let mut labels: Labels = vec![
                 ("provider".into(), "aws".to_string()),
                 ("region".into(), "us-east-1".to_string()),
-                (
-                    "lb".into(),
-                    format!("app/service-{lb}/50dc6c495c0c{lb:04x}"),
-                ),
+                ("lb".into(), format!("app/service-{lb}/50dc6c495c0c{lb:04x}")),
                 ("lb_name".into(), format!("service-{lb}")),
                 ("lb_type".into(), "application".to_string()),
             ];
@@ -107,10 +89,7 @@ fn measure(series: usize) {
 
 fn main() {
     // `cargo bench` passes `--bench`; a bare number means "measure this size".
-    if let Some(size) = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse::<usize>().ok())
-    {
+    if let Some(size) = std::env::args().skip(1).find_map(|a| a.parse::<usize>().ok()) {
         measure(size);
         return;
     }

@@ -95,16 +95,8 @@ pub fn metrics_markdown() -> String {
         out.push('\n');
     };
     let is_self = |f: &&&Family| !f.name.starts_with("lbtriage_lb_");
-    let load_balancer: Vec<&Family> = families::ALL
-        .iter()
-        .copied()
-        .filter(|f| !is_self(&f))
-        .collect();
-    let own: Vec<&Family> = families::ALL
-        .iter()
-        .copied()
-        .filter(|f| is_self(&f))
-        .collect();
+    let load_balancer: Vec<&Family> = families::ALL.iter().copied().filter(|f| !is_self(&f)).collect();
+    let own: Vec<&Family> = families::ALL.iter().copied().filter(|f| is_self(&f)).collect();
     section("Load balancers", &load_balancer);
     section("lbtriage itself", &own);
     out.push_str(

@@ -107,14 +107,9 @@ impl Emulator {
                 .spawn()
                 .expect("start the CBOR bridge"),
         );
-        wait_until(
-            "moto and the bridge to answer",
-            Duration::from_secs(30),
-            || {
-                http_get(moto_port, "/moto-api/", &[]).is_ok()
-                    && http_get(bridge_port, "/moto-api/", &[]).is_ok()
-            },
-        );
+        wait_until("moto and the bridge to answer", Duration::from_secs(30), || {
+            http_get(moto_port, "/moto-api/", &[]).is_ok() && http_get(bridge_port, "/moto-api/", &[]).is_ok()
+        });
         Emulator {
             endpoint: format!("http://127.0.0.1:{bridge_port}"),
             moto_endpoint: format!("http://127.0.0.1:{moto_port}"),
@@ -155,8 +150,8 @@ impl Emulator {
     pub fn throttle_cloudwatch(&self, count: u32) {
         let port = self.port();
         let body = format!("{{\"throttle\": {count}}}");
-        let response = http_request(port, "POST", "/__bridge/faults", &[], body.as_bytes())
-            .expect("bridge control");
+        let response =
+            http_request(port, "POST", "/__bridge/faults", &[], body.as_bytes()).expect("bridge control");
         assert_eq!(response.status, 200);
     }
 
@@ -260,8 +255,7 @@ pub fn http_request(
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     while let Some(end) = data.windows(2).position(|w| w == b"\r\n") {
-        let size =
-            usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16).unwrap_or(0);
+        let size = usize::from_str_radix(String::from_utf8_lossy(&data[..end]).trim(), 16).unwrap_or(0);
         if size == 0 {
             break;
         }
@@ -402,9 +396,8 @@ impl Harness {
         );
         let config = Config::parse(&yaml).expect("test config is valid");
         let job = config.aws[0].clone();
-        let credentials = SharedCredentialsProvider::new(Credentials::new(
-            "testing", "testing", None, None, "test",
-        ));
+        let credentials =
+            SharedCredentialsProvider::new(Credentials::new("testing", "testing", None, None, "test"));
         let sdk = client::sdk_config_with_credentials(&job, "us-east-1", Some(credentials)).await;
         let clock = Arc::new(AtomicI64::new(0));
         let reader = clock.clone();

@@ -40,11 +40,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct ConfigArg {
     /// Path to the configuration file.
-    #[arg(
-        long = "config.file",
-        value_name = "PATH",
-        default_value = "lbtriage.yml"
-    )]
+    #[arg(long = "config.file", value_name = "PATH", default_value = "lbtriage.yml")]
     config_file: PathBuf,
 }
 
@@ -56,11 +52,7 @@ struct RunArgs {
     #[arg(long = "web.listen-address", value_name = "HOST:PORT", default_value = DEFAULT_LISTEN_ADDRESS)]
     listen_address: String,
     /// Path under which to expose metrics.
-    #[arg(
-        long = "web.telemetry-path",
-        value_name = "PATH",
-        default_value = "/metrics"
-    )]
+    #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
     telemetry_path: String,
     /// Only log messages with the given severity or above.
     #[arg(long = "log.level", value_enum, default_value = "info")]
@@ -92,10 +84,7 @@ fn check_config(path: &std::path::Path) -> i32 {
     match Config::load(path) {
         Ok(config) => {
             let sources = crate::sources::source_keys(&config).len();
-            println!(
-                "{}: valid ({sources} source job/region pairs)",
-                path.display()
-            );
+            println!("{}: valid ({sources} source job/region pairs)", path.display());
             0
         }
         Err(err) => {
@@ -163,8 +152,7 @@ fn build_info() -> Sample {
 
 async fn wait_for_signal() -> anyhow::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     tokio::select! {
         _ = terminate.recv() => {}

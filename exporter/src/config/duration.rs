@@ -39,9 +39,7 @@ impl PromDuration {
             if digits == 0 {
                 return Err(fail("expected a number"));
             }
-            let number: u128 = rest[..digits]
-                .parse()
-                .map_err(|_| fail("number too large"))?;
+            let number: u128 = rest[..digits].parse().map_err(|_| fail("number too large"))?;
             rest = &rest[digits..];
             let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
             let (rank, unit_ms) = match &rest[..unit_len] {
@@ -130,10 +128,7 @@ mod tests {
             "1s1s",
             "99999999999999999999y",
         ] {
-            assert!(
-                PromDuration::parse(bad).is_err(),
-                "{bad:?} must be rejected"
-            );
+            assert!(PromDuration::parse(bad).is_err(), "{bad:?} must be rejected");
         }
     }
 

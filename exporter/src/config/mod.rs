@@ -119,8 +119,8 @@ impl Config {
     }
 
     fn parse_with_env(text: &str, with_env: bool) -> Result<Config, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Yaml));
+        let mut builder =
+            config::Config::builder().add_source(config::File::from_str(text, config::FileFormat::Yaml));
         if with_env {
             builder = builder.add_source(
                 config::Environment::with_prefix("LBTRIAGE")
@@ -154,10 +154,7 @@ impl Config {
                 ));
             }
             if job.regions.is_empty() {
-                return Err(ConfigError::at(
-                    key("regions"),
-                    "must list at least one region",
-                ));
+                return Err(ConfigError::at(key("regions"), "must list at least one region"));
             }
             for (r, region) in job.regions.iter().enumerate() {
                 if !is_region_name(region) {
@@ -174,9 +171,7 @@ impl Config {
                 if !(arn.starts_with("arn:") && arn.contains(":role/")) {
                     return Err(ConfigError::at(
                         key("role_arn"),
-                        format!(
-                            "{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"
-                        ),
+                        format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
                     ));
                 }
             }
@@ -196,9 +191,7 @@ impl Config {
             }
             let period = job.period.as_duration().as_secs();
             let whole_seconds = job.period.as_duration().subsec_millis() == 0;
-            if !whole_seconds
-                || !(matches!(period, 1 | 5 | 10 | 30) || (period >= 60 && period % 60 == 0))
-            {
+            if !whole_seconds || !(matches!(period, 1 | 5 | 10 | 30) || (period >= 60 && period % 60 == 0)) {
                 return Err(ConfigError::at(
                     key("period"),
                     format!(
@@ -244,8 +237,7 @@ fn check_url(url: &str) -> Result<(), String> {
 fn from_config_crate(err: &config::ConfigError) -> ConfigError {
     let text = err.to_string();
     let path = between(&text, "for key `", "`");
-    let field =
-        between(&text, "unknown field `", "`").or_else(|| between(&text, "missing field `", "`"));
+    let field = between(&text, "unknown field `", "`").or_else(|| between(&text, "missing field `", "`"));
     let path = path
         .or_else(|| between(&text, "missing configuration field \"", "\""))
         .map(normalize_key);
@@ -337,19 +329,71 @@ mod tests {
     #[test]
     fn each_bad_key_names_itself() {
         let cases: &[(&str, &str, &str)] = &[
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    colour: red\n", "colour", "unknown field"),
-            ("aws:\n  - name: a\n    regions: []\n", "aws[0].regions", "at least one region"),
-            ("aws:\n  - name: a\n    regions: [US_EAST]\n", "aws[0].regions[0]", "region name"),
-            ("aws:\n  - name: ''\n    regions: [us-east-1]\n", "aws[0].name", "empty"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n  - name: a\n    regions: [us-east-1]\n", "aws[1].name", "duplicate"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    period: 7s\n", "aws[0].period", "CloudWatch period"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    interval: 0s\n", "aws[0].interval", "at least 1s"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    delay: -5s\n", "delay", "negative"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    endpoint_url: ftp://x\n", "aws[0].endpoint_url", "http://"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    role_arn: lbtriage\n", "aws[0].role_arn", "role ARN"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    load_balancer_types: [gateway]\n", "aws[0].load_balancer_types[0]", "gateway"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    load_balancer_types: []\n", "aws[0].load_balancer_types", "at least one"),
-            ("aws:\n  - name: a\n    regions: [us-east-1]\n    tag_filters: {team: []}\n", "aws[0].tag_filters.team", "at least one value"),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    colour: red\n",
+                "colour",
+                "unknown field",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: []\n",
+                "aws[0].regions",
+                "at least one region",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [US_EAST]\n",
+                "aws[0].regions[0]",
+                "region name",
+            ),
+            (
+                "aws:\n  - name: ''\n    regions: [us-east-1]\n",
+                "aws[0].name",
+                "empty",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n  - name: a\n    regions: [us-east-1]\n",
+                "aws[1].name",
+                "duplicate",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    period: 7s\n",
+                "aws[0].period",
+                "CloudWatch period",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    interval: 0s\n",
+                "aws[0].interval",
+                "at least 1s",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    delay: -5s\n",
+                "delay",
+                "negative",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    endpoint_url: ftp://x\n",
+                "aws[0].endpoint_url",
+                "http://",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    role_arn: lbtriage\n",
+                "aws[0].role_arn",
+                "role ARN",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    load_balancer_types: [gateway]\n",
+                "aws[0].load_balancer_types[0]",
+                "gateway",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    load_balancer_types: []\n",
+                "aws[0].load_balancer_types",
+                "at least one",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    tag_filters: {team: []}\n",
+                "aws[0].tag_filters.team",
+                "at least one value",
+            ),
             ("aws:\n  - regions: [us-east-1]\n", "aws[0].name", "missing"),
             ("awz: []\n", "awz", "unknown field"),
         ];

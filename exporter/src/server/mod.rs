@@ -83,10 +83,7 @@ pub async fn serve(
 
 fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = text(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Method not allowed: use GET.\n",
-        );
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed: use GET.\n");
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -116,14 +113,8 @@ fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
     let body = if accepts_gzip(headers) {
-        let mut encoder = GzEncoder::new(
-            Vec::with_capacity(body.len() / 8),
-            flate2::Compression::fast(),
-        );
-        match encoder
-            .write_all(body.as_bytes())
-            .and_then(|()| encoder.finish())
-        {
+        let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
+        match encoder.write_all(body.as_bytes()).and_then(|()| encoder.finish()) {
             Ok(compressed) => {
                 builder = builder.header(header::CONTENT_ENCODING, "gzip");
                 Bytes::from(compressed)
@@ -236,10 +227,7 @@ mod tests {
         );
         assert_eq!(negotiate_format(&headers(&[])), Format::Prometheus);
         assert_eq!(
-            negotiate_format(&headers(&[(
-                header::ACCEPT,
-                "application/openmetrics-text;q=0"
-            )])),
+            negotiate_format(&headers(&[(header::ACCEPT, "application/openmetrics-text;q=0")])),
             Format::Prometheus
         );
     }
@@ -250,10 +238,7 @@ mod tests {
             header::ACCEPT_ENCODING,
             "gzip, deflate"
         )])));
-        assert!(!accepts_gzip(&headers(&[(
-            header::ACCEPT_ENCODING,
-            "gzip;q=0"
-        )])));
+        assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "gzip;q=0")])));
         assert!(!accepts_gzip(&headers(&[(header::ACCEPT_ENCODING, "br")])));
     }
 }

@@ -42,11 +42,7 @@ pub fn source_keys(config: &Config) -> Vec<String> {
 }
 
 /// Starts every source; each stops when `shutdown` turns true.
-pub fn spawn_all(
-    config: &Config,
-    store: Arc<Store>,
-    shutdown: watch::Receiver<bool>,
-) -> JoinSet<()> {
+pub fn spawn_all(config: &Config, store: Arc<Store>, shutdown: watch::Receiver<bool>) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     for job in &config.aws {
         for region in &job.regions {
@@ -54,8 +50,7 @@ pub fn spawn_all(
                 (job.clone(), region.clone(), store.clone(), shutdown.clone());
             tasks.spawn(async move {
                 let sdk = aws::client::sdk_config(&job, &region).await;
-                let source =
-                    aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock());
+                let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock());
                 run_aws(source, store, shutdown).await;
             });
         }
@@ -65,11 +60,7 @@ pub fn spawn_all(
 
 /// Collects on the source's interval until shutdown. A cycle that overruns delays the next one
 /// rather than bunching them up.
-pub async fn run_aws(
-    mut source: aws::AwsSource,
-    store: Arc<Store>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run_aws(mut source: aws::AwsSource, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
     let key = source.key();
     let mut ticker = tokio::time::interval(source.interval());
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -61,9 +61,7 @@ impl Ledger {
     pub fn pending(&mut self, now: i64) -> Window {
         let complete = self.complete_until(now);
         let start = *self.watermark.get_or_insert(complete);
-        let end = complete
-            .min(start + self.max_periods * self.period)
-            .max(start);
+        let end = complete.min(start + self.max_periods * self.period).max(start);
         Window { start, end }
     }
 

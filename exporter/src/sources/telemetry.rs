@@ -98,16 +98,9 @@ mod tests {
             "TooManyRequestsException",
             "RequestLimitExceeded",
         ] {
-            assert_eq!(
-                Outcome::from_error_code(Some(code)),
-                Outcome::Throttled,
-                "{code}"
-            );
+            assert_eq!(Outcome::from_error_code(Some(code)), Outcome::Throttled, "{code}");
         }
-        assert_eq!(
-            Outcome::from_error_code(Some("AccessDenied")),
-            Outcome::Error
-        );
+        assert_eq!(Outcome::from_error_code(Some("AccessDenied")), Outcome::Error);
         assert_eq!(Outcome::from_error_code(None), Outcome::Error);
     }
 }

@@ -79,18 +79,13 @@ impl Store {
             .inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner
-            .snapshots
-            .insert(source.to_string(), Arc::new(samples));
+        inner.snapshots.insert(source.to_string(), Arc::new(samples));
     }
 
     /// True once every expected source has published at least once (after its first attempt,
     /// successful or not).
     pub fn ready(&self) -> bool {
-        let inner = self
-            .inner
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         inner
             .expected
             .iter()
@@ -98,10 +93,7 @@ impl Store {
     }
 
     fn snapshots(&self) -> Vec<Arc<Vec<Sample>>> {
-        let inner = self
-            .inner
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.snapshots.values().cloned().collect()
     }
 
@@ -255,7 +247,12 @@ mod tests {
             Sample::new(&LB_INFO, labels(&[("lb", "say \"hi\"\\\n")]), 1.0),
         ];
         let text = render(samples.iter(), Format::Prometheus);
-        assert!(text.contains("# TYPE lbtriage_lb_requests_total counter\nlbtriage_lb_requests_total{lb=\"app/a/1\"} 12\n"), "{text}");
+        assert!(
+            text.contains(
+                "# TYPE lbtriage_lb_requests_total counter\nlbtriage_lb_requests_total{lb=\"app/a/1\"} 12\n"
+            ),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE lbtriage_lb_idle_timeout_seconds gauge\n"),
             "{text}"

@@ -36,11 +36,7 @@ pub struct Query {
 
 /// One query per (load balancer or target group, metric) that the catalog needs.
 pub fn build_queries(inventory: &Inventory) -> Vec<Query> {
-    inventory
-        .load_balancers
-        .iter()
-        .flat_map(queries_for)
-        .collect()
+    inventory.load_balancers.iter().flat_map(queries_for).collect()
 }
 
 /// The queries of one load balancer, in table order.
@@ -84,12 +80,7 @@ fn to_sdk_query(index: usize, query: &Query, period: i32) -> MetricDataQuery {
         .value(&query.key.lb)
         .build()];
     if let Some(group) = &query.key.target_group {
-        dimensions.push(
-            Dimension::builder()
-                .name("TargetGroup")
-                .value(group)
-                .build(),
-        );
+        dimensions.push(Dimension::builder().name("TargetGroup").value(group).build());
     }
     MetricDataQuery::builder()
         .id(format!("q{index}"))
@@ -183,9 +174,7 @@ async fn read_batch(
                 .id()
                 .and_then(|id| id.strip_prefix('q'))
                 .and_then(|n| n.parse::<usize>().ok())
-                .ok_or_else(|| {
-                    AwsError::unexpected(API, format!("unknown query id {:?}", result.id()))
-                })?;
+                .ok_or_else(|| AwsError::unexpected(API, format!("unknown query id {:?}", result.id())))?;
             let timestamps = result.timestamps();
             let values = result.values();
             if timestamps.len() != values.len() {
@@ -199,12 +188,7 @@ async fn read_batch(
                 ));
             }
             let entry = points.entry(index).or_default();
-            entry.extend(
-                timestamps
-                    .iter()
-                    .map(|ts| ts.secs())
-                    .zip(values.iter().copied()),
-            );
+            entry.extend(timestamps.iter().map(|ts| ts.secs()).zip(values.iter().copied()));
         }
         match output.next_token() {
             Some(token) if !token.is_empty() => next_token = Some(token.to_string()),

@@ -60,11 +60,7 @@ pub fn dimension_from_arn(arn: &str) -> Option<&str> {
         .filter(|rest| rest.starts_with("targetgroup/"))
 }
 
-pub async fn discover(
-    job: &AwsJob,
-    clients: &Clients,
-    calls: &ApiCalls,
-) -> Result<Inventory, AwsError> {
+pub async fn discover(job: &AwsJob, clients: &Clients, calls: &ApiCalls) -> Result<Inventory, AwsError> {
     let selection = Selection {
         filtered: !job.tag_filters.is_empty(),
         tags: load_balancer_tags(job, clients, calls).await?,
@@ -155,24 +151,16 @@ async fn describe_v2(
     let client = &clients.elbv2;
     let mut load_balancers = Vec::new();
     let request = client.describe_load_balancers().page_size(400);
-    for page in pages(
-        calls,
-        "DescribeLoadBalancers",
-        request.into_paginator().send(),
-    )
-    .await?
-    {
+    for page in pages(calls, "DescribeLoadBalancers", request.into_paginator().send()).await? {
         for lb in page.load_balancers() {
             let lb_type = match lb.r#type() {
-                Some(elbv2::types::LoadBalancerTypeEnum::Application) => {
-                    LoadBalancerType::Application
-                }
+                Some(elbv2::types::LoadBalancerTypeEnum::Application) => LoadBalancerType::Application,
                 Some(elbv2::types::LoadBalancerTypeEnum::Network) => LoadBalancerType::Network,
                 _ => continue,
             };
-            let arn = lb.load_balancer_arn().ok_or_else(|| {
-                AwsError::unexpected("DescribeLoadBalancers", "load balancer without ARN")
-            })?;
+            let arn = lb
+                .load_balancer_arn()
+                .ok_or_else(|| AwsError::unexpected("DescribeLoadBalancers", "load balancer without ARN"))?;
             let dimension = dimension_from_arn(arn).ok_or_else(|| {
                 AwsError::unexpected("DescribeLoadBalancers", format!("unrecognised ARN {arn:?}"))
             })?;
@@ -185,10 +173,7 @@ async fn describe_v2(
                 name: lb.load_balancer_name().unwrap_or_default().to_string(),
                 lb_type,
                 dns_name: lb.dns_name().unwrap_or_default().to_string(),
-                scheme: lb
-                    .scheme()
-                    .map(|s| s.as_str().to_string())
-                    .unwrap_or_default(),
+                scheme: lb.scheme().map(|s| s.as_str().to_string()).unwrap_or_default(),
                 tags: selection.tags_of(dimension),
                 idle_timeout_seconds: None,
                 target_groups: Vec::new(),
@@ -202,13 +187,7 @@ async fn describe_v2(
     // Every target group of the region in one paginated listing, matched to its load balancers.
     let mut groups_by_lb: HashMap<String, Vec<String>> = HashMap::new();
     let request = client.describe_target_groups().page_size(400);
-    for page in pages(
-        calls,
-        "DescribeTargetGroups",
-        request.into_paginator().send(),
-    )
-    .await?
-    {
+    for page in pages(calls, "DescribeTargetGroups", request.into_paginator().send()).await? {
         for group in page.target_groups() {
             let Some(group_arn) = group.target_group_arn() else {
                 continue;
@@ -280,14 +259,11 @@ async fn describe_v2(
                         })
                         .collect();
                     lb.target_groups.push(TargetGroup {
-                        dimension: dimension_from_arn(&group_arn)
-                            .unwrap_or(&group_arn)
-                            .to_string(),
+                        dimension: dimension_from_arn(&group_arn).unwrap_or(&group_arn).to_string(),
                         targets,
                     });
                 }
-                lb.target_groups
-                    .sort_by(|a, b| a.dimension.cmp(&b.dimension));
+                lb.target_groups.sort_by(|a, b| a.dimension.cmp(&b.dimension));
                 Ok::<_, AwsError>(lb)
             }
         })
@@ -388,22 +364,21 @@ mod tests {
     #[test]
     fn dimensions_come_from_arns() {
         assert_eq!(
-            dimension_from_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188"),
+            dimension_from_arn(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop/50dc6c495c0c9188"
+            ),
             Some("app/shop/50dc6c495c0c9188")
         );
         assert_eq!(
-            dimension_from_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067"),
+            dimension_from_arn(
+                "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067"
+            ),
             Some("targetgroup/web/73e2d6bc24d8a067")
         );
         assert_eq!(
-            dimension_from_arn(
-                "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/legacy"
-            ),
+            dimension_from_arn("arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/legacy"),
             Some("legacy")
         );
-        assert_eq!(
-            dimension_from_arn("arn:aws:ec2:us-east-1:1:instance/i-1"),
-            None
-        );
+        assert_eq!(dimension_from_arn("arn:aws:ec2:us-east-1:1:instance/i-1"), None);
     }
 }

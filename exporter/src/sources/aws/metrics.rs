@@ -62,199 +62,52 @@ use Statistic::{Average, Maximum, Minimum, Sum};
 
 /// `AWS/ApplicationELB`. Per-code ELB metrics instead of `HTTPCode_ELB_5XX_Count`, so the rules can
 /// tell 502 from 503 from 504 (other LB 5xx codes, 501/505/561, are not read).
+#[rustfmt::skip]
 pub static APPLICATION: &[CloudWatchMetric] = &[
     m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]),
-    m(
-        "HTTPCode_ELB_500_Count",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "500")],
-    ),
-    m(
-        "HTTPCode_ELB_502_Count",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "502")],
-    ),
-    m(
-        "HTTPCode_ELB_503_Count",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "503")],
-    ),
-    m(
-        "HTTPCode_ELB_504_Count",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "504")],
-    ),
-    m(
-        "HTTPCode_ELB_4XX_Count",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "4xx")],
-    ),
-    m(
-        "HTTPCode_Target_5XX_Count",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "backend"), ("code", "5xx")],
-    ),
-    m(
-        "TargetConnectionErrorCount",
-        Sum,
-        Lb,
-        &f::LB_TARGET_CONNECTION_ERRORS,
-        &[],
-    ),
-    m(
-        "TargetTLSNegotiationErrorCount",
-        Sum,
-        Lb,
-        &f::LB_TARGET_TLS_ERRORS,
-        &[],
-    ),
-    m(
-        "ClientTLSNegotiationErrorCount",
-        Sum,
-        Lb,
-        &f::LB_CLIENT_TLS_ERRORS,
-        &[],
-    ),
-    m(
-        "RejectedConnectionCount",
-        Sum,
-        Lb,
-        &f::LB_REJECTED_CONNECTIONS,
-        &[],
-    ),
-    m(
-        "TargetResponseTime",
-        Average,
-        Lb,
-        &f::LB_TARGET_RESPONSE_TIME,
-        &[],
-    ),
+    m("HTTPCode_ELB_500_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "500")]),
+    m("HTTPCode_ELB_502_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "502")]),
+    m("HTTPCode_ELB_503_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "503")]),
+    m("HTTPCode_ELB_504_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "504")]),
+    m("HTTPCode_ELB_4XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]),
+    m("HTTPCode_Target_5XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]),
+    m("TargetConnectionErrorCount", Sum, Lb, &f::LB_TARGET_CONNECTION_ERRORS, &[]),
+    m("TargetTLSNegotiationErrorCount", Sum, Lb, &f::LB_TARGET_TLS_ERRORS, &[]),
+    m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]),
+    m("RejectedConnectionCount", Sum, Lb, &f::LB_REJECTED_CONNECTIONS, &[]),
+    m("TargetResponseTime", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
     // AWS recommends Minimum for host counts: one node's momentary view does not count.
     m("HealthyHostCount", Minimum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
-    m(
-        "UnHealthyHostCount",
-        Minimum,
-        Tg,
-        &f::LB_UNHEALTHY_TARGETS,
-        &[],
-    ),
+    m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]),
 ];
 
 /// `AWS/NetworkELB`.
+#[rustfmt::skip]
 pub static NETWORK: &[CloudWatchMetric] = &[
-    m(
-        "TCP_ELB_Reset_Count",
-        Sum,
-        Lb,
-        &f::LB_RESETS,
-        &[("origin", "lb")],
-    ),
-    m(
-        "TCP_Target_Reset_Count",
-        Sum,
-        Lb,
-        &f::LB_RESETS,
-        &[("origin", "target")],
-    ),
-    m(
-        "TCP_Client_Reset_Count",
-        Sum,
-        Lb,
-        &f::LB_RESETS,
-        &[("origin", "client")],
-    ),
-    m(
-        "PortAllocationErrorCount",
-        Sum,
-        Lb,
-        &f::LB_PORT_ALLOCATION_ERRORS,
-        &[],
-    ),
-    m(
-        "TargetTLSNegotiationErrorCount",
-        Sum,
-        Lb,
-        &f::LB_TARGET_TLS_ERRORS,
-        &[],
-    ),
-    m(
-        "ClientTLSNegotiationErrorCount",
-        Sum,
-        Lb,
-        &f::LB_CLIENT_TLS_ERRORS,
-        &[],
-    ),
+    m("TCP_ELB_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "lb")]),
+    m("TCP_Target_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "target")]),
+    m("TCP_Client_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "client")]),
+    m("PortAllocationErrorCount", Sum, Lb, &f::LB_PORT_ALLOCATION_ERRORS, &[]),
+    m("TargetTLSNegotiationErrorCount", Sum, Lb, &f::LB_TARGET_TLS_ERRORS, &[]),
+    m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]),
     m("HealthyHostCount", Minimum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
-    m(
-        "UnHealthyHostCount",
-        Minimum,
-        Tg,
-        &f::LB_UNHEALTHY_TARGETS,
-        &[],
-    ),
+    m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]),
 ];
 
 /// `AWS/ELB` (Classic). It reports only the 5xx class, and has no target groups.
+#[rustfmt::skip]
 pub static CLASSIC: &[CloudWatchMetric] = &[
     m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]),
-    m(
-        "HTTPCode_ELB_5XX",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "5xx")],
-    ),
-    m(
-        "HTTPCode_ELB_4XX",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "4xx")],
-    ),
-    m(
-        "HTTPCode_Backend_5XX",
-        Sum,
-        Lb,
-        &f::LB_RESPONSES,
-        &[("origin", "backend"), ("code", "5xx")],
-    ),
+    m("HTTPCode_ELB_5XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "5xx")]),
+    m("HTTPCode_ELB_4XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]),
+    m("HTTPCode_Backend_5XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]),
     // Includes health-check connection failures, unlike the ALB metric.
-    m(
-        "BackendConnectionErrors",
-        Sum,
-        Lb,
-        &f::LB_TARGET_CONNECTION_ERRORS,
-        &[],
-    ),
+    m("BackendConnectionErrors", Sum, Lb, &f::LB_TARGET_CONNECTION_ERRORS, &[]),
     m("SpilloverCount", Sum, Lb, &f::LB_SPILLOVER, &[]),
-    m(
-        "SurgeQueueLength",
-        Maximum,
-        Lb,
-        &f::LB_SURGE_QUEUE_LENGTH,
-        &[],
-    ),
+    m("SurgeQueueLength", Maximum, Lb, &f::LB_SURGE_QUEUE_LENGTH, &[]),
     m("Latency", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
     m("HealthyHostCount", Minimum, Lb, &f::LB_HEALTHY_TARGETS, &[]),
-    m(
-        "UnHealthyHostCount",
-        Minimum,
-        Lb,
-        &f::LB_UNHEALTHY_TARGETS,
-        &[],
-    ),
+    m("UnHealthyHostCount", Minimum, Lb, &f::LB_UNHEALTHY_TARGETS, &[]),
 ];
 
 pub fn for_type(lb_type: LoadBalancerType) -> (&'static str, &'static [CloudWatchMetric]) {
@@ -278,12 +131,7 @@ mod tests {
             for metric in table {
                 assert!(seen.insert(metric.name), "{} listed twice", metric.name);
                 let is_counter = metric.family.kind == Kind::Counter;
-                assert_eq!(
-                    is_counter,
-                    metric.statistic == Statistic::Sum,
-                    "{}",
-                    metric.name
-                );
+                assert_eq!(is_counter, metric.statistic == Statistic::Sum, "{}", metric.name);
                 assert_ne!(metric.family.kind, Kind::Info, "{}", metric.name);
             }
         }

@@ -175,10 +175,7 @@ impl AwsSource {
 
     async fn cycle(&mut self) -> Result<(), AwsError> {
         let ttl = self.job.discovery_ttl.as_duration();
-        let stale = self
-            .inventory
-            .as_ref()
-            .is_none_or(|(at, _)| at.elapsed() >= ttl);
+        let stale = self.inventory.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl);
         if stale {
             let inventory = discovery::discover(&self.job, &self.clients, &self.calls).await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
@@ -192,9 +189,7 @@ impl AwsSource {
         let now = (self.clock)();
         let window = self.ledger.pending(now);
         let period = self.ledger.period();
-        let read_start = window
-            .start
-            .min(window.end - GAUGE_LOOKBACK_PERIODS * period);
+        let read_start = window.start.min(window.end - GAUGE_LOOKBACK_PERIODS * period);
         let points = if queries.is_empty() {
             HashMap::new()
         } else {
@@ -249,11 +244,7 @@ impl AwsSource {
                 }
                 out.push(Sample::new(&families::LB_INFO, info, 1.0));
                 if let Some(seconds) = lb.idle_timeout_seconds {
-                    out.push(Sample::new(
-                        &families::LB_IDLE_TIMEOUT,
-                        base.clone(),
-                        seconds,
-                    ));
+                    out.push(Sample::new(&families::LB_IDLE_TIMEOUT, base.clone(), seconds));
                 }
                 for group in &lb.target_groups {
                     for target in &group.targets {
