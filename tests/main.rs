@@ -4,4 +4,5 @@ mod aws_source;
 mod bench;
 mod exporter;
 mod generated;
+mod probes;
 mod support;

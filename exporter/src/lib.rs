@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod docs;
+pub mod probes;
 pub mod server;
 pub mod sources;
 pub mod store;

@@ -124,8 +124,16 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {address}"))?;
         tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address), version = env!("CARGO_PKG_VERSION"), "lbtriage listening");
 
+        let probes = config
+            .probes
+            .iter()
+            .cloned()
+            .map(crate::probes::Probe::new)
+            .collect::<Result<Vec<_>, _>>()?;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
-        let mut sources = crate::sources::spawn_all(&config, store.clone(), shutdown_rx.clone());
+        let discovered = Arc::new(crate::sources::Discovered::default());
+        let mut sources = crate::sources::spawn_all(&config, store.clone(), discovered.clone(), shutdown_rx.clone());
+        crate::probes::runner::spawn_all(probes, store.clone(), discovered, shutdown_rx.clone(), &mut sources);
         let state = Arc::new(AppState {
             store,
             telemetry_path: args.telemetry_path,

@@ -17,7 +17,91 @@ pub struct Config {
     /// CloudWatch jobs, one per account/role and set of regions.
     #[serde(default)]
     pub aws: Vec<AwsJob>,
+    /// Active probes: the path through a load balancer and its backends reached directly.
+    #[serde(default)]
+    pub probes: Vec<ProbeConfig>,
 }
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    #[default]
+    Http,
+    Https,
+}
+
+impl Scheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeConfig {
+    pub name: String,
+    /// The service's URL through the load balancer.
+    pub url: String,
+    /// The `lb` label of the cloud load balancer this URL fronts; joins probe and cloud evidence.
+    #[serde(default)]
+    pub lb: Option<String>,
+    /// Backends reached directly, `host:port`, bypassing the load balancer.
+    #[serde(default)]
+    pub backends: Vec<String>,
+    /// Also probe the IP targets the cloud source discovered for `lb`.
+    #[serde(default)]
+    pub discover_backends: bool,
+    #[serde(default)]
+    pub backend_scheme: Scheme,
+    #[serde(default = "default_path")]
+    pub app_path: String,
+    #[serde(default = "default_path")]
+    pub health_path: String,
+    /// Host header and TLS server name for direct backend requests; default: the URL's host.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Default: the idle timeout discovered for `lb`, else 60s.
+    #[serde(default)]
+    pub lb_idle_timeout: Option<PromDuration>,
+    #[serde(default = "default_response_timeout")]
+    pub lb_response_timeout: PromDuration,
+    #[serde(default = "default_probe_interval")]
+    pub interval: PromDuration,
+    #[serde(default = "default_probe_timeout")]
+    pub timeout: PromDuration,
+    /// Where this exporter runs; a label on every probe series.
+    #[serde(default = "default_vantage")]
+    pub vantage: String,
+    /// PEM file of extra CA certificates trusted for the listener and https backends.
+    #[serde(default)]
+    pub tls_ca_file: Option<std::path::PathBuf>,
+    /// Link-local and cloud metadata addresses (169.254.0.0/16, fd00:ec2::254) are refused as
+    /// probe targets unless this is true.
+    #[serde(default)]
+    pub allow_link_local: bool,
+}
+
+fn default_path() -> String {
+    "/".to_string()
+}
+fn default_response_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(60))
+}
+fn default_probe_interval() -> PromDuration {
+    PromDuration(Duration::from_secs(30))
+}
+fn default_probe_timeout() -> PromDuration {
+    PromDuration(Duration::from_secs(10))
+}
+fn default_vantage() -> String {
+    "default".to_string()
+}
+
+/// The default LB idle timeout when neither the config nor discovery says (AWS ALB's default).
+pub const DEFAULT_LB_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -207,8 +291,112 @@ impl Config {
                 return Err(ConfigError::at(key("discovery_ttl"), "must be at least 1s"));
             }
         }
+        self.validate_probes()
+    }
+
+    fn validate_probes(&self) -> Result<(), ConfigError> {
+        let mut names = HashSet::new();
+        for (index, probe) in self.probes.iter().enumerate() {
+            let key = |field: &str| format!("probes[{index}].{field}");
+            if probe.name.trim().is_empty() {
+                return Err(ConfigError::at(key("name"), "must not be empty"));
+            }
+            if !names.insert(probe.name.as_str()) {
+                return Err(ConfigError::at(
+                    key("name"),
+                    format!("duplicate probe name {:?}", probe.name),
+                ));
+            }
+            check_url(&probe.url).map_err(|msg| ConfigError::at(key("url"), msg))?;
+            if let Some(host) = probe_url_host(&probe.url) {
+                if !probe.allow_link_local && host.parse().is_ok_and(|ip| is_link_local(&ip)) {
+                    return Err(ConfigError::at(key("url"), LINK_LOCAL_REFUSED));
+                }
+            }
+            for (b, backend) in probe.backends.iter().enumerate() {
+                let backend_key = format!("probes[{index}].backends[{b}]");
+                let (host, port) = split_host_port(backend)
+                    .ok_or_else(|| ConfigError::at(&backend_key, format!("{backend:?} is not host:port")))?;
+                if port == 0 {
+                    return Err(ConfigError::at(&backend_key, "port must not be 0"));
+                }
+                if !probe.allow_link_local && host.parse().is_ok_and(|ip| is_link_local(&ip)) {
+                    return Err(ConfigError::at(&backend_key, LINK_LOCAL_REFUSED));
+                }
+            }
+            if probe.discover_backends && probe.lb.is_none() {
+                return Err(ConfigError::at(
+                    key("discover_backends"),
+                    "needs `lb` to know whose targets to probe",
+                ));
+            }
+            for (field, path) in [("app_path", &probe.app_path), ("health_path", &probe.health_path)] {
+                if !path.starts_with('/') || path.contains(char::is_whitespace) {
+                    return Err(ConfigError::at(
+                        key(field),
+                        format!("{path:?} must start with / and contain no spaces"),
+                    ));
+                }
+            }
+            if probe.vantage.trim().is_empty() {
+                return Err(ConfigError::at(key("vantage"), "must not be empty"));
+            }
+            for (field, value) in [
+                ("timeout", Some(probe.timeout)),
+                ("interval", Some(probe.interval)),
+                ("lb_response_timeout", Some(probe.lb_response_timeout)),
+                ("lb_idle_timeout", probe.lb_idle_timeout),
+            ] {
+                if value.is_some_and(|v| v.as_duration() < Duration::from_millis(100)) {
+                    return Err(ConfigError::at(key(field), "must be at least 100ms"));
+                }
+            }
+            if let Some(path) = &probe.tls_ca_file {
+                if !path.is_file() {
+                    return Err(ConfigError::at(
+                        key("tls_ca_file"),
+                        format!("{} is not a readable file", path.display()),
+                    ));
+                }
+            }
+        }
         Ok(())
     }
+}
+
+const LINK_LOCAL_REFUSED: &str =
+    "is a link-local or cloud metadata address; set allow_link_local: true to probe it anyway";
+
+/// 169.254.0.0/16, fe80::/10 and the EC2 IPv6 metadata address fd00:ec2::254.
+pub fn is_link_local(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80
+                || *v6 == std::net::Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+        }
+    }
+}
+
+/// `host:port`, `[v6]:port`; the host without brackets.
+pub fn split_host_port(text: &str) -> Option<(&str, u16)> {
+    let (host, port) = text.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    if host.is_empty() || host.contains(char::is_whitespace) || (host.contains(':') && !text.starts_with('['))
+    {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
+}
+
+/// The host of a URL that passed [`check_url`], without IPv6 brackets.
+pub fn probe_url_host(url: &str) -> Option<String> {
+    let uri: hyper::Uri = url.parse().ok()?;
+    let host = uri.host()?;
+    Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
 }
 
 fn is_region_name(region: &str) -> bool {
@@ -396,6 +584,51 @@ mod tests {
             ),
             ("aws:\n  - regions: [us-east-1]\n", "aws[0].name", "missing"),
             ("awz: []\n", "awz", "unknown field"),
+            (
+                "probes:\n  - name: p\n    url: ftp://x/\n",
+                "probes[0].url",
+                "http://",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://169.254.169.254/\n",
+                "probes[0].url",
+                "link-local",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n    backends: [nohostport]\n",
+                "probes[0].backends[0]",
+                "host:port",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n    backends: ['[fd00:ec2::254]:80']\n",
+                "probes[0].backends[0]",
+                "metadata",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n    discover_backends: true\n",
+                "probes[0].discover_backends",
+                "needs `lb`",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n    app_path: nope\n",
+                "probes[0].app_path",
+                "start with /",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n    timeout: 0s\n",
+                "probes[0].timeout",
+                "at least 100ms",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n    backend_scheme: ftp\n",
+                "probes[0].backend_scheme",
+                "ftp",
+            ),
+            (
+                "probes:\n  - name: p\n    url: http://x/\n  - name: p\n    url: http://y/\n",
+                "probes[1].name",
+                "duplicate",
+            ),
         ];
         for (text, key, message) in cases {
             let err = error(text);
@@ -409,6 +642,38 @@ mod tests {
                 "{text:?}: expected {message:?} in {shown}"
             );
         }
+    }
+
+    #[test]
+    fn probe_defaults_apply() {
+        let config =
+            Config::parse("probes:\n  - name: shop\n    url: https://shop.example.com/\n").expect("valid");
+        let probe = &config.probes[0];
+        assert_eq!(probe.backend_scheme, Scheme::Http);
+        assert_eq!((probe.app_path.as_str(), probe.health_path.as_str()), ("/", "/"));
+        assert_eq!(probe.interval.as_duration(), Duration::from_secs(30));
+        assert_eq!(probe.timeout.as_duration(), Duration::from_secs(10));
+        assert_eq!(probe.lb_response_timeout.as_duration(), Duration::from_secs(60));
+        assert_eq!(probe.lb_idle_timeout, None);
+        assert_eq!(probe.vantage, "default");
+        assert!(!probe.allow_link_local);
+        let allowed = Config::parse(
+            "probes:\n  - name: p\n    url: http://169.254.169.254/\n    allow_link_local: true\n",
+        );
+        assert!(allowed.is_ok());
+    }
+
+    #[test]
+    fn host_port_forms() {
+        assert_eq!(split_host_port("10.0.1.5:8080"), Some(("10.0.1.5", 8080)));
+        assert_eq!(split_host_port("[::1]:80"), Some(("::1", 80)));
+        assert_eq!(
+            split_host_port("backend.internal:443"),
+            Some(("backend.internal", 443))
+        );
+        assert_eq!(split_host_port("::1:80"), None);
+        assert_eq!(split_host_port("host"), None);
+        assert_eq!(split_host_port("host:http"), None);
     }
 
     #[test]

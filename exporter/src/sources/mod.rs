@@ -6,8 +6,10 @@ pub mod aws;
 pub mod period;
 pub mod telemetry;
 
-use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -28,6 +30,42 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// What cloud discovery learned about each load balancer that probes can use, keyed by `lb`.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    facts: RwLock<HashMap<String, LbFacts>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LbFacts {
+    pub idle_timeout: Option<Duration>,
+    /// Registered targets given by IP address (instance targets would need EC2 lookups).
+    pub ip_targets: Vec<SocketAddr>,
+}
+
+impl Discovered {
+    pub fn update(&self, lb: &str, facts: LbFacts) {
+        let mut map = self
+            .facts
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.insert(lb.to_string(), facts);
+    }
+
+    fn get(&self, lb: &str) -> Option<LbFacts> {
+        let map = self.facts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        map.get(lb).cloned()
+    }
+
+    pub fn idle_timeout(&self, lb: &str) -> Option<Duration> {
+        self.get(lb).and_then(|facts| facts.idle_timeout)
+    }
+
+    pub fn ip_targets(&self, lb: &str) -> Vec<SocketAddr> {
+        self.get(lb).map(|facts| facts.ip_targets).unwrap_or_default()
+    }
+}
+
 /// Store keys of every source the config defines; the exporter is ready once each has reported.
 pub fn source_keys(config: &Config) -> Vec<String> {
     config
@@ -41,16 +79,23 @@ pub fn source_keys(config: &Config) -> Vec<String> {
         .collect()
 }
 
-/// Starts every source; each stops when `shutdown` turns true.
-pub fn spawn_all(config: &Config, store: Arc<Store>, shutdown: watch::Receiver<bool>) -> JoinSet<()> {
+/// Starts every cloud source; each stops when `shutdown` turns true.
+pub fn spawn_all(
+    config: &Config,
+    store: Arc<Store>,
+    discovered: Arc<Discovered>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
     for job in &config.aws {
         for region in &job.regions {
             let (job, region, store, shutdown) =
                 (job.clone(), region.clone(), store.clone(), shutdown.clone());
+            let discovered = discovered.clone();
             tasks.spawn(async move {
                 let sdk = aws::client::sdk_config(&job, &region).await;
-                let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock());
+                let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock())
+                    .with_discovered(discovered);
                 run_aws(source, store, shutdown).await;
             });
         }

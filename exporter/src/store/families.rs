@@ -75,6 +75,41 @@ families! {
     LB_RESETS = Counter "lbtriage_lb_resets",
         "TCP resets by who sent them (lb, target, client).";
 
+    // Active probes. Every series carries probe, lb, target, path (lb: through the load balancer;
+    // backend: direct) and vantage.
+    PROBE_HTTP_SUCCESS = Gauge "lbtriage_probe_http_success",
+        "1 when the request got a well-framed response with a status below 400; reason says why not (refused, reset, timeout, dns, tls, invalid_response, status, forbidden).";
+    PROBE_HTTP_STATUS_CODE = Gauge "lbtriage_probe_http_status_code",
+        "Status code of the response; 0 when there was none.";
+    PROBE_HTTP_PHASE = Gauge "lbtriage_probe_http_phase_seconds" unit "seconds",
+        "Duration of each phase of the request: resolve, connect, tls, processing (request sent to first response byte), transfer.";
+    PROBE_TCP_SUCCESS = Gauge "lbtriage_probe_tcp_success",
+        "1 when a TCP connection to the backend was established; reason says why not (refused, timeout).";
+    PROBE_TLS_EXPIRY = Gauge "lbtriage_probe_tls_earliest_expiry_timestamp_seconds" unit "seconds",
+        "Unix time at which the first certificate of the presented chain expires.";
+    PROBE_TLS_HOSTNAME_MATCH = Gauge "lbtriage_probe_tls_hostname_match",
+        "1 when the presented certificate is valid for the requested host name.";
+    PROBE_TLS_CHAIN_VALID = Gauge "lbtriage_probe_tls_chain_valid",
+        "1 when the presented chain verifies against the trusted roots and is within its validity period.";
+    PROBE_TLS_VERSION = Info "lbtriage_probe_tls_version_info",
+        "TLS protocol version negotiated.";
+    PROBE_KEEPALIVE_IDLE = Gauge "lbtriage_probe_keepalive_idle_seconds" unit "seconds",
+        "How long the backend kept an idle keep-alive connection open; when it did not close, the length of the measurement (LB idle timeout plus a margin).";
+    PROBE_KEEPALIVE_CLOSED = Gauge "lbtriage_probe_keepalive_closed_by_backend",
+        "1 when the backend closed the idle keep-alive connection within the measurement.";
+    PROBE_LB_IDLE_TIMEOUT = Gauge "lbtriage_probe_lb_idle_timeout_seconds" unit "seconds",
+        "The load balancer idle timeout the keep-alive check compares with (configured, discovered, or 60s).";
+    PROBE_LB_RESPONSE_TIMEOUT = Gauge "lbtriage_probe_lb_response_timeout_seconds" unit "seconds",
+        "The load balancer response timeout the probe latency is compared with.";
+    PROBE_LARGE_HEADER_SUCCESS = Gauge "lbtriage_probe_large_header_success",
+        "1 when the application request with one extra header of header_bytes succeeded.";
+    PROBE_LARGE_BODY_SUCCESS = Gauge "lbtriage_probe_large_body_success",
+        "1 when a POST with a body of body_bytes succeeded.";
+    PROBE_QPS_LIMITED = Gauge "lbtriage_probe_qps_limited",
+        "1 when a response through the load balancer carried ALB-QPS-Limited: Limited.";
+    PROBE_DNS_ADDRESSES = Gauge "lbtriage_probe_dns_addresses",
+        "How many addresses the load balancer's name resolved to.";
+
     // lbtriage itself.
     BUILD_INFO = Info "lbtriage_build_info",
         "The running lbtriage build.";

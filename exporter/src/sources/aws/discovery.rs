@@ -35,6 +35,21 @@ pub struct LoadBalancer {
     pub target_groups: Vec<TargetGroup>,
 }
 
+impl LoadBalancer {
+    /// What probes may use: the idle timeout, and targets registered by IP address.
+    pub fn facts(&self) -> crate::sources::LbFacts {
+        crate::sources::LbFacts {
+            idle_timeout: self.idle_timeout_seconds.map(std::time::Duration::from_secs_f64),
+            ip_targets: self
+                .target_groups
+                .iter()
+                .flat_map(|group| group.targets.iter())
+                .filter_map(|target| target.target.parse().ok())
+                .collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct TargetGroup {
     /// `targetgroup/<name>/<id>`; empty for a Classic load balancer's instances.

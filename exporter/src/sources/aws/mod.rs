@@ -12,6 +12,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_cloudwatch::error::{DisplayErrorContext, ProvideErrorMetadata};
@@ -22,7 +23,7 @@ use self::cloudwatch::SeriesKey;
 use self::discovery::Inventory;
 use super::period::{Counters, Ledger};
 use super::telemetry::{ApiCalls, Outcome};
-use super::Clock;
+use super::{Clock, Discovered};
 use crate::config::AwsJob;
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
 
@@ -122,6 +123,7 @@ pub struct AwsSource {
     up: bool,
     last_success: f64,
     last_duration: f64,
+    discovered: Option<Arc<Discovered>>,
 }
 
 impl AwsSource {
@@ -144,7 +146,14 @@ impl AwsSource {
             up: false,
             last_success: 0.0,
             last_duration: 0.0,
+            discovered: None,
         }
+    }
+
+    /// Shares what discovery learns (idle timeouts, IP targets) with the probes.
+    pub fn with_discovered(mut self, discovered: Arc<Discovered>) -> Self {
+        self.discovered = Some(discovered);
+        self
     }
 
     /// The store key of this source.
@@ -179,6 +188,11 @@ impl AwsSource {
         if stale {
             let inventory = discovery::discover(&self.job, &self.clients, &self.calls).await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
+            if let Some(shared) = &self.discovered {
+                for lb in &inventory.load_balancers {
+                    shared.update(&lb.dimension, lb.facts());
+                }
+            }
             self.inventory = Some((Instant::now(), inventory));
         }
         let Some((_, inventory)) = &self.inventory else {

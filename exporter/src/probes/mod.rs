@@ -1,0 +1,631 @@
+//! Active probes: cloud metrics say a load balancer returned 502; probes say why. Each probe
+//! compares the path through the load balancer (every address its name resolves to) with each
+//! backend reached directly, and measures the backend behaviours that make load balancers fail.
+//! One file per check; this module runs them, bounded, and turns results into samples.
+//!
+//! Targets come only from configuration (and the cloud source's discovery): nothing that arrives
+//! in a request can point a probe anywhere.
+
+pub mod dns;
+pub mod exchange;
+pub mod http;
+pub mod keepalive;
+pub mod limits;
+pub mod runner;
+pub mod tcp;
+pub mod tls;
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::sync::Semaphore;
+
+use crate::config::{
+    is_link_local, probe_url_host, split_host_port, ProbeConfig, Scheme, DEFAULT_LB_IDLE_TIMEOUT,
+};
+use crate::sources::Discovered;
+use crate::store::{families, Labels, Sample};
+
+use self::dns::DnsResult;
+use self::http::HttpOutcome;
+use self::keepalive::KeepAlive;
+use self::tls::TlsSettings;
+
+/// Why a check failed: the `reason` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Refused,
+    Reset,
+    Timeout,
+    Dns,
+    Tls,
+    InvalidResponse,
+    Status,
+    /// A link-local or metadata address, refused by configuration.
+    Forbidden,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Refused => "refused",
+            Reason::Reset => "reset",
+            Reason::Timeout => "timeout",
+            Reason::Dns => "dns",
+            Reason::Tls => "tls",
+            Reason::InvalidResponse => "invalid_response",
+            Reason::Status => "status",
+            Reason::Forbidden => "forbidden",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+impl Failure {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
+        Failure {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.detail)
+    }
+}
+
+/// Through the load balancer, or straight to a backend: the `path` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Lb,
+    Backend,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Lb => "lb",
+            Via::Backend => "backend",
+        }
+    }
+}
+
+/// Which configured path a request used: the `request` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestKind {
+    App,
+    Health,
+}
+
+impl RequestKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestKind::App => "app",
+            RequestKind::Health => "health",
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct TlsTarget {
+    pub settings: TlsSettings,
+    pub server_name: String,
+    /// Clients verify the listener's certificate; load balancers do not verify targets'.
+    pub verify: bool,
+}
+
+#[derive(Clone)]
+pub struct Target {
+    pub via: Via,
+    pub addr: SocketAddr,
+    pub tls: Option<TlsTarget>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpCheck {
+    pub via: Via,
+    pub target: SocketAddr,
+    pub request: RequestKind,
+    pub outcome: HttpOutcome,
+}
+
+#[derive(Debug, Clone)]
+pub struct SizeCheck {
+    pub via: Via,
+    pub target: SocketAddr,
+    pub bytes: usize,
+    pub outcome: HttpOutcome,
+}
+
+#[derive(Debug, Clone)]
+pub struct TcpCheck {
+    /// `host:port` as configured or discovered.
+    pub target: String,
+    pub result: Result<Duration, Failure>,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeepAliveCheck {
+    pub target: SocketAddr,
+    pub result: KeepAlive,
+}
+
+/// Everything one run of a probe's quick checks found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub dns: DnsResult,
+    pub http: Vec<HttpCheck>,
+    pub tcp: Vec<TcpCheck>,
+    pub large_headers: Vec<SizeCheck>,
+    pub large_bodies: Vec<SizeCheck>,
+    pub lb_idle_timeout: Duration,
+    pub lb_response_timeout: Duration,
+}
+
+impl Report {
+    /// A response through the load balancer said the QPS limit was hit.
+    pub fn qps_limited(&self) -> bool {
+        self.http.iter().filter(|c| c.via == Via::Lb).any(|c| {
+            c.outcome
+                .response
+                .as_ref()
+                .ok()
+                .and_then(|r| r.header("ALB-QPS-Limited"))
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("limited"))
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("probe {probe}: {message}")]
+    Setup { probe: String, message: String },
+}
+
+/// A configured probe, ready to run.
+pub struct Probe {
+    pub config: ProbeConfig,
+    url_host: String,
+    url_port: u16,
+    https: bool,
+    tls: TlsSettings,
+}
+
+impl Probe {
+    pub fn new(config: ProbeConfig) -> Result<Probe, ProbeError> {
+        let fail = |message: String| ProbeError::Setup {
+            probe: config.name.clone(),
+            message,
+        };
+        let uri: hyper::Uri = config.url.parse().map_err(|err| fail(format!("url: {err}")))?;
+        let https = uri.scheme_str() == Some("https");
+        let url_host = probe_url_host(&config.url).ok_or_else(|| fail("url has no host".to_string()))?;
+        let url_port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let tls = TlsSettings::load(config.tls_ca_file.as_deref()).map_err(|err| fail(err.to_string()))?;
+        Ok(Probe {
+            config,
+            url_host,
+            url_port,
+            https,
+            tls,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    /// Host header through the load balancer: the URL's authority.
+    fn lb_host(&self) -> String {
+        let default_port = if self.https { 443 } else { 80 };
+        let host = if self.url_host.contains(':') {
+            format!("[{}]", self.url_host)
+        } else {
+            self.url_host.clone()
+        };
+        if self.url_port == default_port {
+            host
+        } else {
+            format!("{host}:{}", self.url_port)
+        }
+    }
+
+    /// Host header and TLS name for direct backend requests.
+    fn backend_host(&self) -> String {
+        self.config.host.clone().unwrap_or_else(|| self.url_host.clone())
+    }
+
+    /// The idle timeout to compare keep-alive with: configured, else discovered, else 60s.
+    pub fn lb_idle_timeout(&self, discovered: &Discovered) -> Duration {
+        self.config
+            .lb_idle_timeout
+            .map(|d| d.as_duration())
+            .or_else(|| {
+                self.config
+                    .lb
+                    .as_deref()
+                    .and_then(|lb| discovered.idle_timeout(lb))
+            })
+            .unwrap_or(DEFAULT_LB_IDLE_TIMEOUT)
+    }
+
+    fn timeout(&self) -> Duration {
+        self.config.timeout.as_duration()
+    }
+
+    fn allowed(&self, ip: &IpAddr) -> bool {
+        self.config.allow_link_local || !is_link_local(ip)
+    }
+
+    fn lb_target(&self, ip: IpAddr) -> Target {
+        Target {
+            via: Via::Lb,
+            addr: SocketAddr::new(ip, self.url_port),
+            tls: self.https.then(|| TlsTarget {
+                settings: self.tls.clone(),
+                server_name: self.url_host.clone(),
+                verify: true,
+            }),
+        }
+    }
+
+    fn backend_target(&self, addr: SocketAddr) -> Target {
+        Target {
+            via: Via::Backend,
+            addr,
+            tls: (self.config.backend_scheme == Scheme::Https).then(|| TlsTarget {
+                settings: self.tls.clone(),
+                server_name: self.backend_host(),
+                verify: false,
+            }),
+        }
+    }
+
+    /// Configured backends (host names resolved, first address) plus discovered IP targets;
+    /// the ones that cannot be used become failed TCP checks.
+    async fn backends(&self, discovered: &Discovered) -> (Vec<Target>, Vec<TcpCheck>) {
+        let mut targets = Vec::new();
+        let mut failed = Vec::new();
+        let mut configured: Vec<(String, Option<SocketAddr>)> = Vec::new();
+        for backend in &self.config.backends {
+            let addr = match split_host_port(backend) {
+                Some((host, port)) => match host.parse::<IpAddr>() {
+                    Ok(ip) => Ok(SocketAddr::new(ip, port)),
+                    Err(_) => {
+                        let found = dns::resolve(host, port, self.timeout()).await;
+                        match (found.addresses.first(), found.failure) {
+                            (Some(ip), _) => Ok(SocketAddr::new(*ip, port)),
+                            (None, failure) => {
+                                Err(failure.unwrap_or_else(|| Failure::new(Reason::Dns, "no address")))
+                            }
+                        }
+                    }
+                },
+                None => Err(Failure::new(Reason::Dns, "not host:port")),
+            };
+            match addr {
+                Ok(addr) => configured.push((backend.clone(), Some(addr))),
+                Err(failure) => failed.push(TcpCheck {
+                    target: backend.clone(),
+                    result: Err(failure),
+                }),
+            }
+        }
+        if self.config.discover_backends {
+            if let Some(lb) = &self.config.lb {
+                for addr in discovered.ip_targets(lb) {
+                    configured.push((addr.to_string(), Some(addr)));
+                }
+            }
+        }
+        for (label, addr) in configured {
+            let Some(addr) = addr else { continue };
+            if targets.iter().any(|t: &Target| t.addr == addr) {
+                continue;
+            }
+            if !self.allowed(&addr.ip()) {
+                failed.push(TcpCheck {
+                    target: label,
+                    result: Err(Failure::new(Reason::Forbidden, "link-local or metadata address")),
+                });
+                continue;
+            }
+            targets.push(self.backend_target(addr));
+        }
+        (targets, failed)
+    }
+
+    /// Runs the quick checks once: DNS, HTTP (app and health) through every load-balancer
+    /// address and to every backend, TCP to backends, header and body limits.
+    pub async fn run(&self, limiter: &Semaphore, discovered: &Discovered) -> Report {
+        let timeout = self.timeout();
+        let dns = dns::resolve(&self.url_host, self.url_port, timeout).await;
+        let mut lb_targets = Vec::new();
+        let mut http_checks = Vec::new();
+        for ip in &dns.addresses {
+            if self.allowed(ip) {
+                lb_targets.push(self.lb_target(*ip));
+            } else {
+                let outcome = HttpOutcome {
+                    phases: Default::default(),
+                    tls: None,
+                    response: Err(Failure::new(Reason::Forbidden, "link-local or metadata address")),
+                };
+                http_checks.push(HttpCheck {
+                    via: Via::Lb,
+                    target: SocketAddr::new(*ip, self.url_port),
+                    request: RequestKind::App,
+                    outcome,
+                });
+            }
+        }
+        let (backends, mut tcp_checks) = self.backends(discovered).await;
+        let lb_host = self.lb_host();
+        let backend_host = self.backend_host();
+        let host_for = |target: &Target| match target.via {
+            Via::Lb => lb_host.as_str(),
+            Via::Backend => backend_host.as_str(),
+        };
+        let all: Vec<&Target> = lb_targets.iter().chain(backends.iter()).collect();
+        let (app, health) = (self.config.app_path.as_str(), self.config.health_path.as_str());
+
+        let http_runs = all.iter().flat_map(|target| {
+            [(RequestKind::App, app), (RequestKind::Health, health)].map(|(kind, path)| async move {
+                let _permit = limiter.acquire().await;
+                let mut outcome =
+                    http::request(target, &exchange::Request::get(path, host_for(target)), timeout).await;
+                outcome.phases.resolve = (target.via == Via::Lb).then_some(dns.duration);
+                HttpCheck {
+                    via: target.via,
+                    target: target.addr,
+                    request: kind,
+                    outcome,
+                }
+            })
+        });
+        let tcp_runs = backends.iter().map(|target| async move {
+            let _permit = limiter.acquire().await;
+            TcpCheck {
+                target: target.addr.to_string(),
+                result: tcp::connect(target.addr, timeout).await.map(|(_, took)| took),
+            }
+        });
+        let header_runs = all.iter().flat_map(|target| {
+            limits::HEADER_SIZES.map(|bytes| async move {
+                let _permit = limiter.acquire().await;
+                SizeCheck {
+                    via: target.via,
+                    target: target.addr,
+                    bytes,
+                    outcome: limits::large_header(target, app, host_for(target), bytes, timeout).await,
+                }
+            })
+        });
+        let body_runs = all.iter().map(|target| async move {
+            let _permit = limiter.acquire().await;
+            SizeCheck {
+                via: target.via,
+                target: target.addr,
+                bytes: limits::BODY_SIZE,
+                outcome: limits::large_body(target, app, host_for(target), timeout).await,
+            }
+        });
+        let (http_done, tcp_done, headers_done, bodies_done) = futures_util::join!(
+            join_all(http_runs),
+            join_all(tcp_runs),
+            join_all(header_runs),
+            join_all(body_runs)
+        );
+        http_checks.extend(http_done);
+        tcp_checks.extend(tcp_done);
+        Report {
+            dns,
+            http: http_checks,
+            tcp: tcp_checks,
+            large_headers: headers_done,
+            large_bodies: bodies_done,
+            lb_idle_timeout: self.lb_idle_timeout(discovered),
+            lb_response_timeout: self.config.lb_response_timeout.as_duration(),
+        }
+    }
+
+    /// Measures every backend's keep-alive idle close, up to the LB idle timeout plus a margin.
+    pub async fn run_keepalive(&self, limiter: &Semaphore, discovered: &Discovered) -> Vec<KeepAliveCheck> {
+        let idle = self.lb_idle_timeout(discovered);
+        let limit = idle + keepalive::margin(idle);
+        let (backends, _) = self.backends(discovered).await;
+        let host = self.backend_host();
+        let path = self.config.health_path.as_str();
+        let runs = backends.iter().map(|target| {
+            let host = host.as_str();
+            async move {
+                let _permit = limiter.acquire().await;
+                KeepAliveCheck {
+                    target: target.addr,
+                    result: keepalive::measure(target, path, host, self.timeout(), limit).await,
+                }
+            }
+        });
+        join_all(runs).await
+    }
+
+    fn labels(&self, via: Via, target: &str) -> Labels {
+        let mut labels: Labels = vec![("probe".into(), self.config.name.clone())];
+        if let Some(lb) = &self.config.lb {
+            labels.push(("lb".into(), lb.clone()));
+        }
+        labels.push(("target".into(), target.to_string()));
+        labels.push(("path".into(), via.as_str().to_string()));
+        labels.push(("vantage".into(), self.config.vantage.clone()));
+        labels
+    }
+
+    /// The samples of a report and the latest keep-alive measurements.
+    pub fn samples(
+        &self,
+        report: Option<&Report>,
+        keepalive: &[KeepAliveCheck],
+        discovered: &Discovered,
+    ) -> Vec<Sample> {
+        let mut out = Vec::new();
+        let with = |mut labels: Labels, extra: &[(&'static str, String)]| {
+            labels.extend(extra.iter().map(|(k, v)| (Cow::Borrowed(*k), v.clone())));
+            labels
+        };
+        let reason =
+            |failure: Option<&Failure>| failure.map(|f| f.reason.as_str().to_string()).unwrap_or_default();
+        let mut probe_labels: Labels = vec![("probe".into(), self.config.name.clone())];
+        if let Some(lb) = &self.config.lb {
+            probe_labels.push(("lb".into(), lb.clone()));
+        }
+        probe_labels.push(("vantage".into(), self.config.vantage.clone()));
+        let idle = self.lb_idle_timeout(discovered);
+        out.push(Sample::new(
+            &families::PROBE_LB_IDLE_TIMEOUT,
+            probe_labels.clone(),
+            idle.as_secs_f64(),
+        ));
+        out.push(Sample::new(
+            &families::PROBE_LB_RESPONSE_TIMEOUT,
+            probe_labels.clone(),
+            self.config.lb_response_timeout.as_duration().as_secs_f64(),
+        ));
+        if let Some(report) = report {
+            out.push(Sample::new(
+                &families::PROBE_DNS_ADDRESSES,
+                probe_labels.clone(),
+                report.dns.addresses.len() as f64,
+            ));
+            out.push(Sample::new(
+                &families::PROBE_QPS_LIMITED,
+                probe_labels.clone(),
+                f64::from(u8::from(report.qps_limited())),
+            ));
+            for check in &report.http {
+                let base = self.labels(check.via, &check.target.to_string());
+                let failure = check.outcome.failure();
+                let labels = with(
+                    base.clone(),
+                    &[
+                        ("request", check.request.as_str().to_string()),
+                        ("reason", reason(failure.as_ref())),
+                    ],
+                );
+                out.push(Sample::new(
+                    &families::PROBE_HTTP_SUCCESS,
+                    labels,
+                    f64::from(u8::from(failure.is_none())),
+                ));
+                let request = [("request", check.request.as_str().to_string())];
+                out.push(Sample::new(
+                    &families::PROBE_HTTP_STATUS_CODE,
+                    with(base.clone(), &request),
+                    f64::from(check.outcome.status().unwrap_or(0)),
+                ));
+                for (phase, took) in check.outcome.phases.named() {
+                    if let Some(took) = took {
+                        let labels = with(base.clone(), &[request[0].clone(), ("phase", phase.to_string())]);
+                        out.push(Sample::new(
+                            &families::PROBE_HTTP_PHASE,
+                            labels,
+                            took.as_secs_f64(),
+                        ));
+                    }
+                }
+                if let (RequestKind::App, Some(tls)) = (check.request, &check.outcome.tls) {
+                    if let Some(expiry) = tls.earliest_expiry {
+                        out.push(Sample::new(
+                            &families::PROBE_TLS_EXPIRY,
+                            base.clone(),
+                            expiry as f64,
+                        ));
+                    }
+                    let flag = |ok: bool| f64::from(u8::from(ok));
+                    out.push(Sample::new(
+                        &families::PROBE_TLS_HOSTNAME_MATCH,
+                        base.clone(),
+                        flag(tls.hostname_match),
+                    ));
+                    out.push(Sample::new(
+                        &families::PROBE_TLS_CHAIN_VALID,
+                        base.clone(),
+                        flag(tls.chain_valid),
+                    ));
+                    out.push(Sample::new(
+                        &families::PROBE_TLS_VERSION,
+                        with(base, &[("version", tls.version.clone())]),
+                        1.0,
+                    ));
+                }
+            }
+            for check in &report.tcp {
+                let failure = check.result.as_ref().err();
+                let labels = with(
+                    self.labels(Via::Backend, &check.target),
+                    &[("reason", reason(failure))],
+                );
+                out.push(Sample::new(
+                    &families::PROBE_TCP_SUCCESS,
+                    labels,
+                    f64::from(u8::from(failure.is_none())),
+                ));
+            }
+            for (family, size_label, checks) in [
+                (
+                    &families::PROBE_LARGE_HEADER_SUCCESS,
+                    "header_bytes",
+                    &report.large_headers,
+                ),
+                (
+                    &families::PROBE_LARGE_BODY_SUCCESS,
+                    "body_bytes",
+                    &report.large_bodies,
+                ),
+            ] {
+                for check in checks {
+                    let failure = check.outcome.failure();
+                    let labels = with(
+                        self.labels(check.via, &check.target.to_string()),
+                        &[
+                            (size_label, check.bytes.to_string()),
+                            ("reason", reason(failure.as_ref())),
+                        ],
+                    );
+                    out.push(Sample::new(
+                        family,
+                        labels,
+                        f64::from(u8::from(failure.is_none())),
+                    ));
+                }
+            }
+        }
+        for check in keepalive {
+            let base = self.labels(Via::Backend, &check.target.to_string());
+            let (idle, closed) = match &check.result {
+                KeepAlive::Closed(after) => (after.as_secs_f64(), 1.0),
+                KeepAlive::StayedOpen(watched) => (watched.as_secs_f64(), 0.0),
+                KeepAlive::NotOffered | KeepAlive::Failed(_) => continue,
+            };
+            out.push(Sample::new(&families::PROBE_KEEPALIVE_IDLE, base.clone(), idle));
+            out.push(Sample::new(&families::PROBE_KEEPALIVE_CLOSED, base, closed));
+        }
+        out
+    }
+}
+
+/// Bound on connections all probes hold at once.
+pub const MAX_CONCURRENT_CHECKS: usize = 64;
+
+pub fn limiter() -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(MAX_CONCURRENT_CHECKS))
+}

@@ -1,0 +1,103 @@
+//! Runs each probe in the background: quick checks every `interval`, and the keep-alive
+//! measurement (which lasts as long as the LB idle timeout) in a loop of its own so it never holds
+//! the quick checks back. Both publish into the probe's snapshot.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
+
+use super::{KeepAliveCheck, Probe, Report};
+use crate::sources::Discovered;
+use crate::store::Store;
+
+pub fn source_key(probe: &str) -> String {
+    format!("probe/{probe}")
+}
+
+#[derive(Default)]
+struct Latest {
+    report: Option<Report>,
+    keepalive: Vec<KeepAliveCheck>,
+}
+
+struct Shared {
+    probe: Probe,
+    latest: Mutex<Latest>,
+    store: Arc<Store>,
+    discovered: Arc<Discovered>,
+    limiter: Arc<Semaphore>,
+}
+
+impl Shared {
+    fn publish(&self, update: impl FnOnce(&mut Latest)) {
+        let mut latest = self
+            .latest
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        update(&mut latest);
+        let samples = self
+            .probe
+            .samples(latest.report.as_ref(), &latest.keepalive, &self.discovered);
+        self.store.publish(&source_key(self.probe.name()), samples);
+    }
+}
+
+pub fn spawn_all(
+    probes: Vec<Probe>,
+    store: Arc<Store>,
+    discovered: Arc<Discovered>,
+    shutdown: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    let limiter = super::limiter();
+    for probe in probes {
+        let interval = probe.config.interval.as_duration();
+        let shared = Arc::new(Shared {
+            probe,
+            latest: Mutex::default(),
+            store: store.clone(),
+            discovered: discovered.clone(),
+            limiter: limiter.clone(),
+        });
+        let quick = shared.clone();
+        tasks.spawn(every(interval, shutdown.clone(), move || {
+            let shared = quick.clone();
+            async move {
+                let report = shared.probe.run(&shared.limiter, &shared.discovered).await;
+                shared.publish(|latest| latest.report = Some(report));
+            }
+        }));
+        tasks.spawn(every(interval, shutdown.clone(), move || {
+            let shared = shared.clone();
+            async move {
+                let keepalive = shared
+                    .probe
+                    .run_keepalive(&shared.limiter, &shared.discovered)
+                    .await;
+                shared.publish(|latest| latest.keepalive = keepalive);
+            }
+        }));
+    }
+}
+
+/// Runs `work` on `interval` (an overrunning run delays the next) until shutdown.
+async fn every<F, Fut>(interval: std::time::Duration, mut shutdown: watch::Receiver<bool>, work: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        tokio::select! {
+            _ = work() => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

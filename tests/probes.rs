@@ -1,0 +1,359 @@
+//! Probe checks against real misbehaving servers on loopback: each failure reason, keep-alive,
+//! size limits, the QPS marker, certificates, and the safety bounds against hostile servers.
+
+use std::time::{Duration, Instant};
+
+use lbtriage::config::Config;
+use lbtriage::probes::keepalive::KeepAlive;
+use lbtriage::probes::{limiter, Probe, Reason, Report, RequestKind, Via};
+use lbtriage::sources::Discovered;
+
+use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
+use crate::support::{free_port, parse_exposition, value};
+
+fn probe(yaml_fields: &str) -> Probe {
+    let yaml = format!("probes:\n  - name: t\n    vantage: test\n{yaml_fields}");
+    let config = Config::parse(&yaml).expect("valid probe config");
+    Probe::new(config.probes[0].clone()).expect("probe")
+}
+
+async fn run(probe: &Probe) -> Report {
+    probe.run(&limiter(), &Discovered::default()).await
+}
+
+fn http_reason(report: &Report, target: std::net::SocketAddr, request: RequestKind) -> Option<Reason> {
+    let check = report
+        .http
+        .iter()
+        .find(|c| c.target == target && c.request == request)
+        .unwrap_or_else(|| panic!("no {request:?} check for {target}"));
+    check.outcome.failure().map(|f| f.reason)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_misbehaviour_has_its_reason() {
+    let lb = spawn(Behaviour::Healthy).await;
+    let refused = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let reset = spawn(Behaviour::Reset).await;
+    let malformed = spawn(Behaviour::MalformedHeader).await;
+    let short = spawn(Behaviour::ShortBody).await;
+    let app_fails = spawn(Behaviour::AppFailsHealthPasses("/healthz")).await;
+    let slow = spawn(Behaviour::Slow(Duration::from_secs(3))).await;
+    let probe = probe(&format!(
+        "    url: http://{lb}/\n    health_path: /healthz\n    timeout: 8s\n    lb_response_timeout: 2s\n    backends: ['{refused}', '{reset}', '{malformed}', '{short}', '{app_fails}', '{slow}']\n"
+    ));
+    let report = run(&probe).await;
+
+    assert_eq!(report.dns.addresses.len(), 1);
+    assert_eq!(http_reason(&report, lb, RequestKind::App), None);
+    assert_eq!(
+        http_reason(&report, refused, RequestKind::App),
+        Some(Reason::Refused)
+    );
+    assert_eq!(http_reason(&report, reset, RequestKind::App), Some(Reason::Reset));
+    assert_eq!(
+        http_reason(&report, malformed, RequestKind::App),
+        Some(Reason::InvalidResponse)
+    );
+    assert_eq!(
+        http_reason(&report, short, RequestKind::App),
+        Some(Reason::InvalidResponse)
+    );
+    assert_eq!(
+        http_reason(&report, app_fails, RequestKind::App),
+        Some(Reason::Status)
+    );
+    assert_eq!(http_reason(&report, app_fails, RequestKind::Health), None);
+    assert_eq!(http_reason(&report, slow, RequestKind::App), None);
+    let slow_check = report.http.iter().find(|c| c.target == slow).expect("slow check");
+    let took = slow_check.outcome.phases.response_time().expect("response time");
+    assert!(
+        took >= Duration::from_millis(2900),
+        "the 3 s backend measured at {took:?}"
+    );
+    let tcp_refused = report
+        .tcp
+        .iter()
+        .find(|c| c.target == refused.to_string())
+        .expect("tcp check");
+    assert_eq!(
+        tcp_refused.result.as_ref().err().map(|f| f.reason),
+        Some(Reason::Refused)
+    );
+    // The resetting server accepted: its TCP check is never `refused` (its RST may land before
+    // connect returns, so `reset` is as right as success). Every other backend connects.
+    let tcp = |addr: std::net::SocketAddr| {
+        report
+            .tcp
+            .iter()
+            .find(|c| c.target == addr.to_string())
+            .map(|c| c.result.clone())
+    };
+    assert!(tcp(reset).is_some_and(|r| r.as_ref().err().is_none_or(|f| f.reason == Reason::Reset)));
+    for addr in [malformed, short, app_fails, slow] {
+        assert!(tcp(addr).is_some_and(|r| r.is_ok()), "{addr}");
+    }
+
+    // The same as exposed: reason labels, status codes, phases.
+    let series = parse_exposition(&lbtriage::store::render(
+        probe.samples(Some(&report), &[], &Discovered::default()).iter(),
+        lbtriage::store::Format::Prometheus,
+    ));
+    let target = |addr: std::net::SocketAddr| addr.to_string();
+    let (refused_label, app_label) = (target(refused), target(app_fails));
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_http_success",
+            &[
+                ("target", &refused_label),
+                ("request", "app"),
+                ("reason", "refused"),
+                ("path", "backend")
+            ]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_http_status_code",
+            &[("target", &app_label), ("request", "app")]
+        ),
+        500.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_http_success",
+            &[("target", &app_label), ("request", "health")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_tcp_success",
+            &[("target", &refused_label), ("reason", "refused")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_http_success",
+            &[("target", &target(lb)), ("path", "lb"), ("request", "app")]
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &series,
+            "lbtriage_probe_http_phase_seconds",
+            &[
+                ("target", &target(slow)),
+                ("request", "app"),
+                ("phase", "processing")
+            ]
+        ) >= 2.9
+    );
+    assert_eq!(
+        value(&series, "lbtriage_probe_lb_response_timeout_seconds", &[]),
+        2.0
+    );
+    assert_eq!(value(&series, "lbtriage_probe_dns_addresses", &[]), 1.0);
+    assert!(series.iter().all(|s| s.label("vantage") == Some("test")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_idle_close_is_measured() {
+    let keeps = spawn(Behaviour::Healthy).await;
+    let closes = spawn(Behaviour::KeepAliveCloses(Duration::from_secs(2))).await;
+    let probe = probe(&format!(
+        "    url: http://{keeps}/\n    lb_idle_timeout: 3s\n    backends: ['{keeps}', '{closes}']\n"
+    ));
+    let checks = probe.run_keepalive(&limiter(), &Discovered::default()).await;
+    let result = |addr| checks.iter().find(|c| c.target == addr).map(|c| c.result.clone());
+    match result(closes) {
+        Some(KeepAlive::Closed(after)) => assert!(
+            (Duration::from_millis(1800)..Duration::from_millis(2800)).contains(&after),
+            "closed after {after:?}"
+        ),
+        other => panic!("expected a close after ~2 s, got {other:?}"),
+    }
+    match result(keeps) {
+        // Watched for the LB idle timeout plus the 1 s margin.
+        Some(KeepAlive::StayedOpen(watched)) => assert!(watched >= Duration::from_secs(4), "{watched:?}"),
+        other => panic!("expected the connection to stay open, got {other:?}"),
+    }
+    let series = parse_exposition(&lbtriage::store::render(
+        probe.samples(None, &checks, &Discovered::default()).iter(),
+        lbtriage::store::Format::Prometheus,
+    ));
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_keepalive_closed_by_backend",
+            &[("target", &closes.to_string())]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_keepalive_closed_by_backend",
+            &[("target", &keeps.to_string())]
+        ),
+        0.0
+    );
+    assert_eq!(value(&series, "lbtriage_probe_lb_idle_timeout_seconds", &[]), 3.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_and_body_limits_and_the_qps_marker() {
+    let healthy = spawn(Behaviour::Healthy).await;
+    let strict = spawn(Behaviour::RejectsLargeHeaders(8 * 1024)).await;
+    let black_hole = spawn(Behaviour::DropsLargeBodies(16 * 1024)).await;
+    let throttled = spawn(Behaviour::Status(503, vec![("ALB-QPS-Limited", "Limited")])).await;
+    let probe_through = |lb: std::net::SocketAddr| {
+        probe(&format!("    url: http://{lb}/\n    timeout: 2s\n    backends: ['{healthy}', '{strict}', '{black_hole}']\n"))
+    };
+    let report = run(&probe_through(healthy)).await;
+    let header = |target, bytes| {
+        report
+            .large_headers
+            .iter()
+            .find(|c| c.target == target && c.bytes == bytes && c.via == Via::Backend)
+            .and_then(|c| c.outcome.failure())
+            .map(|f| f.reason)
+    };
+    assert_eq!(header(healthy, 16384), None);
+    assert_eq!(header(healthy, 40960), None);
+    assert_eq!(header(strict, 16384), Some(Reason::Status));
+    assert_eq!(header(strict, 40960), Some(Reason::Status));
+    assert_eq!(
+        http_reason(&report, strict, RequestKind::App),
+        None,
+        "small requests pass"
+    );
+    let body = |target| {
+        report
+            .large_bodies
+            .iter()
+            .find(|c| c.target == target && c.via == Via::Backend)
+            .and_then(|c| c.outcome.failure())
+            .map(|f| f.reason)
+    };
+    assert_eq!(body(black_hole), Some(Reason::Timeout));
+    assert_eq!(body(healthy), None);
+    assert_eq!(
+        http_reason(&report, black_hole, RequestKind::App),
+        None,
+        "small requests pass"
+    );
+    assert!(!report.qps_limited());
+
+    let report = run(&probe_through(throttled)).await;
+    assert!(report.qps_limited());
+    assert_eq!(
+        http_reason(&report, throttled, RequestKind::App),
+        Some(Reason::Status)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificates_are_judged_like_a_client_would() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).expect("write CA");
+    let (chain, key) = pki.leaf(&["127.0.0.1"], (2020, 1, 1), (2099, 1, 1));
+    let valid = spawn_tls(Behaviour::Healthy, chain, key).await;
+    let (chain, key) = pki.leaf(&["127.0.0.1"], (2020, 1, 1), (2021, 1, 1));
+    let expired = spawn_tls(Behaviour::Healthy, chain, key).await;
+    let (chain, key) = pki.leaf(&["other.test"], (2020, 1, 1), (2099, 1, 1));
+    let mismatched = spawn_tls(Behaviour::Healthy, chain, key).await;
+    let listener = |addr: std::net::SocketAddr| {
+        probe(&format!(
+            "    url: https://{addr}/\n    tls_ca_file: {}\n    backend_scheme: https\n    backends: ['{expired}']\n",
+            ca_file.display()
+        ))
+    };
+    let tls_of = |report: &Report, target| {
+        report
+            .http
+            .iter()
+            .find(|c| c.target == target && c.request == RequestKind::App)
+            .and_then(|c| c.outcome.tls.clone())
+            .expect("TLS info")
+    };
+
+    let report = run(&listener(valid)).await;
+    let info = tls_of(&report, valid);
+    assert!(info.chain_valid && info.hostname_match, "{info:?}");
+    assert_eq!(info.earliest_expiry, Some(4_070_908_800), "2099-01-01");
+    assert_eq!(http_reason(&report, valid, RequestKind::App), None);
+    // Load balancers do not verify target certificates: the expired backend still answers, and
+    // its certificate is reported.
+    assert_eq!(http_reason(&report, expired, RequestKind::App), None);
+    assert!(!tls_of(&report, expired).chain_valid);
+
+    let report = run(&listener(expired)).await;
+    let info = tls_of(&report, expired);
+    assert!(!info.chain_valid && info.hostname_match, "{info:?}");
+    assert_eq!(info.earliest_expiry, Some(1_609_459_200), "2021-01-01");
+    assert_eq!(http_reason(&report, expired, RequestKind::App), Some(Reason::Tls));
+
+    let report = run(&listener(mismatched)).await;
+    let info = tls_of(&report, mismatched);
+    assert!(info.chain_valid && !info.hostname_match, "{info:?}");
+    assert_eq!(
+        http_reason(&report, mismatched, RequestKind::App),
+        Some(Reason::Tls)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_servers_cost_at_most_the_timeout() {
+    let drip = spawn(Behaviour::Drip).await;
+    let endless = spawn(Behaviour::EndlessBody).await;
+    let huge = spawn(Behaviour::HugeHeader).await;
+    let garbage = spawn(Behaviour::Garbage).await;
+    let probe = probe(&format!(
+        "    url: http://{drip}/\n    timeout: 1s\n    backend_scheme: https\n    backends: ['{garbage}']\n"
+    ));
+    let started = Instant::now();
+    let report = run(&probe).await;
+    // Bound, not speed: every check of the run had a 1 s budget; 10 s means one ignored it.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        http_reason(&report, drip, RequestKind::App),
+        Some(Reason::Timeout)
+    );
+    assert_eq!(http_reason(&report, garbage, RequestKind::App), Some(Reason::Tls));
+
+    let probe = probe_for(&format!("http://{endless}/"), huge);
+    let report = run(&probe).await;
+    // The endless body is read up to the cap and no further; the response itself was fine.
+    assert_eq!(http_reason(&report, endless, RequestKind::App), None);
+    let huge_failure = report
+        .http
+        .iter()
+        .find(|c| c.target == huge)
+        .and_then(|c| c.outcome.failure());
+    assert_eq!(
+        huge_failure.as_ref().map(|f| f.reason),
+        Some(Reason::InvalidResponse)
+    );
+    assert!(huge_failure.is_some_and(|f| f.detail.contains("larger than 65536")));
+}
+
+fn probe_for(url: &str, backend: std::net::SocketAddr) -> Probe {
+    probe(&format!(
+        "    url: {url}\n    timeout: 5s\n    backends: ['{backend}']\n"
+    ))
+}
