@@ -6,19 +6,20 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := prometheus
+APT_PACKAGES := prometheus nginx
 
 .PHONY: all build release test lint generate demo demo-smoke deps venv bench clean
 
 all: build
 
-## Debian packages: promtool (from prometheus) for the exposition and rule checks.
+## Debian packages: promtool (from prometheus) for the exposition and rule checks; nginx as a real
+## load balancer in front of the misbehaving test backends. Their system services are not wanted.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	  for p in $(APT_PACKAGES); do [ "$$p" != prometheus ] || $(SUDO) systemctl disable --now prometheus >/dev/null 2>&1 || true; done; \
+	  for p in $$missing; do $(SUDO) systemctl disable --now $$p >/dev/null 2>&1 || $(SUDO) service $$p stop >/dev/null 2>&1 || true; done; \
 	fi
 
 ## Python tools (moto, the CBOR bridge's cbor2), pinned, in a project-local virtualenv.

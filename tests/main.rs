@@ -2,6 +2,7 @@
 
 mod aws_source;
 mod bench;
+mod diagnose;
 mod exporter;
 mod generated;
 mod probes;

@@ -215,8 +215,11 @@ async fn header_and_body_limits_and_the_qps_marker() {
     let strict = spawn(Behaviour::RejectsLargeHeaders(8 * 1024)).await;
     let black_hole = spawn(Behaviour::DropsLargeBodies(16 * 1024)).await;
     let throttled = spawn(Behaviour::Status(503, vec![("ALB-QPS-Limited", "Limited")])).await;
+    let no_post = spawn(Behaviour::RejectsPost).await;
     let probe_through = |lb: std::net::SocketAddr| {
-        probe(&format!("    url: http://{lb}/\n    timeout: 2s\n    backends: ['{healthy}', '{strict}', '{black_hole}']\n"))
+        probe(&format!(
+            "    url: http://{lb}/\n    timeout: 2s\n    backends: ['{healthy}', '{strict}', '{black_hole}', '{no_post}']\n"
+        ))
     };
     let report = run(&probe_through(healthy)).await;
     let header = |target, bytes| {
@@ -224,7 +227,7 @@ async fn header_and_body_limits_and_the_qps_marker() {
             .large_headers
             .iter()
             .find(|c| c.target == target && c.bytes == bytes && c.via == Via::Backend)
-            .and_then(|c| c.outcome.failure())
+            .and_then(|c| c.failure())
             .map(|f| f.reason)
     };
     assert_eq!(header(healthy, 16384), None);
@@ -241,11 +244,16 @@ async fn header_and_body_limits_and_the_qps_marker() {
             .large_bodies
             .iter()
             .find(|c| c.target == target && c.via == Via::Backend)
-            .and_then(|c| c.outcome.failure())
+            .and_then(|c| c.failure())
             .map(|f| f.reason)
     };
     assert_eq!(body(black_hole), Some(Reason::Timeout));
     assert_eq!(body(healthy), None);
+    assert_eq!(
+        body(no_post),
+        None,
+        "a 405 to the POST still proves the body arrived"
+    );
     assert_eq!(
         http_reason(&report, black_hole, RequestKind::App),
         None,

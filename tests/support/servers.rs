@@ -30,6 +30,8 @@ pub enum Behaviour {
     RejectsLargeHeaders(usize),
     /// Requests whose body exceeds this many bytes never get an answer (the MTU black hole).
     DropsLargeBodies(usize),
+    /// 405 to POST, 200 to everything else.
+    RejectsPost,
     /// Hostile: sends its status line one byte every 200 ms, forever (slowloris towards clients).
     Drip,
     /// Hostile: announces 10 GB and streams without end.
@@ -165,6 +167,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, behaviour: &Beh
             }
             Behaviour::Status(code, headers) => ok(*code, headers),
             Behaviour::AppFailsHealthPasses(health) => ok(if path == *health { 200 } else { 500 }, &[]),
+            Behaviour::RejectsPost if head.starts_with("POST") => ok(405, &[]),
             Behaviour::RejectsLargeHeaders(limit) if head.len() > *limit => {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
             }
@@ -236,7 +239,23 @@ impl Pki {
         Pki { ca, ca_pem }
     }
 
-    /// A leaf for `names`, valid between the given dates (year, month, day).
+    fn issue(
+        &self,
+        names: &[&str],
+        not_before: (i32, u8, u8),
+        not_after: (i32, u8, u8),
+    ) -> (rcgen::Certificate, rcgen::KeyPair) {
+        let mut params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("leaf params");
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = rcgen::KeyPair::generate().expect("leaf key");
+        let cert = params.signed_by(&key, &self.ca).expect("sign leaf");
+        (cert, key)
+    }
+
+    /// A leaf for `names`, valid between the given dates (year, month, day), with the CA in its chain.
     pub fn leaf(
         &self,
         names: &[&str],
@@ -246,14 +265,24 @@ impl Pki {
         Vec<rustls::pki_types::CertificateDer<'static>>,
         rustls::pki_types::PrivateKeyDer<'static>,
     ) {
-        let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .expect("leaf params");
-        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
-        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
-        let key = rcgen::KeyPair::generate().expect("leaf key");
-        let cert = params.signed_by(&key, &self.ca).expect("sign leaf");
+        let (cert, key) = self.issue(names, not_before, not_after);
         let key = rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der());
         (vec![cert.der().clone(), self.ca.der().clone()], key.into())
+    }
+
+    /// The same as PEM files `<stem>.pem` (chain) and `<stem>.key` in `dir`, for nginx.
+    pub fn leaf_files(
+        &self,
+        dir: &std::path::Path,
+        stem: &str,
+        names: &[&str],
+        not_before: (i32, u8, u8),
+        not_after: (i32, u8, u8),
+    ) -> (std::path::PathBuf, std::path::PathBuf) {
+        let (cert, key) = self.issue(names, not_before, not_after);
+        let (cert_path, key_path) = (dir.join(format!("{stem}.pem")), dir.join(format!("{stem}.key")));
+        std::fs::write(&cert_path, format!("{}{}", cert.pem(), self.ca.pem())).expect("write chain");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+        (cert_path, key_path)
     }
 }

@@ -1,5 +1,6 @@
 //! Command line: `lbtriage [flags]` runs the exporter; subcommands do one-off jobs.
 
+mod diagnose;
 mod logging;
 
 use std::path::PathBuf;
@@ -35,6 +36,8 @@ pub struct Cli {
 enum Command {
     /// Validate a configuration file and exit: 0 when valid, 1 with the offending key otherwise.
     CheckConfig(ConfigArg),
+    /// Run every probe check once against a URL and its backends, and name the suspected causes.
+    Diagnose(diagnose::DiagnoseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +70,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig(arg)) => check_config(&arg.config_file),
+        Some(Command::Diagnose(args)) => diagnose::run(args),
         None => {
             logging::init(cli.run.log_level, cli.run.log_format);
             match run_exporter(cli.run) {

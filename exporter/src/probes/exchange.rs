@@ -100,14 +100,14 @@ pub async fn exchange(stream: &mut Stream, request: &Request<'_>) -> Result<Resp
         buffer: Vec::with_capacity(8192),
         first_byte: None,
     };
-    let (status, headers, head_len) = loop {
-        let (status, headers, head_len) = reader.read_head().await?;
+    let (status, http11, headers, head_len) = loop {
+        let (status, http11, headers, head_len) = reader.read_head().await?;
         // 1xx responses are interim: the real one follows on the same connection.
         if (100..200).contains(&status) && status != 101 {
             reader.buffer.drain(..head_len);
             continue;
         }
-        break (status, headers, head_len);
+        break (status, http11, headers, head_len);
     };
     let first_byte = reader.first_byte.unwrap_or(sent);
     reader.buffer.drain(..head_len);
@@ -117,14 +117,22 @@ pub async fn exchange(stream: &mut Stream, request: &Request<'_>) -> Result<Resp
         Framing::Length(length) => reader.read_length(length).await?,
         Framing::Chunked => reader.read_chunked().await?,
     };
-    let close = headers
-        .iter()
-        .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains("close"));
+    let connection_says = |token: &str| {
+        headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("connection") && v.to_ascii_lowercase().contains(token))
+    };
+    // HTTP/1.1 keeps connections unless told otherwise; HTTP/1.0 closes unless told otherwise.
+    let persistent = if http11 {
+        !connection_says("close")
+    } else {
+        connection_says("keep-alive")
+    };
     Ok(Response {
         status,
         headers,
         body_bytes,
-        keep_alive: complete && !close,
+        keep_alive: complete && persistent,
         processing: first_byte.saturating_duration_since(sent),
         transfer: first_byte.elapsed(),
     })
@@ -198,7 +206,8 @@ impl Reader<'_> {
         Ok(n > 0)
     }
 
-    async fn read_head(&mut self) -> Result<(u16, Vec<(String, String)>, usize), Failure> {
+    /// Status, whether the response is HTTP/1.1, headers, and the head's length.
+    async fn read_head(&mut self) -> Result<(u16, bool, Vec<(String, String)>, usize), Failure> {
         loop {
             if let Some(end) = find(&self.buffer, b"\r\n\r\n") {
                 let head_len = end + 4;
@@ -212,7 +221,7 @@ impl Reader<'_> {
                             .iter()
                             .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
                             .collect();
-                        Ok((status, headers, head_len))
+                        Ok((status, response.version == Some(1), headers, head_len))
                     }
                     Ok(httparse::Status::Partial) => Err(invalid("incomplete response head")),
                     Err(err) => Err(invalid(format!("malformed response head: {err}"))),
@@ -376,6 +385,14 @@ mod tests {
         .await
         .expect("valid");
         assert_eq!((interim.status, interim.keep_alive), (503, false));
+        let old = parse(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .expect("valid");
+        assert!(!old.keep_alive, "HTTP/1.0 closes unless it says keep-alive");
+        let old_kept = parse(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .expect("valid");
+        assert!(old_kept.keep_alive);
     }
 
     #[tokio::test]

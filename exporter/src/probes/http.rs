@@ -46,6 +46,11 @@ impl HttpOutcome {
         self.response.as_ref().ok().map(|r| r.status)
     }
 
+    /// The request got no usable response at all (any status counts as a response).
+    pub fn transport_failure(&self) -> Option<&Failure> {
+        self.response.as_ref().err()
+    }
+
     /// A well-framed response below 400, over a connection a real client would trust.
     pub fn failure(&self) -> Option<Failure> {
         match &self.response {

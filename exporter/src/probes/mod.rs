@@ -8,6 +8,7 @@
 
 pub mod dns;
 pub mod exchange;
+pub mod findings;
 pub mod http;
 pub mod keepalive;
 pub mod limits;
@@ -139,12 +140,32 @@ pub struct HttpCheck {
     pub outcome: HttpOutcome,
 }
 
+/// What a size check made large.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Oversized {
+    Header,
+    Body,
+}
+
 #[derive(Debug, Clone)]
 pub struct SizeCheck {
+    pub kind: Oversized,
     pub via: Via,
     pub target: SocketAddr,
     pub bytes: usize,
     pub outcome: HttpOutcome,
+}
+
+impl SizeCheck {
+    /// Large headers fail on any rejection (400, 431, a load balancer's 502); a large body fails
+    /// only when no response came back at all: a 405 or 501 to the POST still proves the packets
+    /// arrived.
+    pub fn failure(&self) -> Option<Failure> {
+        match self.kind {
+            Oversized::Header => self.outcome.failure(),
+            Oversized::Body => self.outcome.transport_failure().cloned(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -404,6 +425,7 @@ impl Probe {
             limits::HEADER_SIZES.map(|bytes| async move {
                 let _permit = limiter.acquire().await;
                 SizeCheck {
+                    kind: Oversized::Header,
                     via: target.via,
                     target: target.addr,
                     bytes,
@@ -414,6 +436,7 @@ impl Probe {
         let body_runs = all.iter().map(|target| async move {
             let _permit = limiter.acquire().await;
             SizeCheck {
+                kind: Oversized::Body,
                 via: target.via,
                 target: target.addr,
                 bytes: limits::BODY_SIZE,
@@ -593,7 +616,7 @@ impl Probe {
                 ),
             ] {
                 for check in checks {
-                    let failure = check.outcome.failure();
+                    let failure = check.failure();
                     let labels = with(
                         self.labels(check.via, &check.target.to_string()),
                         &[

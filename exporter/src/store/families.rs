@@ -104,7 +104,7 @@ families! {
     PROBE_LARGE_HEADER_SUCCESS = Gauge "lbtriage_probe_large_header_success",
         "1 when the application request with one extra header of header_bytes succeeded.";
     PROBE_LARGE_BODY_SUCCESS = Gauge "lbtriage_probe_large_body_success",
-        "1 when a POST with a body of body_bytes succeeded.";
+        "1 when a POST with a body of body_bytes got any response (a status such as 405 still proves the packets arrived).";
     PROBE_QPS_LIMITED = Gauge "lbtriage_probe_qps_limited",
         "1 when a response through the load balancer carried ALB-QPS-Limited: Limited.";
     PROBE_DNS_ADDRESSES = Gauge "lbtriage_probe_dns_addresses",

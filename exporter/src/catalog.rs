@@ -1,0 +1,152 @@
+//! The cause catalog (`alerts/catalog.yml`), embedded in the binary: the single source of cause
+//! ids, titles and runbook locations for rules, runbooks, dashboards and `diagnose`.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+const CATALOG_YAML: &str = include_str!("../../alerts/catalog.yml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    FrontDoor,
+    LbToTarget,
+    Target,
+    RunbookOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cause {
+    pub id: String,
+    pub title: String,
+    pub layer: Layer,
+    pub severity: Severity,
+    /// Keys of `guides`.
+    pub sources: Vec<String>,
+}
+
+impl Cause {
+    /// The runbook's path in the repository.
+    pub fn runbook(&self) -> String {
+        format!("alerts/runbooks/{}.md", self.id)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub guides: BTreeMap<String, String>,
+    pub causes: Vec<Cause>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("alerts/catalog.yml: {0}")]
+pub struct CatalogError(String);
+
+impl Catalog {
+    pub fn parse(text: &str) -> Result<Catalog, CatalogError> {
+        let catalog: Catalog = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Yaml))
+            .build()
+            .and_then(|raw| raw.try_deserialize())
+            .map_err(|err| CatalogError(err.to_string()))?;
+        let mut seen = std::collections::HashSet::new();
+        for cause in &catalog.causes {
+            if !seen.insert(cause.id.as_str()) {
+                return Err(CatalogError(format!("cause {} listed twice", cause.id)));
+            }
+            if let Some(unknown) = cause.sources.iter().find(|s| !catalog.guides.contains_key(*s)) {
+                return Err(CatalogError(format!(
+                    "cause {}: unknown source {unknown}",
+                    cause.id
+                )));
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// The embedded catalog. It is checked by the test suite, so failing here is a build defect.
+    pub fn embedded() -> &'static Catalog {
+        static CATALOG: OnceLock<Catalog> = OnceLock::new();
+        CATALOG.get_or_init(|| match Catalog::parse(CATALOG_YAML) {
+            Ok(catalog) => catalog,
+            Err(err) => panic!("the embedded catalog is invalid: {err}"),
+        })
+    }
+
+    pub fn cause(&self, id: &str) -> Option<&Cause> {
+        self.causes.iter().find(|c| c.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The public contract: exactly these ids (../shared/reference/causes.md).
+    pub const CAUSE_IDS: [&str; 29] = [
+        "lb_listener_missing",
+        "client_network_blocked",
+        "lb_certificate_invalid",
+        "client_tls_negotiation_failure",
+        "request_header_too_large",
+        "lb_connection_limit",
+        "lb_qps_throttled",
+        "lb_bandwidth_throttled",
+        "lb_port_allocation_exhausted",
+        "dns_misrouted",
+        "forwarding_loop",
+        "targets_unhealthy",
+        "no_healthy_targets",
+        "health_check_flapping",
+        "target_connection_refused",
+        "lb_source_blocked",
+        "target_connect_timeout",
+        "target_tls_failure",
+        "target_keepalive_too_short",
+        "target_invalid_response",
+        "target_response_timeout",
+        "backend_errors_passthrough",
+        "backend_saturated",
+        "target_deregistration_in_flight",
+        "backend_mtu_mismatch",
+        "client_closed_early",
+        "lb_5xx_unattributed",
+        "ddos_protection_misconfigured",
+        "windows_backend_l4_loopback",
+    ];
+
+    #[test]
+    fn embedded_catalog_has_exactly_the_contract_ids() {
+        let catalog = Catalog::embedded();
+        let ids: Vec<&str> = catalog.causes.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, CAUSE_IDS);
+        assert_eq!(
+            catalog
+                .cause("target_keepalive_too_short")
+                .map(Cause::runbook)
+                .as_deref(),
+            Some("alerts/runbooks/target_keepalive_too_short.md")
+        );
+    }
+
+    #[test]
+    fn rejects_duplicates_and_unknown_sources() {
+        let dup = "guides: {a: A}\ncauses:\n  - {id: x, title: X, layer: target, severity: info, sources: [a]}\n  - {id: x, title: X, layer: target, severity: info, sources: [a]}\n";
+        assert!(Catalog::parse(dup).is_err());
+        let unknown =
+            "guides: {a: A}\ncauses:\n  - {id: x, title: X, layer: target, severity: info, sources: [b]}\n";
+        assert!(Catalog::parse(unknown).is_err());
+    }
+}

@@ -1,0 +1,394 @@
+//! `lbtriage diagnose`: the on-call's one-command check. Runs every probe check once against one
+//! URL and its backends, then prints each check and the suspected causes with their evidence and
+//! runbooks. Exit 0: no findings; 1: findings; 2: bad usage.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde_json::{json, Value};
+
+use crate::catalog::Catalog;
+use crate::config::{Config, ProbeConfig, PromDuration, Scheme};
+use crate::probes::findings::{self, Finding};
+use crate::probes::keepalive::KeepAlive;
+use crate::probes::{limiter, KeepAliveCheck, Probe, Report};
+use crate::sources::Discovered;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The service's URL through the load balancer.
+    #[arg(long)]
+    url: String,
+    /// A backend reached directly, HOST:PORT (repeatable).
+    #[arg(long = "backend", value_name = "HOST:PORT")]
+    backends: Vec<String>,
+    #[arg(long = "backend-scheme", value_enum, default_value = "http")]
+    backend_scheme: SchemeArg,
+    /// A path that exercises the application.
+    #[arg(long = "app-path", default_value = "/")]
+    app_path: String,
+    /// The load balancer's health-check path.
+    #[arg(long = "health-path", default_value = "/")]
+    health_path: String,
+    /// Host header and TLS name for backend requests (default: the URL's host).
+    #[arg(long)]
+    host: Option<String>,
+    #[arg(long = "lb-idle-timeout", default_value = "60s", value_parser = parse_duration)]
+    lb_idle_timeout: PromDuration,
+    #[arg(long = "lb-response-timeout", default_value = "60s", value_parser = parse_duration)]
+    lb_response_timeout: PromDuration,
+    /// Budget of each check (the keep-alive measurement runs up to the idle timeout plus a margin).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    timeout: PromDuration,
+    /// PEM file of extra CA certificates to trust.
+    #[arg(long = "tls-ca-file", value_name = "PATH")]
+    tls_ca_file: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SchemeArg {
+    Http,
+    Https,
+}
+
+fn parse_duration(text: &str) -> Result<PromDuration, String> {
+    PromDuration::parse(text).map_err(|err| err.to_string())
+}
+
+pub fn run(args: DiagnoseArgs) -> i32 {
+    let probe_config = ProbeConfig {
+        name: "diagnose".to_string(),
+        url: args.url.clone(),
+        lb: None,
+        backends: args.backends.clone(),
+        discover_backends: false,
+        backend_scheme: match args.backend_scheme {
+            SchemeArg::Http => Scheme::Http,
+            SchemeArg::Https => Scheme::Https,
+        },
+        app_path: args.app_path.clone(),
+        health_path: args.health_path.clone(),
+        host: args.host.clone(),
+        lb_idle_timeout: Some(args.lb_idle_timeout),
+        lb_response_timeout: args.lb_response_timeout,
+        interval: args.timeout,
+        timeout: args.timeout,
+        vantage: "diagnose".to_string(),
+        tls_ca_file: args.tls_ca_file.clone(),
+        allow_link_local: false,
+    };
+    let config = Config {
+        probes: vec![probe_config.clone()],
+        ..Config::default()
+    };
+    if let Err(err) = config.validate() {
+        // Name the flag, not the config key it became.
+        let flag = err
+            .key
+            .as_deref()
+            .and_then(|k| k.rsplit('.').next())
+            .unwrap_or("arguments");
+        let flag = flag.split('[').next().unwrap_or(flag).replace('_', "-");
+        eprintln!("lbtriage diagnose: --{flag}: {}", err.message);
+        return 2;
+    }
+    let probe = match Probe::new(probe_config) {
+        Ok(probe) => probe,
+        Err(err) => {
+            eprintln!("lbtriage diagnose: {err}");
+            return 2;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("lbtriage diagnose: cannot start the runtime: {err}");
+            return 2;
+        }
+    };
+    let (report, keepalive) = runtime.block_on(run_checks(&probe));
+    let found = findings::evaluate(&report, &keepalive);
+    let catalog = Catalog::embedded();
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&found, &report, &keepalive, catalog)).unwrap_or_default()
+        ),
+        Output::Text => print!("{}", to_text(&args.url, &found, &report, &keepalive, catalog)),
+    }
+    i32::from(!found.is_empty())
+}
+
+/// Quick checks and the keep-alive measurement together, with a progress line on a terminal.
+async fn run_checks(probe: &Probe) -> (Report, Vec<KeepAliveCheck>) {
+    let limiter = limiter();
+    let discovered = Discovered::default();
+    let checks = async {
+        tokio::join!(
+            probe.run(&limiter, &discovered),
+            probe.run_keepalive(&limiter, &discovered)
+        )
+    };
+    if !std::io::stderr().is_terminal() {
+        return checks.await;
+    }
+    let started = Instant::now();
+    let progress = async {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            eprint!(
+                "\rlbtriage: running checks ({:.0}s; the keep-alive measurement lasts up to the LB idle timeout)",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    };
+    let result = tokio::select! {
+        result = checks => result,
+        _ = progress => unreachable!("the progress loop never ends"),
+    };
+    eprint!("\r\x1b[2K");
+    result
+}
+
+struct Row {
+    check: &'static str,
+    path: &'static str,
+    target: String,
+    ok: bool,
+    summary: String,
+    fields: Value,
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}ms", d.as_secs_f64() * 1000.0)
+}
+
+fn rows(report: &Report, keepalive: &[KeepAliveCheck]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let dns = &report.dns;
+    let addresses: Vec<String> = dns.addresses.iter().map(|a| a.to_string()).collect();
+    rows.push(Row {
+        check: "dns",
+        path: "lb",
+        target: String::new(),
+        ok: dns.failure.is_none(),
+        summary: match &dns.failure {
+            None => format!(
+                "{} address(es) in {}: {}",
+                addresses.len(),
+                ms(dns.duration),
+                addresses.join(", ")
+            ),
+            Some(failure) => failure.to_string(),
+        },
+        fields: json!({"addresses": addresses, "seconds": dns.duration.as_secs_f64()}),
+    });
+    for check in &report.http {
+        let outcome = &check.outcome;
+        let failure = outcome.failure();
+        let phases: serde_json::Map<String, Value> = outcome
+            .phases
+            .named()
+            .iter()
+            .filter_map(|(name, took)| took.map(|t| (name.to_string(), json!(t.as_secs_f64()))))
+            .collect();
+        let timing = outcome
+            .phases
+            .named()
+            .iter()
+            .filter_map(|(n, t)| t.map(|t| format!("{n} {}", ms(t))))
+            .collect::<Vec<_>>()
+            .join(", ");
+        rows.push(Row {
+            check: if check.request == crate::probes::RequestKind::App {
+                "http app"
+            } else {
+                "http health"
+            },
+            path: check.via.as_str(),
+            target: check.target.to_string(),
+            ok: failure.is_none(),
+            summary: match (&failure, outcome.status()) {
+                (None, Some(status)) => format!("{status} ({timing})"),
+                (Some(failure), _) => failure.to_string(),
+                (None, None) => "no response".to_string(),
+            },
+            fields: json!({
+                "request": check.request.as_str(),
+                "status": outcome.status(),
+                "reason": failure.as_ref().map(|f| f.reason.as_str()),
+                "detail": failure.as_ref().map(|f| f.detail.clone()),
+                "phases": phases,
+            }),
+        });
+        if let (crate::probes::RequestKind::App, Some(tls)) = (check.request, &outcome.tls) {
+            rows.push(Row {
+                check: "tls",
+                path: check.via.as_str(),
+                target: check.target.to_string(),
+                ok: tls.trusted(),
+                summary: format!(
+                    "{}, chain {}, name {}, earliest expiry {}",
+                    tls.version,
+                    if tls.chain_valid { "valid" } else { "INVALID" },
+                    if tls.hostname_match { "matches" } else { "DOES NOT MATCH" },
+                    tls.earliest_expiry.map(|e| format!("unix {e}")).unwrap_or_else(|| "unknown".to_string())
+                ),
+                fields: json!({
+                    "version": tls.version, "chain_valid": tls.chain_valid, "hostname_match": tls.hostname_match,
+                    "earliest_expiry": tls.earliest_expiry, "problem": tls.problem,
+                }),
+            });
+        }
+    }
+    for check in &report.tcp {
+        rows.push(Row {
+            check: "tcp",
+            path: "backend",
+            target: check.target.clone(),
+            ok: check.result.is_ok(),
+            summary: match &check.result {
+                Ok(took) => format!("connected in {}", ms(*took)),
+                Err(failure) => failure.to_string(),
+            },
+            fields: json!({"reason": check.result.as_ref().err().map(|f| f.reason.as_str())}),
+        });
+    }
+    for (name, checks) in [
+        ("large header", &report.large_headers),
+        ("large body", &report.large_bodies),
+    ] {
+        for check in checks {
+            let failure = check.failure();
+            rows.push(Row {
+                check: name,
+                path: check.via.as_str(),
+                target: check.target.to_string(),
+                ok: failure.is_none(),
+                summary: match &failure {
+                    None => format!("{} bytes: {}", check.bytes, check.outcome.status().unwrap_or(0)),
+                    Some(failure) => format!("{} bytes: {failure}", check.bytes),
+                },
+                fields: json!({"bytes": check.bytes, "reason": failure.as_ref().map(|f| f.reason.as_str())}),
+            });
+        }
+    }
+    for check in keepalive {
+        let (ok, summary, fields) = match &check.result {
+            KeepAlive::Closed(after) => (
+                *after >= report.lb_idle_timeout,
+                format!(
+                    "closed an idle connection after {:.1}s (LB idle timeout {:.1}s)",
+                    after.as_secs_f64(),
+                    report.lb_idle_timeout.as_secs_f64()
+                ),
+                json!({"closed_after_seconds": after.as_secs_f64()}),
+            ),
+            KeepAlive::StayedOpen(watched) => (
+                true,
+                format!("kept an idle connection open for {:.1}s", watched.as_secs_f64()),
+                json!({"open_for_seconds": watched.as_secs_f64()}),
+            ),
+            KeepAlive::NotOffered => (
+                true,
+                "answers Connection: close (no reuse)".to_string(),
+                json!({"offered": false}),
+            ),
+            KeepAlive::Failed(failure) => (
+                false,
+                failure.to_string(),
+                json!({"reason": failure.reason.as_str()}),
+            ),
+        };
+        rows.push(Row {
+            check: "keep-alive",
+            path: "backend",
+            target: check.target.to_string(),
+            ok,
+            summary,
+            fields,
+        });
+    }
+    rows
+}
+
+fn to_json(found: &[Finding], report: &Report, keepalive: &[KeepAliveCheck], catalog: &Catalog) -> Value {
+    let findings: Vec<Value> = found
+        .iter()
+        .map(|f| {
+            let cause = catalog.cause(f.cause);
+            json!({
+                "cause": f.cause,
+                "title": cause.map(|c| c.title.clone()).unwrap_or_default(),
+                "evidence": f.evidence,
+                "runbook": cause.map(|c| c.runbook()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let checks: Vec<Value> = rows(report, keepalive)
+        .into_iter()
+        .map(|row| {
+            let mut value = json!({"check": row.check, "path": row.path, "target": row.target, "ok": row.ok, "summary": row.summary});
+            if let (Some(object), Value::Object(fields)) = (value.as_object_mut(), row.fields) {
+                object.extend(fields);
+            }
+            value
+        })
+        .collect();
+    json!({"findings": findings, "checks": checks})
+}
+
+fn to_text(
+    url: &str,
+    found: &[Finding],
+    report: &Report,
+    keepalive: &[KeepAliveCheck],
+    catalog: &Catalog,
+) -> String {
+    let mut out = format!("lbtriage diagnose {url}\n\nChecks\n");
+    for row in rows(report, keepalive) {
+        out.push_str(&format!(
+            "  {} {:<12} {:<8} {:<22} {}\n",
+            if row.ok { "ok  " } else { "FAIL" },
+            row.check,
+            row.path,
+            row.target,
+            row.summary
+        ));
+    }
+    if found.is_empty() {
+        out.push_str("\nNo findings: nothing these checks can see explains load-balancer errors.\n");
+        return out;
+    }
+    out.push_str("\nSuspected causes\n");
+    for finding in found {
+        let cause = catalog.cause(finding.cause);
+        out.push_str(&format!(
+            "  {} — {}\n",
+            finding.cause,
+            cause.map(|c| c.title.as_str()).unwrap_or("")
+        ));
+        for line in &finding.evidence {
+            out.push_str(&format!("    - {line}\n"));
+        }
+        if let Some(cause) = cause {
+            out.push_str(&format!("    runbook: {}\n", cause.runbook()));
+        }
+    }
+    out
+}
