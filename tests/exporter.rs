@@ -215,3 +215,91 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("cannot read"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exporter_runs_configured_probes() {
+    use crate::support::servers::{spawn, Behaviour};
+    let lb = spawn(Behaviour::Healthy).await;
+    let closes = spawn(Behaviour::KeepAliveCloses(Duration::from_millis(500))).await;
+    let dead = format!("127.0.0.1:{}", free_port());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "probes:\n  - name: shop\n    url: http://{lb}/\n    lb: app/shop/1\n    backends: ['{closes}', '{dead}']\n    lb_idle_timeout: 1s\n    interval: 1s\n    timeout: 2s\n    vantage: ci\n"
+        ),
+    );
+    let port = free_port();
+    let _child = Process(
+        lbtriage()
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lbtriage"),
+    );
+    wait_until(
+        "/-/ready after the first probe run",
+        Duration::from_secs(20),
+        || http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200),
+    );
+    let closes_label = closes.to_string();
+    wait_until("the keep-alive measurement", Duration::from_secs(20), || {
+        count(
+            &scrape(port),
+            "lbtriage_probe_keepalive_idle_seconds",
+            &[("target", &closes_label)],
+        ) == 1
+    });
+    let series = scrape(port);
+    let common = [("probe", "shop"), ("lb", "app/shop/1"), ("vantage", "ci")];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&'static str, &'static str)> {
+        common.iter().chain(extra).copied().collect()
+    };
+    let lb_label = lb.to_string();
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_http_success",
+            &[
+                with(&[("path", "lb"), ("request", "app")]).as_slice(),
+                &[("target", lb_label.as_str())]
+            ]
+            .concat()
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_tcp_success",
+            &[
+                with(&[("reason", "refused")]).as_slice(),
+                &[("target", dead.as_str())]
+            ]
+            .concat()
+        ),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_probe_keepalive_closed_by_backend",
+            &[("target", &closes_label)]
+        ),
+        1.0
+    );
+    assert!(
+        value(
+            &series,
+            "lbtriage_probe_keepalive_idle_seconds",
+            &[("target", &closes_label)]
+        ) < 1.0
+    );
+    assert_eq!(
+        value(&series, "lbtriage_probe_lb_idle_timeout_seconds", &with(&[])),
+        1.0
+    );
+    let text = http_get(port, "/metrics", &[]).expect("scrape").text();
+    assert_eq!(support::promtool_check_metrics(&text), "", "promtool findings");
+}

@@ -365,3 +365,44 @@ fn probe_for(url: &str, backend: std::net::SocketAddr) -> Probe {
         "    url: {url}\n    timeout: 5s\n    backends: ['{backend}']\n"
     ))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovered_targets_and_idle_timeout_feed_the_probe() {
+    let backend = spawn(Behaviour::Healthy).await;
+    let emulator = crate::support::Emulator::start();
+    let fleet = emulator.seed(
+        &serde_json::json!({"region": "us-east-1", "load_balancers": [
+            {"key": "shop", "type": "application", "name": "shop", "idle_timeout": 30, "ip_targets": [backend.to_string()]}
+        ]}),
+        None,
+    );
+    let lb = fleet["shop"]["dimension"]
+        .as_str()
+        .expect("dimension")
+        .to_string();
+    let discovered = std::sync::Arc::new(Discovered::default());
+    let harness = crate::support::Harness::new(&emulator.endpoint, "").await;
+    let mut source = harness.source.with_discovered(discovered.clone());
+    source.collect().await;
+    assert_eq!(discovered.ip_targets(&lb), vec![backend]);
+    assert_eq!(discovered.idle_timeout(&lb), Some(Duration::from_secs(30)));
+
+    let probe = probe(&format!(
+        "    url: http://{backend}/\n    lb: {lb}\n    discover_backends: true\n"
+    ));
+    let report = probe.run(&limiter(), &discovered).await;
+    assert_eq!(
+        report.lb_idle_timeout,
+        Duration::from_secs(30),
+        "discovered, not the 60 s default"
+    );
+    let direct = report
+        .http
+        .iter()
+        .filter(|c| c.via == Via::Backend && c.target == backend)
+        .count();
+    assert_eq!(
+        direct, 2,
+        "app and health requests straight to the discovered target"
+    );
+}

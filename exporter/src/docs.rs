@@ -71,7 +71,13 @@ pub fn metrics_markdown() -> String {
          nothing; a failed cycle adds nothing and the next one reads the missed periods. A restart starts\n\
          from zero at the current period (a counter reset for Prometheus), so nothing is counted twice.\n\
          Samples carry no timestamps. **Gauges** are the newest datapoint of the last five periods, and\n\
-         absent (not zero) when there is none.\n\n",
+         absent (not zero) when there is none.\n\n\
+         **Probes.** Probe series carry `probe` (the config name), `lb` (when configured), `target`\n\
+         (`ip:port`), `path` (`lb`: through the load balancer, one series per address its name resolves\n\
+         to; `backend`: straight to a backend) and `vantage`. HTTP series add `request` (`app` or\n\
+         `health`); failures carry `reason`: `refused`, `reset`, `timeout`, `dns`, `tls`,\n\
+         `invalid_response` (bad status line or headers, no Content-Length nor chunked, body shorter\n\
+         than Content-Length), `status` (400 or above) or `forbidden` (a link-local address).\n\n",
     );
     let mut section = |title: &str, list: &[&Family]| {
         let _ = writeln!(out, "## {title}\n");
@@ -94,10 +100,20 @@ pub fn metrics_markdown() -> String {
         }
         out.push('\n');
     };
-    let is_self = |f: &&&Family| !f.name.starts_with("lbtriage_lb_");
-    let load_balancer: Vec<&Family> = families::ALL.iter().copied().filter(|f| !is_self(&f)).collect();
-    let own: Vec<&Family> = families::ALL.iter().copied().filter(|f| is_self(&f)).collect();
-    section("Load balancers", &load_balancer);
+    let with_prefix = |prefix: &str| -> Vec<&Family> {
+        families::ALL
+            .iter()
+            .copied()
+            .filter(|f| f.name.starts_with(prefix))
+            .collect()
+    };
+    let own: Vec<&Family> = families::ALL
+        .iter()
+        .copied()
+        .filter(|f| !f.name.starts_with("lbtriage_lb_") && !f.name.starts_with("lbtriage_probe_"))
+        .collect();
+    section("Load balancers", &with_prefix("lbtriage_lb_"));
+    section("Probes", &with_prefix("lbtriage_probe_"));
     section("lbtriage itself", &own);
     out.push_str(
         "## Notes\n\n\

@@ -5,7 +5,8 @@ Spec:
   {"region": "us-east-1",
    "load_balancers": [
      {"key": "shop", "type": "application|network|classic", "name": "shop", "tags": {"team": "web"},
-      "idle_timeout": 30, "targets": 2, "stopped_targets": 1, "target_groups": ["shop-web"]}],
+      "idle_timeout": 30, "targets": 2, "stopped_targets": 1, "target_groups": ["shop-web"],
+      "ip_targets": ["127.0.0.1:8080"]}],
    "datapoints": [
      {"lb": "shop", "target_group": "shop-web" (optional), "metric": "HTTPCode_ELB_502_Count",
       "timestamp": 1795316400, "value": 3}]}
@@ -91,6 +92,23 @@ def seed_fleet(c, spec):
                     DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
                 )
                 entry["target_groups"][name] = group["TargetGroupArn"].rsplit(":", 1)[1]
+            if lb.get("ip_targets"):
+                # Targets registered by IP address (target type ip), in a group of their own.
+                group = c["elbv2"].create_target_group(
+                    Name=f"{lb['name']}-ip", Protocol=protocol, Port=8080, VpcId=vpc, TargetType="ip"
+                )["TargetGroups"][0]
+                targets = []
+                for target in lb["ip_targets"]:
+                    ip, port = target.rsplit(":", 1)
+                    targets.append({"Id": ip, "Port": int(port)})
+                c["elbv2"].register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=targets)
+                c["elbv2"].create_listener(
+                    LoadBalancerArn=arn,
+                    Protocol=protocol,
+                    Port=8000,
+                    DefaultActions=[{"Type": "forward", "TargetGroupArn": group["TargetGroupArn"]}],
+                )
+                entry["target_groups"][f"{lb['name']}-ip"] = group["TargetGroupArn"].rsplit(":", 1)[1]
             if "idle_timeout" in lb:
                 c["elbv2"].modify_load_balancer_attributes(
                     LoadBalancerArn=arn,
