@@ -57,10 +57,16 @@ demo-smoke: deps venv build
 generate:
 	LBTRIAGE_UPDATE_GENERATED=1 $(CARGO) test --test integration generated::
 
-## Benchmarks (not part of `make test`): see docs/BENCHMARKS.md.
+## Benchmarks (not part of `make test`): see docs/BENCHMARKS.md. The probe comparison needs
+## blackbox_exporter from Debian as the peer.
 bench: deps venv
+	@dpkg -s prometheus-blackbox-exporter >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus-blackbox-exporter >/dev/null; \
+	  $(SUDO) systemctl disable --now prometheus-blackbox-exporter >/dev/null 2>&1 || true; }
 	$(CARGO) bench --bench render
 	$(CARGO) test --test integration bench_ -- --ignored --nocapture --test-threads=1
+	$(CARGO) build --release
+	python3 bench/probes_vs_blackbox.py --lbtriage target/release/lbtriage --seconds 30
 
 clean:
 	$(CARGO) clean

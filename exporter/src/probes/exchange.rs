@@ -41,7 +41,9 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn encode(&self) -> Vec<u8> {
+    /// Writes the request. Padding and body are streamed from a static chunk rather than built
+    /// in memory: many probes in flight would otherwise each hold ~100 KiB.
+    async fn write_to<W: AsyncWrite + Unpin + ?Sized>(&self, out: &mut W) -> std::io::Result<()> {
         let mut head = format!(
             "{} {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: lbtriage/{}\r\nAccept: */*\r\nConnection: keep-alive\r\n",
             self.method,
@@ -51,8 +53,9 @@ impl<'a> Request<'a> {
         );
         if self.padding_header_bytes > 0 {
             head.push_str("X-Lbtriage-Padding: ");
-            head.push_str(&"a".repeat(self.padding_header_bytes));
-            head.push_str("\r\n");
+            out.write_all(head.as_bytes()).await?;
+            write_filler(out, b'a', self.padding_header_bytes).await?;
+            head = "\r\n".to_string();
         }
         if self.body_bytes > 0 {
             head.push_str(&format!(
@@ -61,10 +64,25 @@ impl<'a> Request<'a> {
             ));
         }
         head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.resize(bytes.len() + self.body_bytes, b'x');
-        bytes
+        out.write_all(head.as_bytes()).await?;
+        write_filler(out, b'x', self.body_bytes).await
     }
+}
+
+const FILLER_CHUNK: usize = 4096;
+
+async fn write_filler<W: AsyncWrite + Unpin + ?Sized>(
+    out: &mut W,
+    byte: u8,
+    mut count: usize,
+) -> std::io::Result<()> {
+    let chunk = [byte; FILLER_CHUNK];
+    while count > 0 {
+        let n = count.min(FILLER_CHUNK);
+        out.write_all(&chunk[..n]).await?;
+        count -= n;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +110,7 @@ impl Response {
 /// Sends `request` and reads one response, validating its framing. Not bounded in time: callers
 /// wrap it in their deadline.
 pub async fn exchange(stream: &mut Stream, request: &Request<'_>) -> Result<Response, Failure> {
-    stream.write_all(&request.encode()).await.map_err(io_failure)?;
+    request.write_to(stream).await.map_err(io_failure)?;
     stream.flush().await.map_err(io_failure)?;
     let sent = Instant::now();
     let mut reader = Reader {
@@ -343,19 +361,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn request_encoding_pads_and_sizes() {
+    #[tokio::test]
+    async fn request_encoding_pads_and_sizes() {
         let request = Request {
             method: "POST",
             path: "/x",
             host: "h",
             padding_header_bytes: 10,
-            body_bytes: 3,
+            body_bytes: 5000,
         };
-        let bytes = String::from_utf8(request.encode()).expect("ascii");
+        let mut written: Vec<u8> = Vec::new();
+        request.write_to(&mut written).await.expect("write to memory");
+        let bytes = String::from_utf8(written).expect("ascii");
         assert!(bytes.starts_with("POST /x HTTP/1.1\r\nHost: h\r\n"));
         assert!(bytes.contains("X-Lbtriage-Padding: aaaaaaaaaa\r\n"));
-        assert!(bytes.ends_with("Content-Length: 3\r\n\r\nxxx"));
+        assert!(bytes.contains("Content-Length: 5000\r\n\r\n"));
+        assert!(bytes.ends_with(&format!("\r\n\r\n{}", "x".repeat(5000))));
     }
 
     async fn parse(raw: &'static [u8]) -> Result<Response, Failure> {

@@ -3,6 +3,7 @@
 //! the quick checks back. Both publish into the probe's snapshot.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -61,15 +62,16 @@ pub fn spawn_all(
             discovered: discovered.clone(),
             limiter: limiter.clone(),
         });
+        let offset = start_offset(shared.probe.name(), interval);
         let quick = shared.clone();
-        tasks.spawn(every(interval, shutdown.clone(), move || {
+        tasks.spawn(every(interval, offset, shutdown.clone(), move || {
             let shared = quick.clone();
             async move {
                 let report = shared.probe.run(&shared.limiter, &shared.discovered).await;
                 shared.publish(|latest| latest.report = Some(report));
             }
         }));
-        tasks.spawn(every(interval, shutdown.clone(), move || {
+        tasks.spawn(every(interval, offset, shutdown.clone(), move || {
             let shared = shared.clone();
             async move {
                 let keepalive = shared
@@ -82,13 +84,25 @@ pub fn spawn_all(
     }
 }
 
-/// Runs `work` on `interval` (an overrunning run delays the next) until shutdown.
-async fn every<F, Fut>(interval: std::time::Duration, mut shutdown: watch::Receiver<bool>, work: F)
+/// A stable point within the interval for each probe (as Prometheus spreads its scrapes), so many
+/// probes do not all fire at once and queue behind each other.
+fn start_offset(name: &str, interval: Duration) -> Duration {
+    // FNV-1a: stable across runs and platforms, unlike the standard hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let millis = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(hash % millis)
+}
+
+/// Runs `work` on `interval`, first after `offset` (an overrunning run delays the next), until
+/// shutdown.
+async fn every<F, Fut>(interval: Duration, offset: Duration, mut shutdown: watch::Receiver<bool>, work: F)
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let mut ticker = tokio::time::interval(interval);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -99,5 +113,21 @@ where
             _ = work() => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_offsets_are_stable_spread_and_within_the_interval() {
+        let interval = Duration::from_secs(30);
+        assert_eq!(start_offset("shop", interval), start_offset("shop", interval));
+        let offsets: std::collections::HashSet<Duration> = (0..50)
+            .map(|i| start_offset(&format!("probe{i}"), interval))
+            .collect();
+        assert!(offsets.len() > 40, "offsets spread over the interval");
+        assert!(offsets.iter().all(|o| *o < interval));
     }
 }

@@ -4,7 +4,7 @@
 //! mismatched certificate as such instead of as a bare handshake error.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -50,12 +50,36 @@ pub struct CaFileError {
     message: String,
 }
 
-impl TlsSettings {
-    pub fn load(extra_ca_file: Option<&Path>) -> Result<Self, CaFileError> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+/// The system's roots, read once per process: each probe holding its own parsed copy would cost
+/// hundreds of kilobytes per probe.
+fn system_roots() -> &'static RootCertStore {
+    static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
+    ROOTS.get_or_init(|| {
         let mut roots = RootCertStore::empty();
         roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
+        roots
+    })
+}
+
+/// Settings for probes without an extra CA file, shared by all of them.
+fn shared_system_settings() -> &'static TlsSettings {
+    static SETTINGS: OnceLock<TlsSettings> = OnceLock::new();
+    SETTINGS.get_or_init(|| TlsSettings::build(system_roots().clone()))
+}
+
+impl TlsSettings {
+    fn build(roots: RootCertStore) -> Self {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        // No roots at all (a bare container): every chain is reported untrusted.
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .build()
+            .ok();
+        TlsSettings { provider, verifier }
+    }
+
+    pub fn load(extra_ca_file: Option<&Path>) -> Result<Self, CaFileError> {
         if let Some(path) = extra_ca_file {
+            let mut roots = system_roots().clone();
             let fail = |message: String| CaFileError {
                 path: path.display().to_string(),
                 message,
@@ -71,12 +95,9 @@ impl TlsSettings {
             if added == 0 {
                 return Err(fail("no usable CA certificate".to_string()));
             }
+            return Ok(TlsSettings::build(roots));
         }
-        // No roots at all (a bare container): every chain is reported untrusted.
-        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-            .build()
-            .ok();
-        Ok(TlsSettings { provider, verifier })
+        Ok(shared_system_settings().clone())
     }
 
     /// Handshakes over `tcp` for `server_name` (a DNS name or an IP address).
