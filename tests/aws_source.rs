@@ -5,7 +5,7 @@ use lbtriage::sources::telemetry::Outcome;
 use lbtriage::store::{render, Format};
 use serde_json::json;
 
-use crate::support::{self, base_time, count, find, value, Emulator, Harness};
+use crate::support::{self, base_time, count, dimension, find, value, Emulator, Harness};
 
 fn fleet_spec(base: i64) -> serde_json::Value {
     let point = |lb: &str, metric: &str, offset: i64, value: f64| json!({"lb": lb, "metric": metric, "timestamp": base + offset, "value": value});
@@ -47,24 +47,24 @@ fn fleet_spec(base: i64) -> serde_json::Value {
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn counts_each_period_once_with_exact_values() {
+/// The emulator seeded with [`fleet_spec`], the base time, the fleet, and a source pointed at it.
+async fn seeded(extra_yaml: &str) -> (Emulator, i64, serde_json::Value, Harness) {
     let emulator = Emulator::start();
     let base = base_time();
     let fleet = emulator.seed(&fleet_spec(base), None);
-    let shop = fleet["shop"]["dimension"]
-        .as_str()
-        .expect("shop dimension")
-        .to_string();
-    let edge = fleet["edge"]["dimension"]
-        .as_str()
-        .expect("edge dimension")
-        .to_string();
+    let harness = Harness::new(&emulator.endpoint, extra_yaml).await;
+    (emulator, base, fleet, harness)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counts_each_period_once_with_exact_values() {
+    let (emulator, base, fleet, mut harness) = seeded("").await;
+    let shop = dimension(&fleet, "shop");
+    let edge = dimension(&fleet, "edge");
     let shop_group = fleet["shop"]["target_groups"]["shop-web"]
         .as_str()
         .expect("group")
         .to_string();
-    let mut harness = Harness::new(&emulator.endpoint, "").await;
     let errors = |h: &Harness| h.source.api_calls().count("GetMetricData", Outcome::Error);
 
     // Cycle 1: complete periods end at base+60; counting starts there, at zero.
@@ -145,7 +145,7 @@ async fn counts_each_period_once_with_exact_values() {
         value(
             &second,
             "lbtriage_lb_requests_total",
-            &[("lb", fleet["api"]["dimension"].as_str().unwrap_or_default())]
+            &[("lb", &dimension(&fleet, "api"))]
         ),
         9.0
     );
@@ -275,10 +275,7 @@ async fn counts_each_period_once_with_exact_values() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tag_filters_select_load_balancers() {
-    let emulator = Emulator::start();
-    let base = base_time();
-    let fleet = emulator.seed(&fleet_spec(base), None);
-    let mut harness = Harness::new(&emulator.endpoint, "    tag_filters: {team: [web]}\n").await;
+    let (emulator, base, fleet, mut harness) = seeded("    tag_filters: {team: [web]}\n").await;
     let series = harness.collect_at(base + 250).await;
     let mut lbs: Vec<&str> = series
         .iter()
@@ -287,7 +284,7 @@ async fn tag_filters_select_load_balancers() {
         .collect();
     lbs.sort();
     assert_eq!(lbs, ["edge", "legacy", "shop"]);
-    let api = fleet["api"]["dimension"].as_str().unwrap_or_default();
+    let api = &dimension(&fleet, "api");
     assert_eq!(series.iter().filter(|s| s.label("lb") == Some(api)).count(), 0);
 
     let mut only_classic = Harness::new(&emulator.endpoint, "    load_balancer_types: [classic]\n").await;
@@ -328,15 +325,9 @@ async fn batches_queries_by_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_failure_keeps_last_good_values_and_recounts_nothing() {
-    let mut emulator = Emulator::start();
-    let base = base_time();
-    let fleet = emulator.seed(&fleet_spec(base), None);
-    let shop = fleet["shop"]["dimension"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (mut emulator, base, fleet, mut harness) = seeded("").await;
+    let shop = dimension(&fleet, "shop");
     let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
-    let mut harness = Harness::new(&emulator.endpoint, "").await;
     harness.collect_at(base + 190).await;
     let good = harness.collect_at(base + 250).await;
     assert_eq!(value(&good, "lbtriage_lb_responses_total", &shop_502), 5.0);
@@ -370,15 +361,9 @@ async fn api_failure_keeps_last_good_values_and_recounts_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_then_marks_the_source_down() {
-    let emulator = Emulator::start();
-    let base = base_time();
-    let fleet = emulator.seed(&fleet_spec(base), None);
-    let shop = fleet["shop"]["dimension"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let (emulator, base, fleet, mut harness) = seeded("").await;
+    let shop = dimension(&fleet, "shop");
     let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
-    let mut harness = Harness::new(&emulator.endpoint, "").await;
     harness.collect_at(base + 190).await;
 
     // Two throttled attempts, then success: the SDK retried with backoff; the period is counted once.

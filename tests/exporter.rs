@@ -49,10 +49,7 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
             "datapoints": [{"lb": "shop", "metric": "HTTPCode_ELB_502_Count", "timestamp": next_period + 1, "value": 3.0}]}),
         None,
     );
-    let shop = fleet["shop"]["dimension"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let shop = crate::support::dimension(&fleet, "shop");
     let dir = tempfile::tempdir().expect("temp dir");
     let dead_port = free_port();
     let config = write_config(

@@ -376,10 +376,7 @@ async fn discovered_targets_and_idle_timeout_feed_the_probe() {
         ]}),
         None,
     );
-    let lb = fleet["shop"]["dimension"]
-        .as_str()
-        .expect("dimension")
-        .to_string();
+    let lb = crate::support::dimension(&fleet, "shop");
     let discovered = std::sync::Arc::new(Discovered::default());
     let harness = crate::support::Harness::new(&emulator.endpoint, "").await;
     let mut source = harness.source.with_discovered(discovered.clone());

@@ -179,6 +179,14 @@ impl Emulator {
     }
 }
 
+/// The `lb` dimension `seed.py` reported for a load balancer of the fleet.
+pub fn dimension(fleet: &serde_json::Value, key: &str) -> String {
+    fleet[key]["dimension"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the seeded fleet has no {key}"))
+        .to_string()
+}
+
 pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,

@@ -317,7 +317,7 @@ impl Probe {
     async fn backends(&self, discovered: &Discovered) -> (Vec<Target>, Vec<TcpCheck>) {
         let mut targets = Vec::new();
         let mut failed = Vec::new();
-        let mut configured: Vec<(String, Option<SocketAddr>)> = Vec::new();
+        let mut configured: Vec<(String, SocketAddr)> = Vec::new();
         for backend in &self.config.backends {
             let addr = match split_host_port(backend) {
                 Some((host, port)) => match host.parse::<IpAddr>() {
@@ -335,7 +335,7 @@ impl Probe {
                 None => Err(Failure::new(Reason::Dns, "not host:port")),
             };
             match addr {
-                Ok(addr) => configured.push((backend.clone(), Some(addr))),
+                Ok(addr) => configured.push((backend.clone(), addr)),
                 Err(failure) => failed.push(TcpCheck {
                     target: backend.clone(),
                     result: Err(failure),
@@ -345,12 +345,11 @@ impl Probe {
         if self.config.discover_backends {
             if let Some(lb) = &self.config.lb {
                 for addr in discovered.ip_targets(lb) {
-                    configured.push((addr.to_string(), Some(addr)));
+                    configured.push((addr.to_string(), addr));
                 }
             }
         }
         for (label, addr) in configured {
-            let Some(addr) = addr else { continue };
             if targets.iter().any(|t: &Target| t.addr == addr) {
                 continue;
             }
