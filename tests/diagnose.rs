@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::servers::{spawn, Behaviour, Pki};
-use crate::support::{free_port, wait_until, Process};
+use crate::support::{free_port, Process};
 
 /// One server block: where nginx listens and what it does.
 struct Site {
@@ -21,8 +21,52 @@ struct Site {
 }
 
 /// Starts nginx with `sites` in `dir`. `http_extra` goes into the `http` block: nginx reads the
-/// header buffer sizes from there for these sites, not from `server`.
-fn start_nginx(dir: &Path, sites: &[Site], http_extra: &str) -> Process {
+/// header buffer sizes from there for these sites, not from `server`. A port another test took
+/// since it was chosen makes nginx fail to bind: then the sites get fresh ports and nginx another try.
+fn start_nginx(dir: &Path, sites: &mut [Site], http_extra: &str) -> Process {
+    for attempt in 1..=3 {
+        let _ = std::fs::remove_file(dir.join("error.log"));
+        let config = nginx_config(dir, sites, http_extra);
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, config).expect("write nginx.conf");
+        let d = dir.display().to_string();
+        let child = Command::new("nginx")
+            .args(["-e", &format!("{d}/error.log"), "-p", &d, "-c"])
+            .arg(&path)
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx must be installed (make test installs it)");
+        let mut process = Process(child);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let first = sites.first().map(|s| s.listen).unwrap_or_default();
+        loop {
+            if let Ok(Some(status)) = process.0.try_wait() {
+                let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+                assert!(
+                    attempt < 3 && log.contains("Address already in use"),
+                    "nginx exited ({status}): {log}"
+                );
+                for site in sites.iter_mut() {
+                    site.listen = free_port();
+                }
+                break;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", first)).is_ok() {
+                return process;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nginx did not listen within 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    unreachable!("the last attempt either returns or fails its assertion")
+}
+
+fn nginx_config(dir: &Path, sites: &[Site], http_extra: &str) -> String {
     let mut http = String::new();
     for (i, site) in sites.iter().enumerate() {
         let listen = match &site.tls {
@@ -50,33 +94,13 @@ fn start_nginx(dir: &Path, sites: &[Site], http_extra: &str) -> Process {
         ));
     }
     let d = dir.display();
-    let config = format!(
+    format!(
         "worker_processes 1;\nuser root;\npid {d}/nginx.pid;\nerror_log {d}/error.log warn;\n\
          events {{ worker_connections 256; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
          fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
          client_body_buffer_size 128k;\n  client_max_body_size 1m;\n  {http_extra}\n{http}}}\n"
-    );
-    let path = dir.join("nginx.conf");
-    std::fs::write(&path, config).expect("write nginx.conf");
-    let child = Command::new("nginx")
-        .args(["-e", &format!("{d}/error.log"), "-p", &d.to_string(), "-c"])
-        .arg(&path)
-        .args(["-g", "daemon off;"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("nginx must be installed (make test installs it)");
-    let mut process = Process(child);
-    let first = sites.first().map(|s| s.listen).unwrap_or_default();
-    wait_until("nginx to listen", Duration::from_secs(10), || {
-        if let Ok(Some(status)) = process.0.try_wait() {
-            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            panic!("nginx exited ({status}): {log}");
-        }
-        std::net::TcpStream::connect(("127.0.0.1", first)).is_ok()
-    });
-    process
+    )
 }
 
 /// Runs `lbtriage diagnose --output json`; returns the exit code and the cause ids found.
@@ -113,8 +137,9 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
     std::fs::write(&ca_file, &pki.ca_pem).expect("write CA");
 
     let healthy = spawn(Behaviour::Healthy).await;
-    let dead: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let slow = spawn(Behaviour::Slow(Duration::from_secs(3))).await;
+    let (_held, dead) = crate::support::refusing_port();
+    let (_held_too, no_listener) = crate::support::refusing_port();
+    let slow = spawn(Behaviour::Slow(Duration::from_secs(5))).await;
     let closes_early = spawn(Behaviour::KeepAliveCloses(Duration::from_secs(1))).await;
     let malformed = spawn(Behaviour::MalformedHeader).await;
     let short = spawn(Behaviour::ShortBody).await;
@@ -138,7 +163,7 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
     let sites = vec![
         site(healthy, "5s"),      // 0 healthy pair
         site(dead, "5s"),         // 1 dead upstream: nginx 502
-        site(slow, "1s"),         // 2 slower than the proxy waits: nginx 504
+        site(slow, "2s"),         // 2 slower than the proxy waits: nginx 504
         site(closes_early, "5s"), // 3 keep-alive shorter than nginx's
         site(malformed, "5s"),    // 4 invalid header: nginx 502
         site(short, "5s"),        // 5 short body
@@ -159,16 +184,17 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
         }, // 10
     ];
     // Room for the 40 KiB header check, so only the site meant to reject large headers does.
-    let _nginx = start_nginx(dir.path(), &sites, "large_client_header_buffers 4 64k;");
+    let mut sites = sites;
+    let _nginx = start_nginx(dir.path(), &mut sites, "large_client_header_buffers 4 64k;");
     // nginx's stock header buffers (8 KiB lines): the 16 KiB header is rejected with 400.
     let stock_dir = dir.path().join("stock");
     std::fs::create_dir(&stock_dir).expect("create dir");
-    let stock = [site(healthy, "5s")];
-    let _stock_nginx = start_nginx(&stock_dir, &stock, "");
+    let mut stock = [site(healthy, "5s")];
+    let _stock_nginx = start_nginx(&stock_dir, &mut stock, "");
     let url = |i: usize| format!("http://127.0.0.1:{}/", sites[i].listen);
     // A 2 s LB idle timeout keeps each keep-alive measurement short (3 s with its margin).
     let base = |url: String, backend: Option<SocketAddr>| {
-        let mut args = vec!["--url".to_string(), url, "--timeout".into(), "6s".into()];
+        let mut args = vec!["--url".to_string(), url, "--timeout".into(), "8s".into()];
         if let Some(backend) = backend {
             args.extend(["--backend".to_string(), backend.to_string()]);
         }
@@ -191,7 +217,7 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
         ),
         (
             "slow backend",
-            with(base(url(2), Some(slow)), &["--lb-response-timeout", "1s"]),
+            with(base(url(2), Some(slow)), &["--lb-response-timeout", "2s"]),
             &["target_response_timeout"],
         ),
         (
@@ -250,7 +276,7 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
         ),
         (
             "no listener",
-            base(format!("http://127.0.0.1:{}/", free_port()), None),
+            with(base(format!("http://{no_listener}/"), None), &[]),
             &["lb_listener_missing"],
         ),
     ];

@@ -51,7 +51,8 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
     );
     let shop = crate::support::dimension(&fleet, "shop");
     let dir = tempfile::tempdir().expect("temp dir");
-    let dead_port = free_port();
+    let (_held, dead_addr) = crate::support::refusing_port();
+    let dead_port = dead_addr.port();
     let config = write_config(
         dir.path(),
         &format!(
@@ -218,7 +219,8 @@ async fn exporter_runs_configured_probes() {
     use crate::support::servers::{spawn, Behaviour};
     let lb = spawn(Behaviour::Healthy).await;
     let closes = spawn(Behaviour::KeepAliveCloses(Duration::from_millis(500))).await;
-    let dead = format!("127.0.0.1:{}", free_port());
+    let (_held, dead) = crate::support::refusing_port();
+    let dead = dead.to_string();
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(
         dir.path(),

@@ -9,7 +9,7 @@ use lbtriage::probes::{limiter, Probe, Reason, Report, RequestKind, Via};
 use lbtriage::sources::Discovered;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
-use crate::support::{free_port, parse_exposition, value};
+use crate::support::{parse_exposition, value};
 
 fn probe(yaml_fields: &str) -> Probe {
     let yaml = format!("probes:\n  - name: t\n    vantage: test\n{yaml_fields}");
@@ -33,12 +33,12 @@ fn http_reason(report: &Report, target: std::net::SocketAddr, request: RequestKi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_misbehaviour_has_its_reason() {
     let lb = spawn(Behaviour::Healthy).await;
-    let refused = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    let (_held, refused) = crate::support::refusing_port();
     let reset = spawn(Behaviour::Reset).await;
     let malformed = spawn(Behaviour::MalformedHeader).await;
     let short = spawn(Behaviour::ShortBody).await;
     let app_fails = spawn(Behaviour::AppFailsHealthPasses("/healthz")).await;
-    let slow = spawn(Behaviour::Slow(Duration::from_secs(3))).await;
+    let slow = spawn(Behaviour::Slow(Duration::from_secs(5))).await;
     let probe = probe(&format!(
         "    url: http://{lb}/\n    health_path: /healthz\n    timeout: 8s\n    lb_response_timeout: 2s\n    backends: ['{refused}', '{reset}', '{malformed}', '{short}', '{app_fails}', '{slow}']\n"
     ));
@@ -299,6 +299,7 @@ async fn certificates_are_judged_like_a_client_would() {
     let report = run(&listener(valid)).await;
     let info = tls_of(&report, valid);
     assert!(info.chain_valid && info.hostname_match, "{info:?}");
+    assert_eq!(info.version, "TLSv1_3");
     assert_eq!(info.earliest_expiry, Some(4_070_908_800), "2099-01-01");
     assert_eq!(http_reason(&report, valid, RequestKind::App), None);
     // Load balancers do not verify target certificates: the expired backend still answers, and
@@ -402,4 +403,37 @@ async fn discovered_targets_and_idle_timeout_feed_the_probe() {
         direct, 2,
         "app and health requests straight to the discovered target"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_across_all_checks() {
+    use crate::support::servers::{spawn_counted, InFlight};
+    use std::sync::atomic::Ordering::SeqCst;
+    // 24 backends that hold every request for 400 ms: unbounded, one run would open
+    // 24 × 6 connections (app, health, TCP, two header sizes, body) at once.
+    let gauge = std::sync::Arc::new(InFlight::default());
+    let mut backends = Vec::new();
+    for _ in 0..24 {
+        backends.push(format!(
+            "'{}'",
+            spawn_counted(Behaviour::Slow(Duration::from_millis(400)), gauge.clone()).await
+        ));
+    }
+    let lb = spawn(Behaviour::Healthy).await;
+    let probe = probe(&format!(
+        "    url: http://{lb}/\n    timeout: 10s\n    backends: [{}]\n",
+        backends.join(", ")
+    ));
+    let limiter = std::sync::Arc::new(tokio::sync::Semaphore::new(8));
+    let report = probe.run(&limiter, &Discovered::default()).await;
+    assert!(
+        report.http.iter().all(|c| c.outcome.failure().is_none()),
+        "every request eventually answered"
+    );
+    let peak = gauge.peak.load(SeqCst);
+    assert!(
+        peak <= 8,
+        "at most the limiter's 8 connections in use at once, saw {peak}"
+    );
+    assert!(peak >= 4, "the limiter was actually used to capacity ({peak})");
 }

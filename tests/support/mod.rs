@@ -46,6 +46,17 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// A loopback port that refuses connections for as long as the returned socket lives: bound but
+/// never listening, so no other test can take it meanwhile (a merely free port could be).
+pub fn refusing_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind loopback");
+    let addr = socket.local_addr().expect("local addr");
+    (socket, addr)
+}
+
 /// Polls `condition` until it holds or `timeout` passes; panics naming `what` on timeout.
 pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;

@@ -44,7 +44,30 @@ pub enum Behaviour {
 
 /// Starts a plain-HTTP server; it lives as long as the test runtime.
 pub async fn spawn(behaviour: Behaviour) -> SocketAddr {
-    spawn_with(behaviour, None).await
+    spawn_with(behaviour, None, None).await
+}
+
+/// Requests in progress at once (head read → response about to be written) across the servers sharing it,
+/// and the most seen. Each is a connection the client holds open for it; counting connections
+/// themselves would include ones the client already closed but whose FIN the server has not read.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    now: std::sync::atomic::AtomicUsize,
+    pub peak: std::sync::atomic::AtomicUsize,
+}
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> InFlightGuard {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.now.fetch_add(1, SeqCst) + 1;
+        self.peak.fetch_max(now, SeqCst);
+        InFlightGuard(self.clone())
+    }
+}
+
+/// Like [`spawn`], counting its requests in progress in `gauge`.
+pub async fn spawn_counted(behaviour: Behaviour, gauge: Arc<InFlight>) -> SocketAddr {
+    spawn_with(behaviour, None, Some(gauge)).await
 }
 
 /// Starts an HTTPS server presenting `chain` with `key`.
@@ -60,16 +83,26 @@ pub async fn spawn_tls(
             .with_no_client_auth()
             .with_single_cert(chain, key)
             .expect("server certificate");
-    spawn_with(behaviour, Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)))).await
+    spawn_with(
+        behaviour,
+        Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
+        None,
+    )
+    .await
 }
 
-async fn spawn_with(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr {
+async fn spawn_with(
+    behaviour: Behaviour,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    gauge: Option<Arc<InFlight>>,
+) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind loopback");
     let addr = listener.local_addr().expect("local addr");
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let behaviour = behaviour.clone();
             let tls = tls.clone();
+            let gauge = gauge.clone();
             tokio::spawn(async move {
                 match behaviour {
                     Behaviour::Reset => return reset(stream),
@@ -79,10 +112,10 @@ async fn spawn_with(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>
                 match tls {
                     Some(acceptor) => {
                         if let Ok(stream) = acceptor.accept(stream).await {
-                            serve(stream, &behaviour).await;
+                            serve(stream, &behaviour, gauge.as_ref()).await;
                         }
                     }
-                    None => serve(stream, &behaviour).await,
+                    None => serve(stream, &behaviour, gauge.as_ref()).await,
                 }
             });
         }
@@ -99,13 +132,26 @@ async fn garbage(mut stream: TcpStream) {
     let _ = stream.write_all(&noise).await;
 }
 
+/// Ends a request in progress when dropped.
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 #[allow(deprecated)] // SO_LINGER 0 is exactly what a reset needs; the socket is closed at once.
 fn reset(stream: TcpStream) {
     let _ = stream.set_linger(Some(Duration::ZERO));
     drop(stream);
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, behaviour: &Behaviour) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    behaviour: &Behaviour,
+    gauge: Option<&Arc<InFlight>>,
+) {
     let mut buffer = Vec::new();
     loop {
         let idle = match behaviour {
@@ -118,6 +164,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, behaviour: &Beh
         else {
             return; // idle timeout, client gone, or garbage
         };
+        let in_flight = gauge.map(InFlight::enter);
         let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
         if let Behaviour::DropsLargeBodies(limit) = behaviour {
             if body_length > *limit {
@@ -173,6 +220,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, behaviour: &Beh
             }
             _ => ok(200, &[]),
         };
+        // The request stops counting before its response goes out: the client cannot finish (and
+        // start another) until that write happens, so the count never runs ahead of the client.
+        drop(in_flight);
         if stream.write_all(&response).await.is_err() {
             return;
         }
