@@ -22,3 +22,35 @@ fn check_fresh(relative: &str, fresh: &str) {
 fn metrics_doc_is_fresh() {
     check_fresh("docs/metrics.md", &lbtriage::docs::metrics_markdown());
 }
+
+#[test]
+fn rules_runbooks_and_causes_doc_are_fresh() {
+    use lbtriage::catalog::Catalog;
+    let catalog = Catalog::embedded();
+    let rules =
+        lbtriage::rules::render_rules(catalog, &lbtriage::rules::RulesConfig::default()).expect("renders");
+    check_fresh("alerts/lbtriage.rules.yml", &rules);
+    check_fresh("docs/causes.md", &lbtriage::rules::render_causes_doc(catalog));
+    let runbooks = repo_root().join("alerts/runbooks");
+    let mut expected = Vec::new();
+    for cause in &catalog.causes {
+        if let Some(text) = lbtriage::rules::render_runbook(catalog, cause) {
+            check_fresh(&cause.runbook(), &text);
+            expected.push(format!("{}.md", cause.id));
+        }
+    }
+    // No runbook left behind for a cause that lost its runbook.
+    let mut present: Vec<String> = std::fs::read_dir(&runbooks)
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    present.sort();
+    expected.sort();
+    assert_eq!(
+        present, expected,
+        "alerts/runbooks/ holds exactly the rendered runbooks"
+    );
+}

@@ -6,4 +6,5 @@ mod diagnose;
 mod exporter;
 mod generated;
 mod probes;
+mod rules;
 mod support;

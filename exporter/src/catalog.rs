@@ -25,6 +25,49 @@ pub enum Severity {
     Info,
 }
 
+impl Layer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Layer::FrontDoor => "front_door",
+            Layer::LbToTarget => "lb_to_target",
+            Layer::Target => "target",
+            Layer::RunbookOnly => "runbook_only",
+        }
+    }
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// The alert of a cause. Expressions use `${name}` for tunables (`rules.params` in the config
+/// overrides them) and `${selector}` inside every selector's braces (`rules.selector`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Alert {
+    pub expr: String,
+    #[serde(rename = "for")]
+    pub for_: String,
+    /// Go template: the load balancer, the evidence values, humanized.
+    pub description: String,
+}
+
+/// The runbook sections, in the project's own words.
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Runbook {
+    pub meaning: String,
+    pub impact: String,
+    pub diagnosis: String,
+    pub mitigation: String,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cause {
@@ -34,6 +77,16 @@ pub struct Cause {
     pub severity: Severity,
     /// Keys of `guides`.
     pub sources: Vec<String>,
+    /// What separates this cause from its neighbours.
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// None for runbook-only causes, and for causes whose rule is not written yet.
+    #[serde(default)]
+    pub alert: Option<Alert>,
+    #[serde(default)]
+    pub related: Vec<String>,
+    #[serde(default)]
+    pub runbook: Option<Runbook>,
 }
 
 impl Cause {
@@ -41,12 +94,35 @@ impl Cause {
     pub fn runbook(&self) -> String {
         format!("alerts/runbooks/{}.md", self.id)
     }
+
+    /// `LB` and the id in CamelCase, without a leading `lb_`: `target_keepalive_too_short` →
+    /// `LBTargetKeepaliveTooShort`, `lb_listener_missing` → `LBListenerMissing`.
+    pub fn alert_name(&self) -> String {
+        let id = self.id.strip_prefix("lb_").unwrap_or(&self.id);
+        let mut name = String::from("LB");
+        for word in id.split('_') {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                name.extend(first.to_uppercase());
+                name.push_str(chars.as_str());
+            }
+        }
+        name
+    }
+
+    /// The summary annotation: the title as a sentence.
+    pub fn summary(&self) -> String {
+        format!("{}.", self.title.trim_end_matches('.'))
+    }
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
     pub guides: BTreeMap<String, String>,
+    /// Defaults of the `${name}` tunables used in expressions.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
     pub causes: Vec<Cause>,
 }
 
@@ -139,6 +215,23 @@ mod tests {
                 .as_deref(),
             Some("alerts/runbooks/target_keepalive_too_short.md")
         );
+    }
+
+    #[test]
+    fn alert_names_are_camel_case_with_the_lb_prefix() {
+        let catalog = Catalog::embedded();
+        let name = |id: &str| catalog.cause(id).map(Cause::alert_name);
+        assert_eq!(
+            name("target_keepalive_too_short").as_deref(),
+            Some("LBTargetKeepaliveTooShort")
+        );
+        assert_eq!(name("lb_listener_missing").as_deref(), Some("LBListenerMissing"));
+        assert_eq!(name("lb_5xx_unattributed").as_deref(), Some("LB5xxUnattributed"));
+        for cause in &catalog.causes {
+            let name = cause.alert_name();
+            assert!(name.len() <= 40 && name.starts_with("LB"), "{name}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric()), "{name}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod docs;
 pub mod probes;
+pub mod rules;
 pub mod server;
 pub mod sources;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Command line: `lbtriage [flags]` runs the exporter; subcommands do one-off jobs.
 
-mod diagnose;
+pub mod diagnose;
 mod logging;
 
 use std::path::PathBuf;
@@ -38,6 +38,16 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Run every probe check once against a URL and its backends, and name the suspected causes.
     Diagnose(diagnose::DiagnoseArgs),
+    /// List the cause catalog.
+    Causes {
+        #[arg(long, value_enum, default_value = "text")]
+        output: diagnose::Output,
+    },
+    /// Print the Prometheus rule file, with the `rules:` overrides of a config file if given.
+    Rules {
+        #[arg(long = "config.file", value_name = "PATH")]
+        config_file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -71,6 +81,8 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::CheckConfig(arg)) => check_config(&arg.config_file),
         Some(Command::Diagnose(args)) => diagnose::run(args),
+        Some(Command::Causes { output }) => causes(output),
+        Some(Command::Rules { config_file }) => rules(config_file.as_deref()),
         None => {
             logging::init(cli.run.log_level, cli.run.log_format);
             match run_exporter(cli.run) {
@@ -93,6 +105,68 @@ fn check_config(path: &std::path::Path) -> i32 {
         }
         Err(err) => {
             eprintln!("{}: {err}", path.display());
+            1
+        }
+    }
+}
+
+fn causes(output: diagnose::Output) -> i32 {
+    let catalog = crate::catalog::Catalog::embedded();
+    match output {
+        diagnose::Output::Json => {
+            let causes: Vec<serde_json::Value> = catalog
+                .causes
+                .iter()
+                .map(|cause| {
+                    serde_json::json!({
+                        "cause": cause.id,
+                        "title": cause.title,
+                        "layer": cause.layer.as_str(),
+                        "severity": cause.severity.as_str(),
+                        "alert": cause.alert.as_ref().map(|_| cause.alert_name()),
+                        "evidence": cause.evidence,
+                        "sources": cause.sources.iter().filter_map(|s| catalog.guides.get(s)).collect::<Vec<_>>(),
+                        "runbook": cause.runbook(),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&causes).unwrap_or_default());
+        }
+        diagnose::Output::Text => {
+            for cause in &catalog.causes {
+                let alert = cause
+                    .alert
+                    .as_ref()
+                    .map(|_| cause.alert_name())
+                    .unwrap_or_else(|| "-".to_string());
+                println!(
+                    "{:<32} {:<9} {:<32} {}",
+                    cause.id,
+                    cause.severity.as_str(),
+                    alert,
+                    cause.title
+                );
+            }
+        }
+    }
+    0
+}
+
+fn rules(config_file: Option<&std::path::Path>) -> i32 {
+    let config = match config_file.map(Config::load).transpose() {
+        Ok(config) => config.map(|c| c.rules).unwrap_or_default(),
+        Err(err) => {
+            eprintln!("{err}");
+            return 1;
+        }
+    };
+    match crate::rules::render_rules(crate::catalog::Catalog::embedded(), &config) {
+        Ok(text) => {
+            print!("{text}");
+            0
+        }
+        Err(err) => {
+            eprintln!("{err}");
             1
         }
     }

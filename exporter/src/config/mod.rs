@@ -20,6 +20,9 @@ pub struct Config {
     /// Active probes: the path through a load balancer and its backends reached directly.
     #[serde(default)]
     pub probes: Vec<ProbeConfig>,
+    /// Overrides for the rendered alert rules (`lbtriage rules`).
+    #[serde(default)]
+    pub rules: crate::rules::RulesConfig,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -291,7 +294,17 @@ impl Config {
                 return Err(ConfigError::at(key("discovery_ttl"), "must be at least 1s"));
             }
         }
-        self.validate_probes()
+        self.validate_probes()?;
+        self.rules
+            .validate(crate::catalog::Catalog::embedded())
+            .map_err(|err| {
+                let key = match &err {
+                    crate::rules::RulesError::UnknownOverride(name) => format!("rules.params.{name}"),
+                    crate::rules::RulesError::UnknownCause { key, cause } => format!("rules.{key}.{cause}"),
+                    crate::rules::RulesError::UnknownParam { .. } => "rules".to_string(),
+                };
+                ConfigError::at(key, err.to_string())
+            })
     }
 
     fn validate_probes(&self) -> Result<(), ConfigError> {
