@@ -80,9 +80,12 @@ pub struct Cause {
     /// What separates this cause from its neighbours.
     #[serde(default)]
     pub evidence: Vec<String>,
-    /// None for runbook-only causes, and for causes whose rule is not written yet.
+    /// None for runbook-only causes, and where `no_alert` says why no signal exists yet.
     #[serde(default)]
     pub alert: Option<Alert>,
+    /// Why an alertable cause has no alert (no metric separates it yet).
+    #[serde(default)]
+    pub no_alert: Option<String>,
     #[serde(default)]
     pub related: Vec<String>,
     #[serde(default)]
@@ -139,14 +142,31 @@ impl Catalog {
             .map_err(|err| CatalogError(err.to_string()))?;
         let mut seen = std::collections::HashSet::new();
         for cause in &catalog.causes {
+            let fail = |message: String| Err(CatalogError(format!("cause {}: {message}", cause.id)));
             if !seen.insert(cause.id.as_str()) {
-                return Err(CatalogError(format!("cause {} listed twice", cause.id)));
+                return fail("listed twice".to_string());
             }
             if let Some(unknown) = cause.sources.iter().find(|s| !catalog.guides.contains_key(*s)) {
-                return Err(CatalogError(format!(
-                    "cause {}: unknown source {unknown}",
-                    cause.id
-                )));
+                return fail(format!("unknown source {unknown}"));
+            }
+            if cause.layer == Layer::RunbookOnly && (cause.alert.is_some() || cause.no_alert.is_some()) {
+                return fail("runbook-only causes have no alert".to_string());
+            }
+            if cause.layer != Layer::RunbookOnly && cause.alert.is_none() == cause.no_alert.is_none() {
+                return fail("an alertable cause has either an alert or a no_alert reason".to_string());
+            }
+            if cause.alert_name().len() > 40 {
+                return fail("alert name longer than 40 characters".to_string());
+            }
+            if cause.runbook.is_none() {
+                return fail("every cause has a runbook".to_string());
+            }
+            if let Some(unknown) = cause
+                .related
+                .iter()
+                .find(|r| !catalog.causes.iter().any(|c| &c.id == *r))
+            {
+                return fail(format!("related cause {unknown} does not exist"));
             }
         }
         Ok(catalog)
@@ -236,7 +256,7 @@ mod tests {
 
     #[test]
     fn rejects_duplicates_and_unknown_sources() {
-        let dup = "guides: {a: A}\ncauses:\n  - {id: x, title: X, layer: target, severity: info, sources: [a]}\n  - {id: x, title: X, layer: target, severity: info, sources: [a]}\n";
+        let dup = "guides: {a: A}\ncauses:\n  - {id: x, title: X, layer: runbook_only, severity: info, sources: [a]}\n  - {id: x, title: X, layer: runbook_only, severity: info, sources: [a]}\n";
         assert!(Catalog::parse(dup).is_err());
         let unknown =
             "guides: {a: A}\ncauses:\n  - {id: x, title: X, layer: target, severity: info, sources: [b]}\n";

@@ -211,9 +211,10 @@ pub fn render_runbook(catalog: &Catalog, cause: &Cause) -> Option<String> {
          # {}: {}\n\n",
         cause.id, cause.title
     );
-    let alert = match &cause.alert {
-        Some(_) => format!("alert `{}`", cause.alert_name()),
-        None => "no alert: reached from other runbooks' decision steps".to_string(),
+    let alert = match (&cause.alert, &cause.no_alert) {
+        (Some(_), _) => format!("alert `{}`", cause.alert_name()),
+        (None, Some(reason)) => format!("no alert yet ({reason})"),
+        (None, None) => "no alert: reached from other runbooks' decision steps".to_string(),
     };
     let sources: Vec<&str> = cause
         .sources
@@ -261,11 +262,11 @@ pub fn render_causes_doc(catalog: &Catalog) -> String {
          | cause | layer | severity | evidence | alert | runbook |\n|---|---|---|---|---|---|\n",
     );
     for cause in &catalog.causes {
-        let alert = cause
-            .alert
-            .as_ref()
-            .map(|_| format!("`{}`", cause.alert_name()))
-            .unwrap_or_else(|| "—".to_string());
+        let alert = match (&cause.alert, &cause.no_alert) {
+            (Some(_), _) => format!("`{}`", cause.alert_name()),
+            (None, Some(reason)) => format!("none yet: {reason}"),
+            (None, None) => "none (runbook only)".to_string(),
+        };
         let runbook = if cause.runbook.is_some() {
             format!("[runbook](../{})", cause.runbook())
         } else {
@@ -295,7 +296,7 @@ mod tests {
 
     fn catalog(expr: &str) -> Catalog {
         let yaml = format!(
-            "guides: {{g: G}}\nparams: {{min_rate: '0.1'}}\ncauses:\n  - id: lb_demo_cause\n    title: A demo\n    layer: target\n    severity: warning\n    sources: [g]\n    alert:\n      expr: '{expr}'\n      for: 5m\n      description: 'On {{{{ $labels.lb }}}}.'\n"
+            "guides: {{g: G}}\nparams: {{min_rate: '0.1'}}\ncauses:\n  - id: lb_demo_cause\n    title: A demo\n    layer: target\n    severity: warning\n    sources: [g]\n    alert:\n      expr: '{expr}'\n      for: 5m\n      description: 'On {{{{ $labels.lb }}}}.'\n    runbook: {{meaning: m, impact: i, diagnosis: d, mitigation: m}}\n"
         );
         Catalog::parse(&yaml).expect("test catalog")
     }
