@@ -6,13 +6,14 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := prometheus nginx
+APT_PACKAGES := prometheus prometheus-alertmanager nginx
 
 .PHONY: all build release test lint generate demo demo-smoke deps venv bench clean
 
 all: build
 
-## Debian packages: promtool (from prometheus) for the exposition and rule checks; nginx as a real
+## Debian packages: promtool (from prometheus) for the exposition and rule checks, Alertmanager and
+## amtool for the routing and inhibition tests, nginx as a real
 ## load balancer in front of the misbehaving test backends. Their system services are not wanted.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -1,5 +1,6 @@
 //! The one integration-test binary; each module is one area (keeps link time low).
 
+mod alertmanager;
 mod aws_source;
 mod bench;
 mod diagnose;
