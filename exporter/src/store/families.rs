@@ -72,6 +72,10 @@ families! {
         "Requests queued waiting for a target (maximum over the period).";
     LB_SPILLOVER = Counter "lbtriage_lb_spillover",
         "Requests rejected because the surge queue was full.";
+    LB_DROPPED_PACKETS = Counter "lbtriage_lb_dropped_packets",
+        "Packets the load balancer dropped at its bandwidth cap, by direction (rx, tx).";
+    LB_DROPPED_TRAFFIC = Counter "lbtriage_lb_dropped_traffic_bytes" unit "bytes",
+        "Traffic the load balancer dropped at its bandwidth cap, by direction (rx, tx).";
     LB_RESETS = Counter "lbtriage_lb_resets",
         "TCP resets by who sent them (lb, target, client).";
 
