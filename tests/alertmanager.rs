@@ -9,17 +9,7 @@ use crate::support::{free_port, http_get, http_request, repo_root, wait_until, P
 const CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
 
 fn amtool(args: &[&str]) -> (bool, String) {
-    let output = Command::new("amtool")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("amtool must be installed (make test installs prometheus-alertmanager)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    crate::support::run_tool("amtool", args, "make test installs prometheus-alertmanager")
 }
 
 #[test]

@@ -9,17 +9,7 @@ use lbtriage::catalog::Catalog;
 use crate::support::repo_root;
 
 fn promtool(args: &[&str]) -> (bool, String) {
-    let output = Command::new("promtool")
-        .args(args)
-        .current_dir(repo_root())
-        .output()
-        .expect("promtool must be installed (make test installs the prometheus package)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.success(), text)
+    crate::support::run_tool("promtool", args, "make test installs the prometheus package")
 }
 
 fn test_files() -> Vec<String> {

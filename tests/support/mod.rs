@@ -376,6 +376,22 @@ pub fn count(series: &[Series], name: &str, labels: &[(&str, &str)]) -> usize {
         .count()
 }
 
+/// Runs a tool from the repository root; returns whether it succeeded and all it printed.
+/// `installed_by` names what installs it, for the message when it is missing.
+pub fn run_tool(program: &str, args: &[&str], installed_by: &str) -> (bool, String) {
+    let output = Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .output()
+        .unwrap_or_else(|err| panic!("{program} must be installed ({installed_by}): {err}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
 /// Runs `promtool check metrics` on exposition text; returns its findings (empty when clean).
 pub fn promtool_check_metrics(text: &str) -> String {
     let mut child = Command::new("promtool")
