@@ -401,3 +401,46 @@ async fn throttling_is_retried_then_marks_the_source_down() {
         5.0 + 7.0 + 11.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shards_split_300_load_balancers_disjointly_and_completely() {
+    let emulator = Emulator::start();
+    let load_balancers: Vec<serde_json::Value> = (0..300)
+        .map(|i| json!({"key": format!("lb{i}"), "type": "application", "name": format!("lb{i}")}))
+        .collect();
+    emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": load_balancers}),
+        None,
+    );
+    let base = base_time();
+    let mut owned: Vec<std::collections::BTreeSet<String>> = Vec::new();
+    for index in 0..3 {
+        let mut harness = Harness::new(&emulator.endpoint, "").await.with_shard(index, 3);
+        let series = harness.collect_at(base).await;
+        let lbs: std::collections::BTreeSet<String> = series
+            .iter()
+            .filter(|s| s.name == "lbtriage_lb_info")
+            .filter_map(|s| s.label("lb").map(str::to_string))
+            .collect();
+        // Other shards' load balancers cost no per-load-balancer calls.
+        let attribute_calls = value(
+            &series,
+            "lbtriage_api_calls_total",
+            &[("api", "DescribeLoadBalancerAttributes"), ("outcome", "success")],
+        );
+        assert_eq!(attribute_calls, lbs.len() as f64, "shard {index}");
+        assert!(
+            (60..=140).contains(&lbs.len()),
+            "shard {index} owns {} of 300",
+            lbs.len()
+        );
+        owned.push(lbs);
+    }
+    for (i, a) in owned.iter().enumerate() {
+        for b in owned.iter().skip(i + 1) {
+            assert!(a.is_disjoint(b), "shards overlap");
+        }
+    }
+    let all: std::collections::BTreeSet<&String> = owned.iter().flatten().collect();
+    assert_eq!(all.len(), 300, "the shards together cover every load balancer");
+}

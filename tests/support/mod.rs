@@ -447,6 +447,15 @@ impl Harness {
         Harness { source, clock }
     }
 
+    /// The same source watching only shard `index` of `count`.
+    pub fn with_shard(self, index: u32, count: u32) -> Harness {
+        let shard = lbtriage::config::ShardAssignment { index, count };
+        Harness {
+            source: self.source.with_shard(Some(shard)),
+            clock: self.clock,
+        }
+    }
+
     pub async fn collect_at(&mut self, now: i64) -> Vec<Series> {
         self.clock.store(now, Ordering::SeqCst);
         let samples = self.source.collect().await;

@@ -202,9 +202,7 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {address}"))?;
         tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address), version = env!("CARGO_PKG_VERSION"), "lbtriage listening");
 
-        let probes = config
-            .probes
-            .iter()
+        let probes = crate::sources::sharded_probes(&config)
             .cloned()
             .map(crate::probes::Probe::new)
             .collect::<Result<Vec<_>, _>>()?;

@@ -66,6 +66,15 @@ impl Discovered {
     }
 }
 
+/// The probes this exporter runs: all of them, or its shard's share (by probe name).
+pub fn sharded_probes(config: &Config) -> impl Iterator<Item = &crate::config::ProbeConfig> {
+    let shard = config.shard_assignment().ok().flatten();
+    config
+        .probes
+        .iter()
+        .filter(move |probe| shard.is_none_or(|shard| shard.owns(&format!("probe/{}", probe.name))))
+}
+
 /// Store keys of every source the config defines; the exporter is ready once each has reported.
 pub fn source_keys(config: &Config) -> Vec<String> {
     config
@@ -87,6 +96,8 @@ pub fn spawn_all(
     shutdown: watch::Receiver<bool>,
 ) -> JoinSet<()> {
     let mut tasks = JoinSet::new();
+    // Validated with the config: an invalid shard never gets this far.
+    let shard = config.shard_assignment().ok().flatten();
     for job in &config.aws {
         for region in &job.regions {
             let (job, region, store, shutdown) =
@@ -95,7 +106,8 @@ pub fn spawn_all(
             tasks.spawn(async move {
                 let sdk = aws::client::sdk_config(&job, &region).await;
                 let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock())
-                    .with_discovered(discovered);
+                    .with_discovered(discovered)
+                    .with_shard(shard);
                 run_aws(source, store, shutdown).await;
             });
         }

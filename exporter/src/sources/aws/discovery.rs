@@ -8,7 +8,7 @@ use aws_sdk_resourcegroupstagging as tagging;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use super::{call, pages, AwsError, Clients};
-use crate::config::{AwsJob, LoadBalancerType};
+use crate::config::{AwsJob, LoadBalancerType, ShardAssignment};
 use crate::sources::telemetry::ApiCalls;
 
 /// Per-load-balancer calls (target health, attributes) in flight at once.
@@ -75,10 +75,17 @@ pub fn dimension_from_arn(arn: &str) -> Option<&str> {
         .filter(|rest| rest.starts_with("targetgroup/"))
 }
 
-pub async fn discover(job: &AwsJob, clients: &Clients, calls: &ApiCalls) -> Result<Inventory, AwsError> {
+pub async fn discover(
+    job: &AwsJob,
+    region: &str,
+    shard: Option<ShardAssignment>,
+    clients: &Clients,
+    calls: &ApiCalls,
+) -> Result<Inventory, AwsError> {
     let selection = Selection {
         filtered: !job.tag_filters.is_empty(),
         tags: load_balancer_tags(job, clients, calls).await?,
+        shard: shard.map(|shard| (shard, region.to_string())),
     };
 
     let mut load_balancers = Vec::new();
@@ -96,15 +103,22 @@ pub async fn discover(job: &AwsJob, clients: &Clients, calls: &ApiCalls) -> Resu
     Ok(Inventory { load_balancers })
 }
 
-/// Which load balancers the tag filters let through, and their tags.
+/// Which load balancers the tag filters (and this exporter's shard) let through, and their tags.
 struct Selection {
     filtered: bool,
     tags: HashMap<String, BTreeMap<String, String>>,
+    shard: Option<(ShardAssignment, String)>,
 }
 
 impl Selection {
+    /// Decided before any per-load-balancer call, so other shards' load balancers cost nothing.
     fn wants(&self, dimension: &str) -> bool {
-        !self.filtered || self.tags.contains_key(dimension)
+        let tagged = !self.filtered || self.tags.contains_key(dimension);
+        let ours = self
+            .shard
+            .as_ref()
+            .is_none_or(|(shard, region)| shard.owns(&format!("{region}/{dimension}")));
+        tagged && ours
     }
 
     fn tags_of(&self, dimension: &str) -> BTreeMap<String, String> {

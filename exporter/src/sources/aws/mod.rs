@@ -24,7 +24,7 @@ use self::discovery::Inventory;
 use super::period::{Counters, Ledger};
 use super::telemetry::{ApiCalls, Outcome};
 use super::{Clock, Discovered};
-use crate::config::AwsJob;
+use crate::config::{AwsJob, ShardAssignment};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
 
 /// Levels (host counts, response time) take the newest datapoint within this many periods.
@@ -124,6 +124,7 @@ pub struct AwsSource {
     last_success: f64,
     last_duration: f64,
     discovered: Option<Arc<Discovered>>,
+    shard: Option<ShardAssignment>,
 }
 
 impl AwsSource {
@@ -147,7 +148,14 @@ impl AwsSource {
             last_success: 0.0,
             last_duration: 0.0,
             discovered: None,
+            shard: None,
         }
+    }
+
+    /// Watches only the load balancers this shard owns.
+    pub fn with_shard(mut self, shard: Option<ShardAssignment>) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// Shares what discovery learns (idle timeouts, IP targets) with the probes.
@@ -186,7 +194,8 @@ impl AwsSource {
         let ttl = self.job.discovery_ttl.as_duration();
         let stale = self.inventory.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl);
         if stale {
-            let inventory = discovery::discover(&self.job, &self.clients, &self.calls).await?;
+            let inventory =
+                discovery::discover(&self.job, &self.region, self.shard, &self.clients, &self.calls).await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
             if let Some(shared) = &self.discovered {
                 for lb in &inventory.load_balancers {
