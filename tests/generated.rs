@@ -31,6 +31,9 @@ fn rules_runbooks_and_causes_doc_are_fresh() {
         lbtriage::rules::render_rules(catalog, &lbtriage::rules::RulesConfig::default()).expect("renders");
     check_fresh("alerts/lbtriage.rules.yml", &rules);
     check_fresh("docs/causes.md", &lbtriage::rules::render_causes_doc(catalog));
+    let crd = lbtriage::rules::render_prometheus_rule(catalog, &lbtriage::rules::RulesConfig::default())
+        .expect("renders");
+    check_fresh("deploy/kubernetes/prometheusrule.yaml", &crd);
     let runbooks = repo_root().join("alerts/runbooks");
     let mut expected = Vec::new();
     for cause in &catalog.causes {

@@ -3,6 +3,7 @@
 mod alertmanager;
 mod aws_source;
 mod bench;
+mod deploy;
 mod diagnose;
 mod exporter;
 mod generated;
