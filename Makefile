@@ -52,7 +52,7 @@ demo: deps venv build
 
 ## The demo, unattended for a few cycles; fails unless the incident shows in lbtriage's metrics.
 demo-smoke: deps venv build
-	$(PYTHON) demo/demo.py --lbtriage target/debug/lbtriage --seconds 40 --check
+	$(PYTHON) demo/demo.py --lbtriage target/debug/lbtriage --seconds 120 --check
 
 ## Rewrites the committed files rendered from code (docs/metrics.md, ...); `make test` checks them.
 generate:

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""`make demo`: lbtriage against an emulated AWS account, all on loopback.
+"""`make demo`: the whole chain on loopback, the way users run it.
 
-Starts moto behind the CBOR bridge, seeds a fleet (3 ALBs, 1 NLB, 1 Classic ELB), feeds CloudWatch
-datapoints every 10-second period with normal traffic plus a rolling sequence of incidents, runs
-lbtriage against it, and prints what lbtriage exports as it changes. Ctrl-C stops exactly what it
-started. With --seconds N it stops by itself; with --check it exits non-zero unless the incidents
-show up in lbtriage's counters.
+Emulated AWS (moto behind the CBOR bridge) with a fleet (3 ALBs, 1 NLB, 1 Classic ELB) fed with
+CloudWatch datapoints every 10-second period and a rolling sequence of incidents; misbehaving backends
+(one closes idle keep-alive connections after a second, one answers with the QPS-limit marker, one
+port refuses) behind a real nginx; lbtriage probing them and reading the emulated CloudWatch;
+Prometheus evaluating lbtriage's rules (with short `for` durations); Alertmanager delivering to a
+webhook this script serves. It prints what lbtriage exports and, as alerts arrive, each with its cause,
+load balancer and runbook. Ctrl-C stops exactly what it started. With --seconds N it stops by itself;
+with --check it exits non-zero unless the expected causes arrived at the webhook.
 """
 
 import argparse
+import http.server
 import json
+import shutil
 import os
 import pathlib
 import random
@@ -103,6 +108,112 @@ def total(series, name, lb_name, match, names):
                and all(l.get(k) == want for k, want in match.items()))
 
 
+class Backend(http.server.BaseHTTPRequestHandler):
+    """A healthy HTTP/1.1 backend; subclasses misbehave."""
+
+    protocol_version = "HTTP/1.1"
+    timeout = 3600  # idle keep-alive connections are kept
+
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, headers=()):
+        body = b"ok"
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.answer(200)
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.answer(200)
+
+
+class ClosesKeepAliveEarly(Backend):
+    timeout = 1  # closes idle keep-alive connections after a second: shorter than the LB's
+
+
+class QpsLimited(Backend):
+    def do_GET(self):
+        self.answer(503, [("ALB-QPS-Limited", "Limited")])
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def serve(handler):
+    server = Server(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class Webhook(http.server.BaseHTTPRequestHandler):
+    """Alertmanager's receiver: prints each alert once, when it starts firing."""
+
+    seen = set()
+    causes = set()
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        for alert in payload.get("alerts", []):
+            labels, annotations = alert.get("labels", {}), alert.get("annotations", {})
+            key = (labels.get("alertname"), labels.get("lb"), labels.get("target"), alert.get("status"))
+            with Webhook.lock:
+                if key in Webhook.seen:
+                    continue
+                Webhook.seen.add(key)
+                if alert.get("status") == "firing":
+                    Webhook.causes.add(labels.get("cause"))
+            stamp = time.strftime("%H:%M:%S")
+            print(f"[{stamp}] ALERT {alert.get('status', '?').upper():8} {labels.get('alertname')} "
+                  f"cause={labels.get('cause')} lb={labels.get('lb', '-')}\n"
+                  f"           {annotations.get('description', '')}\n"
+                  f"           runbook: {annotations.get('runbook_url', '')}", flush=True)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def held_port():
+    """A port that refuses connections while the socket lives (bound, never listening)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def start_nginx(workdir, listen_port, upstream_port, start):
+    conf = workdir / "nginx.conf"
+    conf.write_text(f"""worker_processes 1;
+pid {workdir}/nginx.pid;
+error_log {workdir}/nginx-error.log warn;
+events {{ worker_connections 256; }}
+http {{
+  access_log off;
+  client_body_temp_path {workdir}/body; proxy_temp_path {workdir}/proxy;
+  fastcgi_temp_path {workdir}/fastcgi; uwsgi_temp_path {workdir}/uwsgi; scgi_temp_path {workdir}/scgi;
+  large_client_header_buffers 4 64k;
+  client_body_buffer_size 128k;
+  upstream shop {{ server 127.0.0.1:{upstream_port}; keepalive 8; }}
+  server {{
+    listen 127.0.0.1:{listen_port};
+    location / {{ proxy_pass http://shop; proxy_http_version 1.1; proxy_set_header Connection ""; }}
+  }}
+}}
+""")
+    start(["nginx", "-e", f"{workdir}/nginx-error.log", "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
+          stderr=subprocess.DEVNULL)
+
+
 class Feeder(threading.Thread):
     """Puts one datapoint per metric and load balancer into each 10-second period."""
 
@@ -171,30 +282,91 @@ def main():
         fleet = seed.seed_fleet(clients, FLEET)
         names = {entry["dimension"]: key for key, entry in fleet.items()}
 
-        config = pathlib.Path(workdir.name) / "lbtriage.yml"
+        work = pathlib.Path(workdir.name)
+        healthy = serve(Backend)
+        closes_early = serve(ClosesKeepAliveEarly)
+        throttled = serve(QpsLimited)
+        refusing = held_port()
+        nginx_port = free_port()
+        start_nginx(work, nginx_port, healthy.server_address[1], start)
+        wait_http(f"http://127.0.0.1:{nginx_port}/")
+        dim = {key: entry["dimension"] for key, entry in fleet.items()}
+
+        config = work / "lbtriage.yml"
         config.write_text(
-            "# Generated by demo/demo.py: emulated AWS with 10-second periods.\n"
+            "# Generated by demo/demo.py: emulated AWS with 10-second periods, probes every 5 s.\n"
             "aws:\n  - name: demo\n    regions: [us-east-1]\n"
             f"    endpoint_url: http://127.0.0.1:{bridge_port}\n"
-            "    period: 10s\n    delay: 2s\n    interval: 5s\n    discovery_ttl: 1m\n")
+            "    period: 10s\n    delay: 2s\n    interval: 5s\n    discovery_ttl: 1m\n"
+            "probes:\n"
+            f"  - name: shop\n    url: http://127.0.0.1:{nginx_port}/\n    lb: {dim['shop']}\n"
+            f"    backends: ['127.0.0.1:{healthy.server_address[1]}', '127.0.0.1:{closes_early.server_address[1]}']\n"
+            "    lb_idle_timeout: 3s\n    interval: 5s\n    timeout: 3s\n    vantage: demo\n"
+            f"  - name: api\n    url: http://127.0.0.1:{throttled.server_address[1]}/\n    lb: {dim['api']}\n"
+            "    interval: 5s\n    timeout: 3s\n    vantage: demo\n"
+            f"  - name: admin\n    url: http://127.0.0.1:{refusing.getsockname()[1]}/\n    lb: {dim['admin']}\n"
+            "    interval: 5s\n    timeout: 3s\n    vantage: demo\n")
         port = free_port(10502)
         env = dict(os.environ, AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo",
                    AWS_EC2_METADATA_DISABLED="true")
         start([args.lbtriage, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"], env=env)
         wait_http(f"http://127.0.0.1:{port}/-/healthy")
 
+        # The rules, rendered by lbtriage itself with every `for` shortened to 10 s for the demo.
+        causes = json.loads(subprocess.run([args.lbtriage, "causes", "--output", "json"], check=True,
+                                           capture_output=True).stdout)
+        rules_config = work / "rules-config.yml"
+        rules_config.write_text("rules:\n  for:\n" + "".join(
+            f"    {c['cause']}: 10s\n" for c in causes if c["alert"]))
+        rules_file = work / "lbtriage.rules.yml"
+        rules_file.write_bytes(subprocess.run([args.lbtriage, "rules", f"--config.file={rules_config}"], check=True,
+                                              capture_output=True).stdout)
+
+        hook = Server(("127.0.0.1", 0), Webhook)
+        threading.Thread(target=hook.serve_forever, daemon=True).start()
+        am_port = free_port(9093)
+        am_config = work / "alertmanager.yml"
+        am_config.write_text(
+            "route:\n  receiver: demo\n  group_by: [lb, cause]\n  group_wait: 1s\n  group_interval: 5s\n"
+            "  repeat_interval: 1h\nreceivers:\n  - name: demo\n    webhook_configs:\n"
+            f"      - url: http://127.0.0.1:{hook.server_address[1]}/\n")
+        start([shutil.which("prometheus-alertmanager") or "alertmanager", f"--config.file={am_config}",
+               f"--storage.path={work}/alertmanager", f"--web.listen-address=127.0.0.1:{am_port}",
+               "--cluster.listen-address="], stderr=subprocess.DEVNULL)
+        prom_port = free_port(9090)
+        prom_config = work / "prometheus.yml"
+        prom_config.write_text(
+            "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\n"
+            f"rule_files: ['{rules_file}']\n"
+            f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{am_port}']\n"
+            f"scrape_configs:\n  - job_name: lbtriage\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n")
+        start(["prometheus", f"--config.file={prom_config}", f"--storage.tsdb.path={work}/prometheus",
+               f"--web.listen-address=127.0.0.1:{prom_port}"], stderr=subprocess.DEVNULL)
+        wait_http(f"http://127.0.0.1:{am_port}/-/ready")
+        wait_http(f"http://127.0.0.1:{prom_port}/-/ready")
+
         started = time.time()
         feeder = Feeder(clients, fleet, started)
         feeder.start()
         print(f"emulated AWS (moto + CBOR bridge): http://127.0.0.1:{bridge_port}")
         print(f"lbtriage:                         http://127.0.0.1:{port}/metrics")
+        print(f"Prometheus:                       http://127.0.0.1:{prom_port}/alerts")
+        print(f"Alertmanager:                     http://127.0.0.1:{am_port}/")
+        print(f"nginx in front of the shop backends: http://127.0.0.1:{nginx_port}/")
         print(f"config:                           {config}")
         print("Incidents roll every 30 s; counters appear once a 10 s period completes (+2 s delay).")
+        print("Probe-found causes (keep-alive, QPS limit, missing listener) alert within about 30 s.")
         print("Ctrl-C stops everything the demo started.\n" if not args.seconds else "")
 
         last_title = None
         seen = {}
+        expected_causes = {"target_keepalive_too_short", "lb_qps_throttled", "lb_listener_missing",
+                           "lb_port_allocation_exhausted"}
         while not args.seconds or time.time() - started < args.seconds:
+            if args.check:
+                with Webhook.lock:
+                    if expected_causes <= Webhook.causes and time.time() - started > 35:
+                        break
             title = feeder.incident(time.time())[0]
             if title != last_title:
                 print(f"--- incident now: {title}")
@@ -219,10 +391,16 @@ def main():
         if args.check:
             series = scrape(port)
             shop_502 = total(series, "lbtriage_lb_responses_total", "shop", {"origin": "lb", "code": "502"}, names)
-            up = sum(v for n, _, v in series if n == "lbtriage_source_up")
-            print(f"check: shop LB 502 counted = {shop_502:g}, source up = {up:g}")
-            if not (shop_502 > 0 and up == 1):
+            expected = {"target_keepalive_too_short", "lb_qps_throttled", "lb_listener_missing",
+                        "lb_port_allocation_exhausted"}
+            with Webhook.lock:
+                arrived = set(Webhook.causes)
+            print(f"check: shop LB 502 counted = {shop_502:g}; causes delivered by Alertmanager: {sorted(arrived)}")
+            missing = expected - arrived
+            if shop_502 <= 0 or missing:
+                print(f"check FAILED: missing {sorted(missing)}")
                 return 1
+            print("check passed: cloud API -> lbtriage -> Prometheus rules -> Alertmanager -> webhook")
         return 0
     except KeyboardInterrupt:
         print("\nstopping")

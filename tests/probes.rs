@@ -161,7 +161,11 @@ async fn each_misbehaviour_has_its_reason() {
         value(&series, "lbtriage_probe_lb_response_timeout_seconds", &[]),
         2.0
     );
-    assert_eq!(value(&series, "lbtriage_probe_dns_addresses", &[]), 1.0);
+    assert_eq!(
+        crate::support::count(&series, "lbtriage_probe_dns_addresses", &[]),
+        0,
+        "an IP-literal URL resolves nothing"
+    );
     assert!(series.iter().all(|s| s.label("vantage") == Some("test")));
 }
 
@@ -436,4 +440,22 @@ async fn connections_are_bounded_across_all_checks() {
         "at most the limiter's 8 connections in use at once, saw {peak}"
     );
     assert!(peak >= 4, "the limiter was actually used to capacity ({peak})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_named_url_reports_its_dns_answer() {
+    let server = spawn(Behaviour::Healthy).await;
+    let probe = probe(&format!(
+        "    url: http://localhost:{}/\n    timeout: 2s\n",
+        server.port()
+    ));
+    let report = run(&probe).await;
+    assert!(report.dns.failure.is_none(), "{:?}", report.dns.failure);
+    let series = parse_exposition(&lbtriage::store::render(
+        probe.samples(Some(&report), &[], &Discovered::default()).iter(),
+        lbtriage::store::Format::Prometheus,
+    ));
+    let addresses = value(&series, "lbtriage_probe_dns_addresses", &[]);
+    assert_eq!(addresses, report.dns.addresses.len() as f64);
+    assert!(addresses >= 1.0 && report.dns.addresses.iter().all(|ip| ip.is_loopback()));
 }

@@ -523,11 +523,14 @@ impl Probe {
             self.config.lb_response_timeout.as_duration().as_secs_f64(),
         ));
         if let Some(report) = report {
-            out.push(Sample::new(
-                &families::PROBE_DNS_ADDRESSES,
-                probe_labels.clone(),
-                report.dns.addresses.len() as f64,
-            ));
+            // An IP literal resolves to itself: its "one address" says nothing about DNS.
+            if self.url_host.parse::<IpAddr>().is_err() {
+                out.push(Sample::new(
+                    &families::PROBE_DNS_ADDRESSES,
+                    probe_labels.clone(),
+                    report.dns.addresses.len() as f64,
+                ));
+            }
             out.push(Sample::new(
                 &families::PROBE_QPS_LIMITED,
                 probe_labels.clone(),

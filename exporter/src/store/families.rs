@@ -112,7 +112,7 @@ families! {
     PROBE_QPS_LIMITED = Gauge "lbtriage_probe_qps_limited",
         "1 when a response through the load balancer carried ALB-QPS-Limited: Limited.";
     PROBE_DNS_ADDRESSES = Gauge "lbtriage_probe_dns_addresses",
-        "How many addresses the load balancer's name resolved to.";
+        "How many addresses the load balancer's name resolved to (not exported when the URL holds an IP address).";
 
     // lbtriage itself.
     BUILD_INFO = Info "lbtriage_build_info",
