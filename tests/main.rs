@@ -5,6 +5,7 @@ mod aws_source;
 mod bench;
 mod deploy;
 mod diagnose;
+mod e2e;
 mod exporter;
 mod generated;
 mod probes;

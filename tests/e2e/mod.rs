@@ -1,0 +1,297 @@
+//! End to end, the way users run it: emulated CloudWatch and misbehaving backends → lbtriage →
+//! Prometheus evaluating the rendered rules → Alertmanager. Every scenario has a load balancer of its
+//! own, so all run at once in one stack; each must fire exactly its expected causes for its `lb`,
+//! and the confounders (a healthy LB, a refused vs a blocked backend, keep-alive vs unattributed 5xx,
+//! some vs no healthy targets) must stay silent. Rules are rendered with 4 s `for` durations.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::servers::{spawn, Behaviour};
+use crate::support::{dimension, free_port, http_get, refusing_port, repo_root, Emulator, Process};
+
+/// Load balancer key → the causes that must fire for it (and nothing else).
+fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+    let set = |causes: &[&'static str]| causes.iter().copied().collect::<BTreeSet<_>>();
+    BTreeMap::from([
+        ("healthy", set(&[])),
+        ("nohealthy", set(&["no_healthy_targets"])),
+        ("unhealthy", set(&["targets_unhealthy"])),
+        ("rejecting", set(&["lb_connection_limit"])),
+        ("targettls", set(&["target_tls_failure"])),
+        ("passthrough", set(&["backend_errors_passthrough"])),
+        ("unattributed", set(&["lb_5xx_unattributed"])),
+        ("keepalive", set(&["target_keepalive_too_short"])),
+        ("refused", set(&["target_connection_refused"])),
+        ("blocked", set(&["lb_source_blocked"])),
+        ("listener", set(&["lb_listener_missing"])),
+        ("throttled", set(&["lb_qps_throttled"])),
+        ("ports", set(&["lb_port_allocation_exhausted"])),
+    ])
+}
+
+/// CloudWatch datapoints for every 10 s period of the next `periods`, seeded up front.
+fn datapoints(start: i64, periods: i64) -> Vec<Value> {
+    let per_period: &[(&str, Option<&str>, &str, f64)] = &[
+        ("healthy", None, "RequestCount", 600.0),
+        ("nohealthy", Some("nohealthy-tg"), "HealthyHostCount", 0.0),
+        ("nohealthy", None, "HTTPCode_ELB_503_Count", 30.0),
+        ("unhealthy", Some("unhealthy-tg"), "UnHealthyHostCount", 1.0),
+        ("unhealthy", Some("unhealthy-tg"), "HealthyHostCount", 2.0),
+        ("rejecting", None, "RejectedConnectionCount", 40.0),
+        ("targettls", None, "TargetTLSNegotiationErrorCount", 20.0),
+        ("passthrough", None, "RequestCount", 600.0),
+        ("passthrough", None, "HTTPCode_Target_5XX_Count", 60.0),
+        ("passthrough", Some("passthrough-tg"), "HealthyHostCount", 2.0),
+        ("passthrough", Some("passthrough-tg"), "UnHealthyHostCount", 0.0),
+        ("unattributed", None, "RequestCount", 600.0),
+        ("unattributed", None, "HTTPCode_ELB_502_Count", 60.0),
+        ("keepalive", None, "RequestCount", 600.0),
+        ("keepalive", None, "HTTPCode_ELB_502_Count", 60.0),
+        ("refused", None, "TargetConnectionErrorCount", 30.0),
+        ("blocked", None, "TargetConnectionErrorCount", 30.0),
+        ("ports", None, "PortAllocationErrorCount", 25.0),
+    ];
+    let mut points = Vec::new();
+    for period in 0..periods {
+        for (lb, group, metric, value) in per_period {
+            let mut point =
+                json!({"lb": lb, "metric": metric, "timestamp": start + period * 10 + 1, "value": value});
+            if let Some(group) = group {
+                point["target_group"] = json!(group);
+            }
+            points.push(point);
+        }
+    }
+    points
+}
+
+fn fleet() -> Value {
+    let alb = |key: &str, groups: &[&str]| json!({"key": key, "type": "application", "name": key, "target_groups": groups});
+    json!({"region": "us-east-1", "load_balancers": [
+        alb("healthy", &[]), alb("nohealthy", &["nohealthy-tg"]), alb("unhealthy", &["unhealthy-tg"]),
+        alb("rejecting", &[]), alb("targettls", &[]), alb("passthrough", &["passthrough-tg"]),
+        alb("unattributed", &[]), alb("keepalive", &[]), alb("refused", &[]), alb("blocked", &[]),
+        alb("listener", &[]), alb("throttled", &[]),
+        {"key": "ports", "type": "network", "name": "ports"}
+    ]})
+}
+
+fn start(program: &str, args: &[String]) -> Process {
+    Process(
+        Command::new(program)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|err| panic!("{program} must be installed (make test installs it): {err}")),
+    )
+}
+
+async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Firing alerts from Prometheus: (lb, cause) pairs.
+fn firing(prometheus: u16) -> Option<BTreeSet<(String, String)>> {
+    let response = http_get(prometheus, "/api/v1/alerts", &[]).ok()?;
+    let body: Value = serde_json::from_slice(&response.body).ok()?;
+    Some(
+        body["data"]["alerts"]
+            .as_array()?
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .map(|a| {
+                let label = |name: &str| a["labels"][name].as_str().unwrap_or_default().to_string();
+                (label("lb"), label("cause"))
+            })
+            .collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertmanager() {
+    let started = Instant::now();
+    let emulator = Emulator::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let fleet_spec = {
+        let mut spec = fleet();
+        spec["datapoints"] = json!(datapoints(now / 10 * 10 - 20, 30));
+        spec
+    };
+    let fleet = emulator.seed(&fleet_spec, None);
+    let lb = |key: &str| dimension(&fleet, key);
+
+    // Backends and what the probes see.
+    let healthy = spawn(Behaviour::Healthy).await;
+    let closes_early = spawn(Behaviour::KeepAliveCloses(Duration::from_millis(800))).await;
+    let throttled = spawn(Behaviour::Status(503, vec![("ALB-QPS-Limited", "Limited")])).await;
+    let (_held, refused) = refusing_port();
+    let (_held_too, no_listener) = refusing_port();
+    let probe = |name: &str, url: String, backends: &[std::net::SocketAddr]| {
+        let backends: Vec<String> = backends.iter().map(|b| format!("'{b}'")).collect();
+        format!(
+            "  - name: {name}\n    url: {url}\n    lb: {}\n    backends: [{}]\n    lb_idle_timeout: 2s\n    interval: 2s\n    timeout: 2s\n    vantage: e2e\n",
+            lb(name),
+            backends.join(", ")
+        )
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    let probes = [
+        probe("healthy", format!("http://{healthy}/"), &[healthy]),
+        probe("keepalive", format!("http://{healthy}/"), &[closes_early]),
+        probe("refused", format!("http://{healthy}/"), &[refused]),
+        probe("blocked", format!("http://{healthy}/"), &[healthy]),
+        probe("listener", format!("http://{no_listener}/"), &[]),
+        probe("throttled", format!("http://{throttled}/"), &[]),
+    ];
+    std::fs::write(
+        &config,
+        format!(
+            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nprobes:\n{}",
+            emulator.endpoint,
+            probes.concat()
+        ),
+    )
+    .expect("write config");
+    let exporter_port = free_port();
+    let _lbtriage = Process(
+        Command::new(env!("CARGO_BIN_EXE_lbtriage"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lbtriage"),
+    );
+
+    // The rules as users render them, with every `for` shortened.
+    let catalog = lbtriage::catalog::Catalog::embedded();
+    let mut rules_config = lbtriage::rules::RulesConfig::default();
+    for cause in catalog.causes.iter().filter(|c| c.alert.is_some()) {
+        rules_config.for_overrides.insert(
+            cause.id.clone(),
+            lbtriage::config::PromDuration::parse("4s").expect("valid"),
+        );
+    }
+    let rules = dir.path().join("rules.yml");
+    std::fs::write(
+        &rules,
+        lbtriage::rules::render_rules(catalog, &rules_config).expect("renders"),
+    )
+    .expect("write rules");
+
+    let alertmanager_port = free_port();
+    std::fs::write(
+        dir.path().join("alertmanager.yml"),
+        "route:\n  receiver: blackhole\n  group_by: [lb, cause]\nreceivers:\n  - name: blackhole\n",
+    )
+    .expect("write alertmanager.yml");
+    let _alertmanager = start(
+        "prometheus-alertmanager",
+        &[
+            format!("--config.file={}/alertmanager.yml", dir.path().display()),
+            format!("--storage.path={}/am", dir.path().display()),
+            format!("--web.listen-address=127.0.0.1:{alertmanager_port}"),
+            "--cluster.listen-address=".to_string(),
+        ],
+    );
+    let prometheus_port = free_port();
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{alertmanager_port}']\nscrape_configs:\n  - job_name: lbtriage\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
+            rules.display()
+        ),
+    )
+    .expect("write prometheus.yml");
+    let _prometheus = start(
+        "prometheus",
+        &[
+            format!("--config.file={}/prometheus.yml", dir.path().display()),
+            format!("--storage.tsdb.path={}/tsdb", dir.path().display()),
+            format!("--web.listen-address=127.0.0.1:{prometheus_port}"),
+        ],
+    );
+
+    // Every expected cause fires for its load balancer; note when each first did.
+    let expected = expected();
+    let want: BTreeSet<(String, String)> = expected
+        .iter()
+        .flat_map(|(key, causes)| causes.iter().map(|cause| (lb(key), cause.to_string())))
+        .collect();
+    let mut first_seen: BTreeMap<(String, String), Duration> = BTreeMap::new();
+    eventually("every expected alert to fire", Duration::from_secs(150), || {
+        let now = firing(prometheus_port)?;
+        for pair in now.iter().filter(|p| want.contains(*p)) {
+            first_seen
+                .entry(pair.clone())
+                .or_insert_with(|| started.elapsed());
+        }
+        want.is_subset(&now).then_some(())
+    })
+    .await;
+    // Then, once everything had time to settle, exactly those and nothing else.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let now = firing(prometheus_port).expect("alerts");
+    let unexpected: Vec<&(String, String)> = now.difference(&want).collect();
+    let missing: Vec<&(String, String)> = want.difference(&now).collect();
+    assert!(
+        unexpected.is_empty() && missing.is_empty(),
+        "unexpected {unexpected:?}, missing {missing:?}"
+    );
+
+    // Alertmanager received them, each with a runbook that exists.
+    let received = eventually(
+        "Alertmanager to hold every alert",
+        Duration::from_secs(30),
+        || {
+            let response = http_get(alertmanager_port, "/api/v2/alerts", &[]).ok()?;
+            let alerts: Value = serde_json::from_slice(&response.body).ok()?;
+            let alerts = alerts.as_array()?.clone();
+            let pairs: BTreeSet<(String, String)> = alerts
+                .iter()
+                .map(|a| {
+                    (
+                        a["labels"]["lb"].as_str().unwrap_or_default().to_string(),
+                        a["labels"]["cause"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            want.is_subset(&pairs).then_some(alerts)
+        },
+    )
+    .await;
+    for alert in &received {
+        let cause = alert["labels"]["cause"].as_str().unwrap_or_default();
+        let runbook = alert["annotations"]["runbook_url"].as_str().unwrap_or_default();
+        assert_eq!(runbook, format!("alerts/runbooks/{cause}.md"));
+        assert!(repo_root().join(runbook).is_file(), "{runbook} exists");
+    }
+
+    // Detection latency: stack start (every fault is present from the start) → alert firing.
+    let mut report = String::from("detection latency from stack start:\n");
+    for ((lb, cause), took) in &first_seen {
+        report.push_str(&format!("  {cause:<32} {lb:<40} {:>5.1} s\n", took.as_secs_f64()));
+    }
+    eprintln!("{report}");
+}
