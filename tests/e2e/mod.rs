@@ -30,6 +30,12 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("listener", set(&["lb_listener_missing"])),
         ("throttled", set(&["lb_qps_throttled"])),
         ("ports", set(&["lb_port_allocation_exhausted"])),
+        // Confounders of the scenarios above: each looks like its neighbour and must not be named so.
+        ("backenddown", set(&[])),
+        ("plain503", set(&[])),
+        ("resets", set(&[])),
+        ("surge", set(&[])),
+        ("clienttls", set(&["client_tls_negotiation_failure"])),
     ])
 }
 
@@ -54,6 +60,10 @@ fn datapoints(start: i64, periods: i64) -> Vec<Value> {
         ("refused", None, "TargetConnectionErrorCount", 30.0),
         ("blocked", None, "TargetConnectionErrorCount", 30.0),
         ("ports", None, "PortAllocationErrorCount", 25.0),
+        ("resets", None, "TCP_Target_Reset_Count", 25.0),
+        ("surge", None, "SurgeQueueLength", 300.0),
+        ("surge", None, "SpilloverCount", 0.0),
+        ("clienttls", None, "ClientTLSNegotiationErrorCount", 20.0),
     ];
     let mut points = Vec::new();
     for period in 0..periods {
@@ -75,8 +85,11 @@ fn fleet() -> Value {
         alb("healthy", &[]), alb("nohealthy", &["nohealthy-tg"]), alb("unhealthy", &["unhealthy-tg"]),
         alb("rejecting", &[]), alb("targettls", &[]), alb("passthrough", &["passthrough-tg"]),
         alb("unattributed", &[]), alb("keepalive", &[]), alb("refused", &[]), alb("blocked", &[]),
-        alb("listener", &[]), alb("throttled", &[]),
-        {"key": "ports", "type": "network", "name": "ports"}
+        alb("listener", &[]), alb("throttled", &[]), alb("backenddown", &[]), alb("plain503", &[]),
+        alb("clienttls", &[]),
+        {"key": "ports", "type": "network", "name": "ports"},
+        {"key": "resets", "type": "network", "name": "resets"},
+        {"key": "surge", "type": "classic", "name": "surge"}
     ]})
 }
 
@@ -142,6 +155,7 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     let healthy = spawn(Behaviour::Healthy).await;
     let closes_early = spawn(Behaviour::KeepAliveCloses(Duration::from_millis(800))).await;
     let throttled = spawn(Behaviour::Status(503, vec![("ALB-QPS-Limited", "Limited")])).await;
+    let plain_503 = spawn(Behaviour::Status(503, vec![])).await;
     let (_held, refused) = refusing_port();
     let (_held_too, no_listener) = refusing_port();
     let probe = |name: &str, url: String, backends: &[std::net::SocketAddr]| {
@@ -161,6 +175,10 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         probe("blocked", format!("http://{healthy}/"), &[healthy]),
         probe("listener", format!("http://{no_listener}/"), &[]),
         probe("throttled", format!("http://{throttled}/"), &[]),
+        // A refusing backend behind a working listener, with no cloud evidence: no cause yet.
+        probe("backenddown", format!("http://{healthy}/"), &[refused]),
+        // 503 without the QPS marker: not throttling.
+        probe("plain503", format!("http://{plain_503}/"), &[]),
     ];
     std::fs::write(
         &config,
