@@ -302,3 +302,76 @@ async fn exporter_runs_configured_probes() {
     let text = http_get(port, "/metrics", &[]).expect("scrape").text();
     assert_eq!(support::promtool_check_metrics(&text), "", "promtool findings");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
+    use crate::support::http_request;
+    use crate::support::servers::{spawn, Behaviour};
+    let backend = spawn(Behaviour::Healthy).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let probe_config = |name: &str| {
+        format!("probes:\n  - name: {name}\n    url: http://{backend}/\n    interval: 1s\n    timeout: 2s\n")
+    };
+    let config = write_config(dir.path(), &probe_config("first"));
+    let port = free_port();
+    let child = Process(
+        lbtriage()
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start lbtriage"),
+    );
+    let probes_seen = || -> Vec<String> {
+        let mut names: Vec<String> = scrape(port)
+            .iter()
+            .filter(|s| s.name == "lbtriage_probe_http_success")
+            .filter_map(|s| s.label("probe").map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    };
+    wait_until("the first probe", Duration::from_secs(20), || {
+        probes_seen() == ["first"]
+    });
+    assert_eq!(
+        value(&scrape(port), "lbtriage_config_last_reload_successful", &[]),
+        1.0
+    );
+
+    // SIGHUP with a new config: the old probe goes, the new one comes.
+    write_config(dir.path(), &probe_config("second"));
+    let status = Command::new("kill")
+        .args(["-HUP", &child.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_until("the reloaded probe", Duration::from_secs(20), || {
+        probes_seen() == ["second"]
+    });
+
+    // A broken config over POST /-/reload: refused with the reason, the running one stays.
+    write_config(dir.path(), "probes:\n  - name: third\n    url: ftp://nowhere/\n");
+    let refused = http_request(port, "POST", "/-/reload", &[], b"").expect("reload request");
+    assert_eq!(refused.status, 500);
+    assert!(refused.text().contains("probes[0].url"), "{}", refused.text());
+    assert_eq!(
+        value(&scrape(port), "lbtriage_config_last_reload_successful", &[]),
+        0.0
+    );
+    assert_eq!(probes_seen(), ["second"]);
+    assert_eq!(http_get(port, "/-/reload", &[]).map(|r| r.status).ok(), Some(405));
+
+    // Fixed again: reloads, and the gauge recovers.
+    write_config(dir.path(), &probe_config("third"));
+    let accepted = http_request(port, "POST", "/-/reload", &[], b"").expect("reload request");
+    assert_eq!(accepted.status, 200, "{}", accepted.text());
+    assert_eq!(
+        value(&scrape(port), "lbtriage_config_last_reload_successful", &[]),
+        1.0
+    );
+    wait_until("the third probe", Duration::from_secs(20), || {
+        probes_seen() == ["third"]
+    });
+}

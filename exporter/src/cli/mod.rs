@@ -202,28 +202,114 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {address}"))?;
         tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address), version = env!("CARGO_PKG_VERSION"), "lbtriage listening");
 
-        let probes = crate::sources::sharded_probes(&config)
-            .cloned()
-            .map(crate::probes::Probe::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let discovered = Arc::new(crate::sources::Discovered::default());
-        let mut sources = crate::sources::spawn_all(&config, store.clone(), discovered.clone(), shutdown_rx.clone());
-        crate::probes::runner::spawn_all(probes, store.clone(), discovered, shutdown_rx.clone(), &mut sources);
+        let mut generation = Generation::start(&config, &store, &discovered)?;
+        let mut last_reload_success = (crate::sources::system_clock())();
+        publish_reload(&store, true, last_reload_success);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
         let state = Arc::new(AppState {
-            store,
+            store: store.clone(),
             telemetry_path: args.telemetry_path,
             static_samples: vec![build_info()],
+            reload: reload_tx,
         });
         let server = tokio::spawn(server::serve(listener, state, shutdown_rx));
 
-        wait_for_signal().await?;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+        let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        loop {
+            let reply = tokio::select! {
+                _ = terminate.recv() => break,
+                _ = interrupt.recv() => break,
+                _ = hangup.recv() => None,
+                request = reload_rx.recv() => match request {
+                    Some(reply) => Some(reply),
+                    None => continue,
+                },
+            };
+            let outcome = reload(&args.config.config_file, &store, &discovered, &mut generation).await;
+            if let Err(err) = &outcome {
+                tracing::error!(error = %err, "reload failed; the previous configuration keeps running");
+            }
+            if outcome.is_ok() {
+                last_reload_success = (crate::sources::system_clock())();
+            }
+            publish_reload(&store, outcome.is_ok(), last_reload_success);
+            if let Some(reply) = reply {
+                let _ = reply.send(outcome.map_err(|err| format!("{err:#}")));
+            }
+        }
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
+        generation.stop().await;
         server.await.context("server task")?.context("server")?;
-        while sources.join_next().await.is_some() {}
         Ok(())
     })
+}
+
+/// The sources and probes of one configuration; a reload replaces the whole generation.
+struct Generation {
+    shutdown: watch::Sender<bool>,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+impl Generation {
+    fn start(
+        config: &Config,
+        store: &Arc<Store>,
+        discovered: &Arc<crate::sources::Discovered>,
+    ) -> anyhow::Result<Self> {
+        let probes = crate::sources::sharded_probes(config)
+            .cloned()
+            .map(crate::probes::Probe::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks =
+            crate::sources::spawn_all(config, store.clone(), discovered.clone(), shutdown_rx.clone());
+        crate::probes::runner::spawn_all(probes, store.clone(), discovered.clone(), shutdown_rx, &mut tasks);
+        Ok(Generation { shutdown, tasks })
+    }
+
+    async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+const CONFIG_SOURCE: &str = "lbtriage/config";
+
+/// Reads the config file again; only a valid one replaces the running generation.
+async fn reload(
+    path: &std::path::Path,
+    store: &Arc<Store>,
+    discovered: &Arc<crate::sources::Discovered>,
+    generation: &mut Generation,
+) -> anyhow::Result<()> {
+    let config = Config::load(path).with_context(|| format!("loading {}", path.display()))?;
+    // Probes are built before anything stops, so a bad CA file leaves the old generation running.
+    let next = Generation::start(&config, store, discovered)?;
+    let previous = std::mem::replace(generation, next);
+    previous.stop().await;
+    store.reconfigure(crate::sources::source_keys(&config), &[CONFIG_SOURCE]);
+    tracing::info!(file = %path.display(), "configuration reloaded");
+    Ok(())
+}
+
+fn publish_reload(store: &Store, success: bool, last_success: i64) {
+    store.publish(
+        CONFIG_SOURCE,
+        vec![
+            Sample::new(
+                &families::CONFIG_LAST_RELOAD_SUCCESSFUL,
+                vec![],
+                f64::from(u8::from(success)),
+            ),
+            Sample::new(&families::CONFIG_LAST_RELOAD_SUCCESS, vec![], last_success as f64),
+        ],
+    );
 }
 
 fn build_info() -> Sample {
@@ -232,15 +318,4 @@ fn build_info() -> Sample {
         vec![("version".into(), env!("CARGO_PKG_VERSION").to_string())],
         1.0,
     )
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    Ok(())
 }

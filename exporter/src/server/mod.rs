@@ -31,6 +31,8 @@ pub struct AppState {
     pub telemetry_path: String,
     /// Samples about the process itself, rendered with every scrape.
     pub static_samples: Vec<Sample>,
+    /// Asks the main loop to reload the config; the answer says whether it worked.
+    pub reload: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
 }
 
 type Body = Full<Bytes>;
@@ -58,7 +60,7 @@ pub async fn serve(
         let state = state.clone();
         let service = service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, &request)) }
+            async move { Ok::<_, Infallible>(handle(&state, &request).await) }
         });
         let connection = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
@@ -81,7 +83,10 @@ pub async fn serve(
     Ok(())
 }
 
-fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
+async fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
+    if request.uri().path() == "/-/reload" {
+        return reload(state, request.method()).await;
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed: use GET.\n");
         response
@@ -102,6 +107,35 @@ fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
         ),
         "/" => html(&landing_page(&state.telemetry_path)),
         _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
+    }
+}
+
+/// `POST /-/reload`, as in Prometheus: 200 once the new config runs, 500 when it was refused.
+async fn reload(state: &AppState, method: &Method) -> Response<Body> {
+    if method != Method::POST && method != Method::PUT {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Use POST to reload the configuration.\n",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST, PUT"));
+        return response;
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if state.reload.send(reply).await.is_err() {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "Shutting down.\n");
+    }
+    match answer.await {
+        Ok(Ok(())) => text(StatusCode::OK, "Configuration reloaded.\n"),
+        Ok(Err(err)) => {
+            let mut response = Response::new(Full::new(Bytes::from(format!(
+                "Failed to reload the configuration: {err}\n"
+            ))));
+            *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            response
+        }
+        Err(_) => text(StatusCode::SERVICE_UNAVAILABLE, "Shutting down.\n"),
     }
 }
 

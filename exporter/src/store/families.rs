@@ -115,6 +115,10 @@ families! {
         "How many addresses the load balancer's name resolved to (not exported when the URL holds an IP address).";
 
     // lbtriage itself.
+    CONFIG_LAST_RELOAD_SUCCESSFUL = Gauge "lbtriage_config_last_reload_successful",
+        "1 when the last configuration (re)load succeeded; 0 when it failed and the previous configuration still runs.";
+    CONFIG_LAST_RELOAD_SUCCESS = Gauge "lbtriage_config_last_reload_success_timestamp_seconds" unit "seconds",
+        "Unix time of the last successful configuration (re)load.";
     BUILD_INFO = Info "lbtriage_build_info",
         "The running lbtriage build.";
     SOURCE_UP = Gauge "lbtriage_source_up",

@@ -73,6 +73,18 @@ impl Store {
         }
     }
 
+    /// After a reload: the new config's sources become the expected set, and snapshots of sources
+    /// it no longer has are dropped (their series disappear rather than going stale).
+    pub fn reconfigure(&self, expected_sources: impl IntoIterator<Item = String>, keep: &[&str]) {
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.expected = expected_sources.into_iter().collect();
+        let Inner { snapshots, expected } = &mut *inner;
+        snapshots.retain(|key, _| expected.contains(key) || keep.contains(&key.as_str()));
+    }
+
     /// Replaces the snapshot of one source.
     pub fn publish(&self, source: &str, samples: Vec<Sample>) {
         let mut inner = self
