@@ -375,3 +375,89 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         probes_seen() == ["third"]
     });
 }
+
+#[test]
+fn credentials_never_appear_in_any_output() {
+    const KEY_ID: &str = "AKIALBTRIAGESECRETID";
+    const SECRET: &str = "lbtriage-secret-never-print-me";
+    let emulator = Emulator::start();
+    emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": [{"key": "shop", "type": "application", "name": "shop"}]}),
+        None,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_held, dead) = crate::support::refusing_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
+            emulator.endpoint
+        ),
+    );
+    let port = free_port();
+    let mut child = Process(
+        Command::new(env!("CARGO_BIN_EXE_lbtriage"))
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--log.level=debug")
+            .env("AWS_ACCESS_KEY_ID", KEY_ID)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start lbtriage"),
+    );
+    // Several cycles, successful and failing, before looking.
+    wait_until(
+        "both sources to have failed and succeeded",
+        Duration::from_secs(30),
+        || {
+            let series = scrape(port);
+            count(
+                &series,
+                "lbtriage_api_calls_total",
+                &[("source", "dead"), ("outcome", "error")],
+            ) > 0
+                && count(&series, "lbtriage_lb_info", &[]) == 1
+        },
+    );
+    let mut outputs = Vec::new();
+    for path in ["/metrics", "/", "/-/ready", "/-/healthy"] {
+        outputs.push((
+            path.to_string(),
+            http_get(port, path, &[]).map(|r| r.text()).unwrap_or_default(),
+        ));
+    }
+    let check = Command::new(env!("CARGO_BIN_EXE_lbtriage"))
+        .args(["check-config", &format!("--config.file={}", config.display())])
+        .env("AWS_ACCESS_KEY_ID", KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .output()
+        .expect("check-config");
+    outputs.push((
+        "check-config".to_string(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        ),
+    ));
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status();
+    let _ = child.0.wait();
+    let mut log = String::new();
+    if let Some(mut stderr) = child.0.stderr.take() {
+        let _ = stderr.read_to_string(&mut log);
+    }
+    assert!(
+        log.contains("level=warn") && log.contains("level=debug"),
+        "the log has content to search: {log}"
+    );
+    outputs.push(("log".to_string(), log));
+    for (name, text) in &outputs {
+        assert!(!text.is_empty() || name == "check-config", "{name} is empty");
+        assert!(!text.contains(KEY_ID), "the access key id appears in {name}");
+        assert!(!text.contains(SECRET), "the secret appears in {name}");
+    }
+}
