@@ -9,18 +9,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::support::{
-    self, count, free_port, http_get, parse_exposition, value, wait_until, Emulator, Process,
+    self, count, free_port, http_get, lbtriage_command, parse_exposition, start_exporter, value, wait_until,
+    Emulator,
 };
-
-fn lbtriage() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_lbtriage"));
-    // Static test credentials: the default chain never looks further (no instance metadata).
-    command
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    command
-}
 
 fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("lbtriage.yml");
@@ -60,15 +51,7 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
             emulator.endpoint
         ),
     );
-    let port = free_port();
-    let mut child = Process(
-        lbtriage()
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lbtriage"),
-    );
+    let (mut child, port) = start_exporter(&config, Stdio::piped(), |_| {});
 
     wait_until("/-/healthy", Duration::from_secs(10), || {
         http_get(port, "/-/healthy", &[]).is_ok_and(|r| r.status == 200)
@@ -128,9 +111,7 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
     assert_eq!(http_get(port, "/nope", &[]).map(|r| r.status).ok(), Some(404));
 
     // SIGTERM: a clean exit, promptly.
-    let pid = child.0.id().to_string();
-    let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
-    assert!(status.success());
+    child.signal("TERM");
     let mut exit = None;
     wait_until("exit after SIGTERM", Duration::from_secs(10), || {
         exit = child.0.try_wait().ok().flatten();
@@ -158,7 +139,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
         dir.path(),
         "aws:\n  - name: prod\n    regions: [us-east-1, eu-west-1]\n",
     );
-    let output = lbtriage()
+    let output = lbtriage_command()
         .arg("check-config")
         .arg(format!("--config.file={}", good.display()))
         .output()
@@ -174,7 +155,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
         dir.path(),
         "aws:\n  - name: prod\n    regions: [us-east-1]\n    period: 7s\n",
     );
-    let output = lbtriage()
+    let output = lbtriage_command()
         .arg("check-config")
         .arg(format!("--config.file={}", bad.display()))
         .output()
@@ -184,7 +165,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
     assert!(stderr.contains("config key `aws[0].period` (line 4)"), "{stderr}");
 
     // The exporter refuses to start on the same file, naming the key too.
-    let output = lbtriage()
+    let output = lbtriage_command()
         .arg(format!("--config.file={}", bad.display()))
         .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
         .output()
@@ -193,7 +174,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("aws[0].period"));
 
     // Environment overrides are read, and held to the same schema: an unknown key is named.
-    let output = lbtriage()
+    let output = lbtriage_command()
         .arg("check-config")
         .arg(format!("--config.file={}", good.display()))
         .env("LBTRIAGE__BOGUS", "1")
@@ -206,7 +187,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let missing = lbtriage()
+    let missing = lbtriage_command()
         .args(["check-config", "--config.file=/nonexistent/lbtriage.yml"])
         .output()
         .expect("run");
@@ -228,15 +209,7 @@ async fn exporter_runs_configured_probes() {
             "probes:\n  - name: shop\n    url: http://{lb}/\n    lb: app/shop/1\n    backends: ['{closes}', '{dead}']\n    lb_idle_timeout: 1s\n    interval: 1s\n    timeout: 2s\n    vantage: ci\n"
         ),
     );
-    let port = free_port();
-    let _child = Process(
-        lbtriage()
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start lbtriage"),
-    );
+    let (_child, port) = start_exporter(&config, Stdio::null(), |_| {});
     wait_until(
         "/-/ready after the first probe run",
         Duration::from_secs(20),
@@ -313,15 +286,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         format!("probes:\n  - name: {name}\n    url: http://{backend}/\n    interval: 1s\n    timeout: 2s\n")
     };
     let config = write_config(dir.path(), &probe_config("first"));
-    let port = free_port();
-    let child = Process(
-        lbtriage()
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start lbtriage"),
-    );
+    let (child, port) = start_exporter(&config, Stdio::null(), |_| {});
     let probes_seen = || -> Vec<String> {
         let mut names: Vec<String> = scrape(port)
             .iter()
@@ -342,11 +307,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
 
     // SIGHUP with a new config: the old probe goes, the new one comes.
     write_config(dir.path(), &probe_config("second"));
-    let status = Command::new("kill")
-        .args(["-HUP", &child.0.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(status.success());
+    child.signal("HUP");
     wait_until("the reloaded probe", Duration::from_secs(20), || {
         probes_seen() == ["second"]
     });
@@ -394,19 +355,12 @@ fn credentials_never_appear_in_any_output() {
             emulator.endpoint
         ),
     );
-    let port = free_port();
-    let mut child = Process(
-        Command::new(env!("CARGO_BIN_EXE_lbtriage"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+    let (mut child, port) = start_exporter(&config, Stdio::piped(), |command| {
+        command
             .arg("--log.level=debug")
             .env("AWS_ACCESS_KEY_ID", KEY_ID)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start lbtriage"),
-    );
+            .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    });
     // Several cycles, successful and failing, before looking.
     wait_until(
         "both sources to have failed and succeeded",
@@ -442,9 +396,7 @@ fn credentials_never_appear_in_any_output() {
             String::from_utf8_lossy(&check.stderr)
         ),
     ));
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status();
+    child.signal("TERM");
     let _ = child.0.wait();
     let mut log = String::new();
     if let Some(mut stderr) = child.0.stderr.take() {

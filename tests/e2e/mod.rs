@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::support::servers::{spawn, Behaviour};
-use crate::support::{dimension, free_port, http_get, refusing_port, repo_root, Emulator, Process};
+use crate::support::{
+    dimension, free_port, http_get, refusing_port, repo_root, start_exporter, Emulator, Process,
+};
 
 /// Load balancer key → the causes that must fire for it (and nothing else).
 fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
@@ -189,18 +191,7 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         ),
     )
     .expect("write config");
-    let exporter_port = free_port();
-    let _lbtriage = Process(
-        Command::new(env!("CARGO_BIN_EXE_lbtriage"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{exporter_port}"))
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start lbtriage"),
-    );
+    let (_lbtriage, exporter_port) = start_exporter(&config, Stdio::null(), |_| {});
 
     // The rules as users render them, with every `for` shortened.
     let catalog = lbtriage::catalog::Catalog::embedded();

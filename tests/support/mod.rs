@@ -72,6 +72,41 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
 /// A child process killed when dropped.
 pub struct Process(pub Child);
 
+impl Process {
+    /// Sends `signal` (`TERM`, `HUP`, ...) with the system's `kill`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.0.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+}
+
+/// The lbtriage binary under test, with static test credentials so the AWS default chain never
+/// looks further (no instance metadata).
+pub fn lbtriage_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lbtriage"));
+    command
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    command
+}
+
+/// Runs the exporter with `config` on a free loopback port; `extra` adds flags or environment
+/// (later `env` calls override the test credentials). Returns the process and its port.
+pub fn start_exporter(config: &Path, stderr: Stdio, extra: impl FnOnce(&mut Command)) -> (Process, u16) {
+    let port = free_port();
+    let mut command = lbtriage_command();
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stderr(stderr);
+    extra(&mut command);
+    (Process(command.spawn().expect("start lbtriage")), port)
+}
+
 impl Drop for Process {
     fn drop(&mut self) {
         let _ = self.0.kill();
