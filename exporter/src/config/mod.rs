@@ -47,14 +47,19 @@ pub struct ShardAssignment {
 }
 
 impl ShardAssignment {
-    /// Whether this shard owns `key` (`<region>/<lb>` or `probe/<name>`): FNV-1a, stable across
-    /// versions and platforms, so a restart never moves a load balancer to another shard.
+    /// Whether this shard owns `key` (`<region>/<lb>` or `probe/<name>`); a restart never moves a
+    /// load balancer to another shard.
     pub fn owns(&self, key: &str) -> bool {
-        let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-        hash % u64::from(self.count.max(1)) == u64::from(self.index)
+        stable_hash(key) % u64::from(self.count.max(1)) == u64::from(self.index)
     }
+}
+
+/// FNV-1a of `text`: the same on every run, version and platform (the standard hasher is not), so
+/// shard assignments and probe start offsets never move.
+pub fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The ordinal of a StatefulSet pod name: the digits after the last `-`.

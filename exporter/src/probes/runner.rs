@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
 
 use super::{KeepAliveCheck, Probe, Report};
-use crate::sources::Discovered;
+use crate::config::stable_hash;
+use crate::sources::{Discovered, Schedule};
 use crate::store::Store;
 
 pub fn source_key(probe: &str) -> String {
@@ -64,56 +64,41 @@ pub fn spawn_all(
         });
         let offset = start_offset(shared.probe.name(), interval);
         let quick = shared.clone();
-        tasks.spawn(every(interval, offset, shutdown.clone(), move || {
-            let shared = quick.clone();
-            async move {
-                let report = shared.probe.run(&shared.limiter, &shared.discovered).await;
-                shared.publish(|latest| latest.report = Some(report));
+        let mut schedule = Schedule::new(interval, offset, shutdown.clone());
+        tasks.spawn(async move {
+            while schedule.tick().await {
+                let run = async {
+                    let report = quick.probe.run(&quick.limiter, &quick.discovered).await;
+                    quick.publish(|latest| latest.report = Some(report));
+                };
+                if schedule.unless_stopped(run).await.is_none() {
+                    return;
+                }
             }
-        }));
-        tasks.spawn(every(interval, offset, shutdown.clone(), move || {
-            let shared = shared.clone();
-            async move {
-                let keepalive = shared
-                    .probe
-                    .run_keepalive(&shared.limiter, &shared.discovered)
-                    .await;
-                shared.publish(|latest| latest.keepalive = keepalive);
+        });
+        let mut schedule = Schedule::new(interval, offset, shutdown.clone());
+        tasks.spawn(async move {
+            while schedule.tick().await {
+                let run = async {
+                    let keepalive = shared
+                        .probe
+                        .run_keepalive(&shared.limiter, &shared.discovered)
+                        .await;
+                    shared.publish(|latest| latest.keepalive = keepalive);
+                };
+                if schedule.unless_stopped(run).await.is_none() {
+                    return;
+                }
             }
-        }));
+        });
     }
 }
 
 /// A stable point within the interval for each probe (as Prometheus spreads its scrapes), so many
 /// probes do not all fire at once and queue behind each other.
 fn start_offset(name: &str, interval: Duration) -> Duration {
-    // FNV-1a: stable across runs and platforms, unlike the standard hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
     let millis = u64::try_from(interval.as_millis()).unwrap_or(u64::MAX).max(1);
-    Duration::from_millis(hash % millis)
-}
-
-/// Runs `work` on `interval`, first after `offset` (an overrunning run delays the next), until
-/// shutdown.
-async fn every<F, Fut>(interval: Duration, offset: Duration, mut shutdown: watch::Receiver<bool>, work: F)
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        tokio::select! {
-            _ = work() => {}
-            _ = shutdown.changed() => return,
-        }
-    }
+    Duration::from_millis(stable_hash(name) % millis)
 }
 
 #[cfg(test)]

@@ -115,20 +115,44 @@ pub fn spawn_all(
     tasks
 }
 
-/// Collects on the source's interval until shutdown. A cycle that overruns delays the next one
-/// rather than bunching them up.
-pub async fn run_aws(mut source: aws::AwsSource, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
-    let key = source.key();
-    let mut ticker = tokio::time::interval(source.interval());
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    loop {
+/// Work on a fixed interval until shutdown: the first tick after `offset`, and a run that overruns
+/// delays the next one rather than bunching them up.
+pub struct Schedule {
+    ticker: tokio::time::Interval,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Schedule {
+    pub fn new(interval: Duration, offset: Duration, shutdown: watch::Receiver<bool>) -> Self {
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Schedule { ticker, shutdown }
+    }
+
+    /// Waits for the next tick; false once shutdown was asked for.
+    pub async fn tick(&mut self) -> bool {
         tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
+            _ = self.ticker.tick() => true,
+            _ = self.shutdown.changed() => false,
         }
-        let snapshot = tokio::select! {
-            snapshot = source.collect() => snapshot,
-            _ = shutdown.changed() => return,
+    }
+
+    /// Runs `work` unless shutdown comes first.
+    pub async fn unless_stopped<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
+        tokio::select! {
+            done = work => Some(done),
+            _ = self.shutdown.changed() => None,
+        }
+    }
+}
+
+/// Collects on the source's interval until shutdown.
+pub async fn run_aws(mut source: aws::AwsSource, store: Arc<Store>, shutdown: watch::Receiver<bool>) {
+    let key = source.key();
+    let mut schedule = Schedule::new(source.interval(), Duration::ZERO, shutdown);
+    while schedule.tick().await {
+        let Some(snapshot) = schedule.unless_stopped(source.collect()).await else {
+            return;
         };
         store.publish(&key, snapshot);
     }
