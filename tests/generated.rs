@@ -57,3 +57,29 @@ fn rules_runbooks_and_causes_doc_are_fresh() {
         "alerts/runbooks/ holds exactly the rendered runbooks"
     );
 }
+
+#[test]
+fn dashboards_are_fresh() {
+    let rendered = lbtriage::dashboards::render_all(
+        lbtriage::catalog::Catalog::embedded(),
+        &lbtriage::rules::RulesConfig::default(),
+    );
+    let mut expected: Vec<String> = Vec::new();
+    for (name, text) in &rendered {
+        check_fresh(&format!("grafana/dashboards/{name}"), text);
+        expected.push(name.clone());
+    }
+    let mut present: Vec<String> = std::fs::read_dir(repo_root().join("grafana/dashboards"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    present.sort();
+    expected.sort();
+    assert_eq!(
+        present, expected,
+        "grafana/dashboards/ holds exactly the rendered dashboards"
+    );
+}

@@ -3,6 +3,7 @@
 mod alertmanager;
 mod aws_source;
 mod bench;
+mod dashboards;
 mod deploy;
 mod diagnose;
 mod e2e;

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod dashboards;
 pub mod docs;
 pub mod probes;
 pub mod rules;

@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::support::servers::{spawn, Behaviour};
+mod dashboards;
+
+use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{
     dimension, free_port, http_get, refusing_port, repo_root, start_exporter, Emulator, Process,
 };
@@ -66,6 +68,8 @@ fn datapoints(start: i64, periods: i64) -> Vec<Value> {
         ("surge", None, "SurgeQueueLength", 300.0),
         ("surge", None, "SpilloverCount", 0.0),
         ("clienttls", None, "ClientTLSNegotiationErrorCount", 20.0),
+        // Feeds the dashboards' response-time panel; far below any slow-response threshold.
+        ("healthy", None, "TargetResponseTime", 0.2),
     ];
     let mut points = Vec::new();
     for period in 0..periods {
@@ -84,7 +88,7 @@ fn datapoints(start: i64, periods: i64) -> Vec<Value> {
 fn fleet() -> Value {
     let alb = |key: &str, groups: &[&str]| json!({"key": key, "type": "application", "name": key, "target_groups": groups});
     json!({"region": "us-east-1", "load_balancers": [
-        alb("healthy", &[]), alb("nohealthy", &["nohealthy-tg"]), alb("unhealthy", &["unhealthy-tg"]),
+        alb("healthy", &[]), alb("nohealthy", &["nohealthy-tg"]), {"key": "unhealthy", "type": "application", "name": "unhealthy", "target_groups": ["unhealthy-tg"], "targets": 2},
         alb("rejecting", &[]), alb("targettls", &[]), alb("passthrough", &["passthrough-tg"]),
         alb("unattributed", &[]), alb("keepalive", &[]), alb("refused", &[]), alb("blocked", &[]),
         alb("listener", &[]), alb("throttled", &[]), alb("backenddown", &[]), alb("plain503", &[]),
@@ -155,6 +159,10 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
 
     // Backends and what the probes see.
     let healthy = spawn(Behaviour::Healthy).await;
+    // The healthy load balancer is HTTPS with a valid certificate (feeds the certificate panels).
+    let pki = Pki::new();
+    let (chain, key) = pki.leaf(&["127.0.0.1"], (2020, 1, 1), (2099, 1, 1));
+    let secure = spawn_tls(Behaviour::Healthy, chain, key).await;
     let closes_early = spawn(Behaviour::KeepAliveCloses(Duration::from_millis(800))).await;
     let throttled = spawn(Behaviour::Status(503, vec![("ALB-QPS-Limited", "Limited")])).await;
     let plain_503 = spawn(Behaviour::Status(503, vec![])).await;
@@ -169,9 +177,15 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         )
     };
     let dir = tempfile::tempdir().expect("temp dir");
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).expect("write CA");
     let config = dir.path().join("lbtriage.yml");
     let probes = [
-        probe("healthy", format!("http://{healthy}/"), &[healthy]),
+        probe("healthy", format!("https://{secure}/"), &[secure])
+            + &format!(
+                "    tls_ca_file: {}\n    backend_scheme: https\n",
+                ca_file.display()
+            ),
         probe("keepalive", format!("http://{healthy}/"), &[closes_early]),
         probe("refused", format!("http://{healthy}/"), &[refused]),
         probe("blocked", format!("http://{healthy}/"), &[healthy]),
@@ -268,6 +282,9 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         unexpected.is_empty() && missing.is_empty(),
         "unexpected {unexpected:?}, missing {missing:?}"
     );
+
+    // The dashboards show this stack: every panel query works and has data in its scenario.
+    dashboards::every_panel_returns_data(prometheus_port, lb);
 
     // Alertmanager received them, each with a runbook that exists.
     let received = eventually(

@@ -48,6 +48,14 @@ enum Command {
         #[arg(long = "config.file", value_name = "PATH")]
         config_file: Option<PathBuf>,
     },
+    /// Write the Grafana dashboards, with the runbook base URL of a config file's `rules:` if given.
+    Dashboards {
+        #[arg(long = "config.file", value_name = "PATH")]
+        config_file: Option<PathBuf>,
+        /// Directory to write the dashboard JSON files into.
+        #[arg(long = "output-dir", value_name = "DIR", default_value = "grafana/dashboards")]
+        output_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -83,6 +91,10 @@ pub fn main() -> i32 {
         Some(Command::Diagnose(args)) => diagnose::run(args),
         Some(Command::Causes { output }) => causes(output),
         Some(Command::Rules { config_file }) => rules(config_file.as_deref()),
+        Some(Command::Dashboards {
+            config_file,
+            output_dir,
+        }) => dashboards(config_file.as_deref(), &output_dir),
         None => {
             logging::init(cli.run.log_level, cli.run.log_format);
             match run_exporter(cli.run) {
@@ -152,13 +164,39 @@ fn causes(output: diagnose::Output) -> i32 {
     0
 }
 
-fn rules(config_file: Option<&std::path::Path>) -> i32 {
-    let config = match config_file.map(Config::load).transpose() {
-        Ok(config) => config.map(|c| c.rules).unwrap_or_default(),
+/// The `rules:` section of a config file, or the defaults without one.
+fn rules_config(config_file: Option<&std::path::Path>) -> Option<crate::rules::RulesConfig> {
+    match config_file.map(Config::load).transpose() {
+        Ok(config) => Some(config.map(|c| c.rules).unwrap_or_default()),
         Err(err) => {
             eprintln!("{err}");
+            None
+        }
+    }
+}
+
+fn dashboards(config_file: Option<&std::path::Path>, output_dir: &std::path::Path) -> i32 {
+    let Some(config) = rules_config(config_file) else {
+        return 1;
+    };
+    if let Err(err) = std::fs::create_dir_all(output_dir) {
+        eprintln!("{}: {err}", output_dir.display());
+        return 1;
+    }
+    for (name, text) in crate::dashboards::render_all(crate::catalog::Catalog::embedded(), &config) {
+        let path = output_dir.join(name);
+        if let Err(err) = std::fs::write(&path, text) {
+            eprintln!("{}: {err}", path.display());
             return 1;
         }
+        println!("wrote {}", path.display());
+    }
+    0
+}
+
+fn rules(config_file: Option<&std::path::Path>) -> i32 {
+    let Some(config) = rules_config(config_file) else {
+        return 1;
     };
     match crate::rules::render_rules(crate::catalog::Catalog::embedded(), &config) {
         Ok(text) => {
