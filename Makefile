@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := prometheus prometheus-alertmanager nginx
+APT_PACKAGES := prometheus prometheus-alertmanager nginx chromium chromium-driver
 
 .PHONY: all build release test lint generate demo demo-smoke deps venv bench clean
 
@@ -14,7 +14,8 @@ all: build
 
 ## Debian packages: promtool (from prometheus) for the exposition and rule checks, Alertmanager and
 ## amtool for the routing and inhibition tests, nginx as a real
-## load balancer in front of the misbehaving test backends. Their system services are not wanted.
+## load balancer in front of the misbehaving test backends, Chromium and chromedriver for the
+## browser test of the `/` page. Their system services are not wanted.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -9,6 +9,7 @@ mod diagnose;
 mod e2e;
 mod exporter;
 mod generated;
+mod page;
 mod probes;
 mod rules;
 mod support;

@@ -14,7 +14,7 @@ mod dashboards;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{
-    dimension, free_port, http_get, refusing_port, repo_root, start_exporter, Emulator, Process,
+    dimension, eventually, free_port, http_get, refusing_port, repo_root, start_exporter, Emulator, Process,
 };
 
 /// Load balancer key → the causes that must fire for it (and nothing else).
@@ -108,20 +108,6 @@ fn start(program: &str, args: &[String]) -> Process {
             .spawn()
             .unwrap_or_else(|err| panic!("{program} must be installed (make test installs it): {err}")),
     )
-}
-
-async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
 }
 
 /// Firing alerts from Prometheus: (lb, cause) pairs.

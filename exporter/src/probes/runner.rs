@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::{KeepAliveCheck, Probe, Report};
 use crate::config::stable_hash;
 use crate::sources::{Discovered, Schedule};
-use crate::store::Store;
+use crate::store::{ProbeFindings, Store};
 
 pub fn source_key(probe: &str) -> String {
     format!("probe/{probe}")
@@ -41,7 +41,16 @@ impl Shared {
         let samples = self
             .probe
             .samples(latest.report.as_ref(), &latest.keepalive, &self.discovered);
-        self.store.publish(&source_key(self.probe.name()), samples);
+        let key = source_key(self.probe.name());
+        self.store.publish(&key, samples);
+        if let Some(report) = &latest.report {
+            let findings = ProbeFindings {
+                probe: self.probe.name().to_string(),
+                lb: self.probe.config.lb.clone(),
+                findings: super::findings::evaluate(report, &latest.keepalive),
+            };
+            self.store.publish_findings(&key, findings);
+        }
     }
 }
 

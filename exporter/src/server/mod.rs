@@ -1,5 +1,6 @@
-//! The HTTP endpoints: the telemetry path, `/-/healthy`, `/-/ready` and a landing page. A scrape
-//! renders the store's latest snapshots and never waits for a cloud API.
+//! The HTTP endpoints: the telemetry path, `/-/healthy`, `/-/ready`, the triage page (`page.rs`) and
+//! the runbooks it links. A scrape renders the store's latest snapshots and never waits for a cloud
+//! API.
 
 use std::convert::Infallible;
 use std::io::Write as _;
@@ -19,7 +20,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::catalog::Catalog;
 use crate::store::{Format, Sample, Store};
+
+mod page;
 
 /// Slow clients get this long to send their request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -105,7 +109,16 @@ async fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body>
             StatusCode::SERVICE_UNAVAILABLE,
             "Not ready: waiting for the first collection of every source.\n",
         ),
-        "/" => html(&landing_page(&state.telemetry_path)),
+        "/" => {
+            let now = (crate::sources::system_clock())() as f64;
+            html(&page::render(
+                &state.store,
+                &state.telemetry_path,
+                Catalog::embedded(),
+                now,
+            ))
+        }
+        _ if path.starts_with("/runbooks/") => runbook(path),
         _ => text(StatusCode::NOT_FOUND, "Not found.\n"),
     }
 }
@@ -223,17 +236,25 @@ fn html(body: &str) -> Response<Body> {
     response
 }
 
-fn landing_page(telemetry_path: &str) -> String {
-    let path = telemetry_path
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('"', "&quot;");
-    format!(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>lbtriage</title></head><body>\n\
-         <h1>lbtriage</h1>\n<p>Names the cause of load-balancer 5xx.</p>\n<ul>\n\
-         <li><a href=\"{path}\">Metrics</a></li>\n<li><a href=\"/-/healthy\">Health</a></li>\n\
-         <li><a href=\"/-/ready\">Readiness</a></li>\n</ul>\n</body></html>\n"
-    )
+/// A runbook from the embedded catalog, so the page's links work without access to the repository.
+fn runbook(path: &str) -> Response<Body> {
+    let catalog = Catalog::embedded();
+    let runbook = path
+        .strip_prefix("/runbooks/")
+        .and_then(|name| name.strip_suffix(".md"))
+        .and_then(|id| catalog.cause(id))
+        .and_then(|cause| crate::rules::render_runbook(catalog, cause));
+    match runbook {
+        Some(markdown) => {
+            let mut response = Response::new(Full::new(Bytes::from(markdown)));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/markdown; charset=utf-8"),
+            );
+            response
+        }
+        None => text(StatusCode::NOT_FOUND, "No such runbook.\n"),
+    }
 }
 
 #[cfg(test)]

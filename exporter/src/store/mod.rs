@@ -12,6 +12,8 @@ use std::sync::{Arc, RwLock};
 
 pub use families::{Family, Kind};
 
+use crate::probes::findings::Finding;
+
 /// Label pairs in output order. Names are static except for the few built from data (`tag_<key>`).
 pub type Labels = Vec<(Cow<'static, str>, String)>;
 
@@ -50,9 +52,19 @@ impl Format {
     }
 }
 
+/// What one probe's latest results point at, for the `/` page (the same logic as `diagnose`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeFindings {
+    pub probe: String,
+    pub lb: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
 #[derive(Default)]
 struct Inner {
     snapshots: BTreeMap<String, Arc<Vec<Sample>>>,
+    /// Keyed like the snapshots, and dropped with them on reconfiguration.
+    findings: BTreeMap<String, Arc<ProbeFindings>>,
     expected: BTreeSet<String>,
 }
 
@@ -67,8 +79,8 @@ impl Store {
     pub fn new(expected_sources: impl IntoIterator<Item = String>) -> Self {
         Store {
             inner: RwLock::new(Inner {
-                snapshots: BTreeMap::new(),
                 expected: expected_sources.into_iter().collect(),
+                ..Inner::default()
             }),
         }
     }
@@ -81,8 +93,13 @@ impl Store {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.expected = expected_sources.into_iter().collect();
-        let Inner { snapshots, expected } = &mut *inner;
+        let Inner {
+            snapshots,
+            findings,
+            expected,
+        } = &mut *inner;
         snapshots.retain(|key, _| expected.contains(key) || keep.contains(&key.as_str()));
+        findings.retain(|key, _| expected.contains(key));
     }
 
     /// Replaces the snapshot of one source.
@@ -92,6 +109,31 @@ impl Store {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.snapshots.insert(source.to_string(), Arc::new(samples));
+    }
+
+    /// Replaces the findings of one probe source.
+    pub fn publish_findings(&self, source: &str, findings: ProbeFindings) {
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.findings.insert(source.to_string(), Arc::new(findings));
+    }
+
+    /// The latest findings of every probe, in probe-source order.
+    pub fn findings(&self) -> Vec<Arc<ProbeFindings>> {
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.findings.values().cloned().collect()
+    }
+
+    /// The current samples of one family, across sources (for the `/` page).
+    pub fn samples_of(&self, family: &'static Family) -> Vec<Sample> {
+        self.snapshots()
+            .iter()
+            .flat_map(|snapshot| snapshot.iter())
+            .filter(|sample| std::ptr::eq(sample.family, family))
+            .cloned()
+            .collect()
     }
 
     /// True once every expected source has published at least once (after its first attempt,
