@@ -1,6 +1,7 @@
 //! The one integration-test binary; each module is one area (keeps link time low).
 
 mod alertmanager;
+mod alibaba_source;
 mod aws_source;
 mod bench;
 mod dashboards;

@@ -540,3 +540,77 @@ pub async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut(
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
+
+/// The AccessKey pair the CloudMonitor test server accepts.
+pub const ALIBABA_KEY_ID: &str = "LTAItestkey";
+pub const ALIBABA_SECRET: &str = "test-alibaba-secret-0f9e8d";
+
+/// The strict CloudMonitor test server (`tests/emulator/cms_server.py`).
+pub struct CmsServer {
+    pub port: u16,
+    pub endpoint: String,
+    _process: Process,
+}
+
+impl CmsServer {
+    /// `max_page` caps points per page (pagination with little data); `rate_limit` is calls/s.
+    pub fn start(max_page: u32, rate_limit: u32) -> CmsServer {
+        let port = free_port();
+        let process = Process(
+            Command::new(python())
+                .arg(repo_root().join("tests/emulator/cms_server.py"))
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--access-key-id",
+                    ALIBABA_KEY_ID,
+                    "--access-key-secret",
+                    ALIBABA_SECRET,
+                    "--max-page",
+                    &max_page.to_string(),
+                    "--rate-limit",
+                    &rate_limit.to_string(),
+                ])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("start the CloudMonitor test server"),
+        );
+        wait_until(
+            "the CloudMonitor test server to answer",
+            Duration::from_secs(20),
+            || http_get(port, "/__cms/stats", &[]).is_ok_and(|r| r.status == 200),
+        );
+        CmsServer {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: process,
+        }
+    }
+
+    fn post(&self, path: &str, body: &serde_json::Value) {
+        let response = http_request(
+            self.port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .expect("CloudMonitor test server");
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+    }
+
+    /// Adds datapoints: `{namespace, metric, timestamp (s), instance, port?, value}`.
+    pub fn seed(&self, points: &[serde_json::Value]) {
+        self.post("/__cms/datapoints", &serde_json::json!({ "points": points }));
+    }
+
+    /// The next `calls` API calls answer `Throttling.User`.
+    pub fn throttle(&self, calls: u32) {
+        self.post("/__cms/faults", &serde_json::json!({ "throttle": calls }));
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let response = http_get(self.port, "/__cms/stats", &[]).expect("stats");
+        serde_json::from_slice(&response.body).expect("stats JSON")
+    }
+}

@@ -2,6 +2,7 @@
 //! and publish whole snapshots to the store. One source runs per configured job and region, so a
 //! failing one never holds up another.
 
+pub mod alibaba;
 pub mod aws;
 pub mod period;
 pub mod telemetry;
@@ -77,15 +78,17 @@ pub fn sharded_probes(config: &Config) -> impl Iterator<Item = &crate::config::P
 
 /// Store keys of every source the config defines; the exporter is ready once each has reported.
 pub fn source_keys(config: &Config) -> Vec<String> {
-    config
-        .aws
-        .iter()
-        .flat_map(|job| {
-            job.regions
-                .iter()
-                .map(|region| aws::source_key(&job.name, region))
-        })
-        .collect()
+    let aws = config.aws.iter().flat_map(|job| {
+        job.regions
+            .iter()
+            .map(|region| aws::source_key(&job.name, region))
+    });
+    let alibaba = config.alibaba.iter().flat_map(|job| {
+        job.regions
+            .iter()
+            .map(|region| alibaba::source_key(&job.name, region))
+    });
+    aws.chain(alibaba).collect()
 }
 
 /// Starts every cloud source; each stops when `shutdown` turns true.
@@ -108,11 +111,51 @@ pub fn spawn_all(
                 let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock())
                     .with_discovered(discovered)
                     .with_shard(shard);
-                run_aws(source, store, shutdown).await;
+                run_source(source, store, shutdown).await;
             });
         }
     }
+    for job in &config.alibaba {
+        // The call-rate limit is the account's: every region of a job shares one bound.
+        let limiter = Arc::new(alibaba::client::RateLimiter::new(job.max_calls_per_second));
+        for region in &job.regions {
+            let source =
+                alibaba::AlibabaSource::new(job.clone(), region.clone(), limiter.clone(), system_clock());
+            tasks.spawn(run_source(source, store.clone(), shutdown.clone()));
+        }
+    }
     tasks
+}
+
+/// A cloud source: collects a whole snapshot per cycle, on its own interval.
+pub trait Source: Send + 'static {
+    fn key(&self) -> String;
+    fn interval(&self) -> Duration;
+    fn collect(&mut self) -> impl std::future::Future<Output = Vec<crate::store::Sample>> + Send;
+}
+
+impl Source for aws::AwsSource {
+    fn key(&self) -> String {
+        aws::AwsSource::key(self)
+    }
+    fn interval(&self) -> Duration {
+        aws::AwsSource::interval(self)
+    }
+    fn collect(&mut self) -> impl std::future::Future<Output = Vec<crate::store::Sample>> + Send {
+        aws::AwsSource::collect(self)
+    }
+}
+
+impl Source for alibaba::AlibabaSource {
+    fn key(&self) -> String {
+        alibaba::AlibabaSource::key(self)
+    }
+    fn interval(&self) -> Duration {
+        alibaba::AlibabaSource::interval(self)
+    }
+    fn collect(&mut self) -> impl std::future::Future<Output = Vec<crate::store::Sample>> + Send {
+        alibaba::AlibabaSource::collect(self)
+    }
 }
 
 /// Work on a fixed interval until shutdown: the first tick after `offset`, and a run that overruns
@@ -147,7 +190,7 @@ impl Schedule {
 }
 
 /// Collects on the source's interval until shutdown.
-pub async fn run_aws(mut source: aws::AwsSource, store: Arc<Store>, shutdown: watch::Receiver<bool>) {
+pub async fn run_source(mut source: impl Source, store: Arc<Store>, shutdown: watch::Receiver<bool>) {
     let key = source.key();
     let mut schedule = Schedule::new(source.interval(), Duration::ZERO, shutdown);
     while schedule.tick().await {

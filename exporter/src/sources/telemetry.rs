@@ -1,4 +1,4 @@
-//! Self-metrics every source keeps about its own API use.
+//! Self-metrics every source keeps about its own health and API use.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -6,6 +6,48 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::store::{families, Labels, Sample};
+
+/// Whether a source's cycles work: `lbtriage_source_up`, the last success, the duration and the
+/// data age, the same for every provider.
+#[derive(Debug, Default)]
+pub struct Health {
+    up: bool,
+    last_success: f64,
+    last_duration: f64,
+}
+
+impl Health {
+    /// Records a finished cycle. A failed one is logged; the source's last good values keep serving.
+    pub fn record<E: std::fmt::Display>(&mut self, source: &str, result: Result<(), E>, took: f64, now: i64) {
+        match result {
+            Ok(()) => {
+                self.up = true;
+                self.last_success = now as f64;
+            }
+            Err(err) => {
+                self.up = false;
+                tracing::warn!(source, error = %err, "collection failed; serving the last good values");
+            }
+        }
+        self.last_duration = took;
+    }
+
+    pub fn up(&self) -> bool {
+        self.up
+    }
+
+    /// The source's self-metrics: health, data end (when counting has started) and API calls.
+    pub fn samples(&self, base: &Labels, data_end: Option<i64>, calls: &ApiCalls, out: &mut Vec<Sample>) {
+        let gauge = |family, value| Sample::new(family, base.clone(), value);
+        out.push(gauge(&families::SOURCE_UP, if self.up { 1.0 } else { 0.0 }));
+        out.push(gauge(&families::COLLECTION_DURATION, self.last_duration));
+        out.push(gauge(&families::COLLECTION_LAST_SUCCESS, self.last_success));
+        if let Some(end) = data_end {
+            out.push(gauge(&families::DATA_PERIOD_END, end as f64));
+        }
+        calls.samples(base, out);
+    }
+}
 
 /// Outcome of one cloud API operation (after the SDK's own retries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

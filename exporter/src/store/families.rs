@@ -76,6 +76,10 @@ families! {
         "Packets the load balancer dropped at its bandwidth cap, by direction (rx, tx).";
     LB_DROPPED_TRAFFIC = Counter "lbtriage_lb_dropped_traffic_bytes" unit "bytes",
         "Traffic the load balancer dropped at its bandwidth cap, by direction (rx, tx).";
+    LB_QPS_UTILIZATION = Gauge "lbtriage_lb_qps_utilization_ratio" unit "ratio",
+        "Requests per second as a share of the load balancer's QPS limit (1 = at the limit).";
+    LB_CONNECTION_UTILIZATION = Gauge "lbtriage_lb_connection_utilization_ratio" unit "ratio",
+        "Connections as a share of the load balancer's limit, by limit (max_connections, new_connections).";
     LB_RESETS = Counter "lbtriage_lb_resets",
         "TCP resets by who sent them (lb, target, client).";
 

@@ -22,7 +22,7 @@ use aws_smithy_runtime_api::client::result::SdkError;
 use self::cloudwatch::SeriesKey;
 use self::discovery::Inventory;
 use super::period::{Counters, Ledger};
-use super::telemetry::{ApiCalls, Outcome};
+use super::telemetry::{ApiCalls, Health, Outcome};
 use super::{Clock, Discovered};
 use crate::config::{AwsJob, ShardAssignment};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
@@ -120,9 +120,7 @@ pub struct AwsSource {
     ledger: Ledger,
     counters: Counters<SeriesKey>,
     gauges: HashMap<SeriesKey, f64>,
-    up: bool,
-    last_success: f64,
-    last_duration: f64,
+    health: Health,
     discovered: Option<Arc<Discovered>>,
     shard: Option<ShardAssignment>,
 }
@@ -144,9 +142,7 @@ impl AwsSource {
             ledger,
             counters: Counters::default(),
             gauges: HashMap::new(),
-            up: false,
-            last_success: 0.0,
-            last_duration: 0.0,
+            health: Health::default(),
             discovered: None,
             shard: None,
         }
@@ -176,17 +172,10 @@ impl AwsSource {
     /// Runs one cycle and returns the snapshot to publish.
     pub async fn collect(&mut self) -> Vec<Sample> {
         let started = Instant::now();
-        match self.cycle().await {
-            Ok(()) => {
-                self.up = true;
-                self.last_success = (self.clock)() as f64;
-            }
-            Err(err) => {
-                self.up = false;
-                tracing::warn!(source = %self.key(), error = %err, "collection failed; serving the last good values");
-            }
-        }
-        self.last_duration = started.elapsed().as_secs_f64();
+        let result = self.cycle().await;
+        let (key, now) = (self.key(), (self.clock)());
+        self.health
+            .record(&key, result, started.elapsed().as_secs_f64(), now);
         self.snapshot()
     }
 
@@ -319,18 +308,13 @@ impl AwsSource {
             ("source".into(), self.job.name.clone()),
             ("region".into(), self.region.clone()),
         ];
-        let gauge = |family, value| Sample::new(family, base.clone(), value);
-        out.push(gauge(&families::SOURCE_UP, if self.up { 1.0 } else { 0.0 }));
-        out.push(gauge(&families::COLLECTION_DURATION, self.last_duration));
-        out.push(gauge(&families::COLLECTION_LAST_SUCCESS, self.last_success));
-        if let Some(watermark) = self.ledger.watermark() {
-            out.push(gauge(&families::DATA_PERIOD_END, watermark as f64));
-        }
-        out.push(gauge(
+        out.push(Sample::new(
             &families::CLOUDWATCH_METRICS_REQUESTED,
+            base.clone(),
             self.calls.metrics_requested() as f64,
         ));
-        self.calls.samples(&base, out);
+        self.health
+            .samples(&base, self.ledger.watermark(), &self.calls, out);
     }
 
     pub fn interval(&self) -> Duration {

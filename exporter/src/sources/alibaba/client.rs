@@ -1,0 +1,430 @@
+//! The CloudMonitor client: credentials, signed GET requests, a call-rate bound, retries with
+//! backoff on throttling and transient faults, bounded reads, and `NextToken` pagination.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::time::Instant;
+
+use super::datapoints::{parse_page, Datapoint, ResponseError};
+use super::signature;
+use crate::sources::telemetry::{ApiCalls, Outcome};
+
+pub const API_VERSION: &str = "2019-01-01";
+pub const API: &str = "DescribeMetricList";
+/// A page larger than this is refused (1,000 points are about 200 KiB).
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Attempts per page, as the AWS SDK's standard retry mode: throttling and transient faults retry.
+const ATTEMPTS: u32 = 3;
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+/// A runaway `NextToken` chain stops here.
+const MAX_PAGES: usize = 1000;
+pub const PAGE_LENGTH: &str = "1000";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AlibabaError {
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("{API} failed: {0}")]
+    Api(ResponseError),
+    #[error("{API} failed: {0}")]
+    Transport(String),
+    #[error("{API} paginated past {MAX_PAGES} pages or repeated a NextToken")]
+    Pagination,
+}
+
+impl AlibabaError {
+    fn outcome(&self) -> Outcome {
+        match self {
+            AlibabaError::Api(err) => Outcome::from_error_code(err.code()),
+            _ => Outcome::Error,
+        }
+    }
+
+    /// Worth another attempt: throttling, the service's own faults, the network.
+    fn transient(&self) -> bool {
+        match self {
+            AlibabaError::Api(ResponseError::Api { code, .. }) => {
+                code.starts_with("Throttling")
+                    || code == "ServiceUnavailable"
+                    || code.starts_with("InternalError")
+            }
+            AlibabaError::Api(ResponseError::Malformed(_)) | AlibabaError::Transport(_) => true,
+            AlibabaError::Credentials(_) | AlibabaError::Pagination => false,
+        }
+    }
+}
+
+/// An AccessKey pair. The secret never appears in `Debug` output.
+#[derive(Clone)]
+pub struct Credentials {
+    pub access_key_id: String,
+    secret: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
+pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
+
+impl Credentials {
+    pub fn new(access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Credentials {
+            access_key_id: access_key_id.into(),
+            secret: secret.into(),
+        }
+    }
+
+    /// From the credentials file if one is named, else from the official SDKs' variables.
+    pub fn resolve(file: Option<&Path>, profile: &str) -> Result<Credentials, AlibabaError> {
+        match file {
+            Some(path) => Self::from_file(path, profile),
+            None => {
+                let id = std::env::var(ENV_ACCESS_KEY_ID).unwrap_or_default();
+                let secret = std::env::var(ENV_ACCESS_KEY_SECRET).unwrap_or_default();
+                if id.is_empty() || secret.is_empty() {
+                    return Err(AlibabaError::Credentials(format!(
+                        "set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}, or credentials_file"
+                    )));
+                }
+                Ok(Credentials::new(id, secret))
+            }
+        }
+    }
+
+    /// The INI file the official SDKs read (`[profile]` with `access_key_id` and
+    /// `access_key_secret`).
+    pub fn from_file(path: &Path, profile: &str) -> Result<Credentials, AlibabaError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| AlibabaError::Credentials(format!("cannot read {}: {err}", path.display())))?;
+        let mut section = String::new();
+        let (mut id, mut secret) = (None, None);
+        for line in text.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.trim().to_string();
+                continue;
+            }
+            if section != profile {
+                continue;
+            }
+            if let Some((key, value)) = line.split_once('=') {
+                let value = value.trim().trim_matches('"').to_string();
+                match key.trim() {
+                    "access_key_id" => id = Some(value),
+                    "access_key_secret" => secret = Some(value),
+                    _ => {}
+                }
+            }
+        }
+        match (id, secret) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Ok(Credentials::new(id, secret))
+            }
+            _ => Err(AlibabaError::Credentials(format!(
+                "{}: profile [{profile}] lacks access_key_id or access_key_secret",
+                path.display()
+            ))),
+        }
+    }
+}
+
+/// Spaces calls evenly at most `per_second` apart; shared by every region of a job, since the
+/// limit is the account's.
+#[derive(Debug)]
+pub struct RateLimiter {
+    spacing: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(per_second: u32) -> Self {
+        RateLimiter {
+            spacing: Duration::from_secs(1) / per_second.max(1),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.spacing;
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+}
+
+type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
+
+pub struct CmsClient {
+    endpoint: String,
+    credentials: Credentials,
+    http: Client<Connector, Empty<Bytes>>,
+    limiter: std::sync::Arc<RateLimiter>,
+}
+
+/// One `DescribeMetricList` query, every page of it.
+pub struct Query<'a> {
+    pub namespace: &'a str,
+    pub metric: &'a str,
+    pub period: i64,
+    /// Exclusive, Unix seconds (the API's range is `(StartTime, EndTime]`).
+    pub start: i64,
+    pub end: i64,
+    pub dimensions: Option<String>,
+    pub instance_dimension: &'a str,
+    pub statistic: &'a str,
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` for Unix seconds.
+pub fn iso8601(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    // Civil-from-days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn nonce() -> String {
+    let mut bytes = [0u8; 16];
+    // SystemRandom fails only without an OS random source; the time-based fallback stays unique.
+    if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).is_err() {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        bytes[..16].copy_from_slice(&now.as_nanos().to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl CmsClient {
+    pub fn new(
+        endpoint: String,
+        credentials: Credentials,
+        limiter: std::sync::Arc<RateLimiter>,
+    ) -> Result<CmsClient, AlibabaError> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|err| AlibabaError::Transport(format!("no trusted roots: {err}")))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(CmsClient {
+            endpoint: endpoint.trim_end_matches('/').to_string(),
+            credentials,
+            http: Client::builder(TokioExecutor::new()).build(connector),
+            limiter,
+        })
+    }
+
+    /// Every datapoint of the query, following `NextToken` to the end. Each page is one call in
+    /// `lbtriage_api_calls_total`, its retries folded in.
+    pub async fn describe_metric_list(
+        &self,
+        calls: &ApiCalls,
+        query: &Query<'_>,
+    ) -> Result<Vec<Datapoint>, AlibabaError> {
+        let mut points = Vec::new();
+        let mut token: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let result = self.page_with_retries(query, token.as_deref()).await;
+            calls.record(
+                API,
+                result
+                    .as_ref()
+                    .map_or_else(AlibabaError::outcome, |_| Outcome::Success),
+            );
+            let page = result?;
+            points.extend(page.points);
+            match page.next_token {
+                Some(next) if seen.insert(next.clone()) => token = Some(next),
+                Some(_) => return Err(AlibabaError::Pagination),
+                None => return Ok(points),
+            }
+        }
+        Err(AlibabaError::Pagination)
+    }
+
+    async fn page_with_retries(
+        &self,
+        query: &Query<'_>,
+        token: Option<&str>,
+    ) -> Result<super::datapoints::Page, AlibabaError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.limiter.acquire().await;
+            match self.page(query, token).await {
+                Err(err) if err.transient() && attempt < ATTEMPTS => {
+                    // Exponential backoff with jitter from the nonce source.
+                    let jitter = u64::from(nonce().as_bytes()[0] % 100);
+                    let wait = BACKOFF_BASE * 2u32.pow(attempt - 1) + Duration::from_millis(jitter);
+                    tracing::debug!(error = %err, attempt, wait_ms = wait.as_millis() as u64, "retrying CloudMonitor call");
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The signed request URL of one page.
+    pub fn url(&self, query: &Query<'_>, token: Option<&str>) -> String {
+        let mut params: BTreeMap<String, String> = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            params.insert(k.to_string(), v);
+        };
+        set("Action", API.to_string());
+        set("Version", API_VERSION.to_string());
+        set("Format", "JSON".to_string());
+        set("AccessKeyId", self.credentials.access_key_id.clone());
+        set("SignatureMethod", "HMAC-SHA1".to_string());
+        set("SignatureVersion", "1.0".to_string());
+        set("SignatureNonce", nonce());
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        set("Timestamp", iso8601(now));
+        set("Namespace", query.namespace.to_string());
+        set("MetricName", query.metric.to_string());
+        set("Period", query.period.to_string());
+        set("StartTime", iso8601(query.start));
+        set("EndTime", iso8601(query.end));
+        set("Length", PAGE_LENGTH.to_string());
+        if let Some(dimensions) = &query.dimensions {
+            set("Dimensions", dimensions.clone());
+        }
+        if let Some(token) = token {
+            set("NextToken", token.to_string());
+        }
+        let signature = signature::sign(&params, &self.credentials.secret);
+        format!(
+            "{}/?{}&Signature={}",
+            self.endpoint,
+            signature::canonical_query(&params),
+            signature::percent_encode(&signature)
+        )
+    }
+
+    async fn page(
+        &self,
+        query: &Query<'_>,
+        token: Option<&str>,
+    ) -> Result<super::datapoints::Page, AlibabaError> {
+        let uri: hyper::Uri = self
+            .url(query, token)
+            .parse()
+            .map_err(|err| AlibabaError::Transport(format!("bad endpoint URL: {err}")))?;
+        let exchange = async {
+            let response = self
+                .http
+                .get(uri)
+                .await
+                .map_err(|err| AlibabaError::Transport(error_chain(&err)))?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+                .collect()
+                .await
+                .map_err(|err| AlibabaError::Transport(format!("reading the answer: {err}")))?
+                .to_bytes();
+            Ok::<_, AlibabaError>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(CALL_TIMEOUT, exchange)
+            .await
+            .map_err(|_| AlibabaError::Transport(format!("no answer within {CALL_TIMEOUT:?}")))??;
+        match parse_page(&body, query.instance_dimension, query.statistic) {
+            Ok(page) if status.is_success() => Ok(page),
+            Ok(_) => Err(AlibabaError::Api(ResponseError::Api {
+                code: if status.is_server_error() {
+                    "ServiceUnavailable"
+                } else {
+                    "HttpError"
+                }
+                .to_string(),
+                message: format!("HTTP {status}"),
+            })),
+            // An HTML error page from a proxy is a transport fault with a status, not a parse bug.
+            Err(ResponseError::Malformed(detail)) if !status.is_success() => {
+                Err(AlibabaError::Transport(format!("HTTP {status}: {detail}")))
+            }
+            Err(err) => Err(AlibabaError::Api(err)),
+        }
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_iso_8601_utc() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso8601(1_767_268_800), "2026-01-01T12:00:00Z");
+        assert_eq!(iso8601(951_827_696), "2000-02-29T12:34:56Z");
+    }
+
+    #[test]
+    fn nonces_do_not_repeat() {
+        let nonces: std::collections::HashSet<String> = (0..1000).map(|_| nonce()).collect();
+        assert_eq!(nonces.len(), 1000);
+    }
+
+    #[test]
+    fn credentials_come_from_the_named_profile_and_hide_the_secret() {
+        let dir = std::env::temp_dir().join(format!("lbtriage-cred-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let file = dir.join("credentials");
+        std::fs::write(
+            &file,
+            "[default]\naccess_key_id = a\naccess_key_secret = b\n\n[prod]\ntype = access_key\naccess_key_id = LTAIprod\naccess_key_secret = \"s3cret\"\n",
+        )
+        .expect("write");
+        let credentials = Credentials::from_file(&file, "prod").expect("prod profile");
+        assert_eq!(credentials.access_key_id, "LTAIprod");
+        assert_eq!(credentials.secret, "s3cret");
+        assert!(!format!("{credentials:?}").contains("s3cret"));
+        assert!(Credentials::from_file(&file, "missing").is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

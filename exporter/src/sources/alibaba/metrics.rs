@@ -1,0 +1,356 @@
+//! Where each CloudMonitor metric becomes a family: the one table of the Alibaba source.
+//!
+//! A series is a signed sum of metrics per instance and period (SLB has no metric for responses
+//! the load balancer itself generated, so they are `InstanceStatusCode5xx − InstanceUpstreamCode5xx`),
+//! converted to the family's base unit. Rates (per second) become counters by rate × period, each
+//! period once; levels (host counts, response time, utilisation) are gauges.
+
+use std::collections::BTreeSet;
+
+use crate::config::AlibabaNamespace;
+use crate::store::families::{self as f, Family};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// Count/s: × period gives the period's count.
+    PerSecond,
+    /// bit/s: × period / 8 gives the period's bytes.
+    BitsPerSecond,
+    Count,
+    Milliseconds,
+    /// 0–100: / 100 gives a ratio.
+    Percent,
+}
+
+/// How per-listener-port datapoints of one instance combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ports {
+    /// Added up (traffic on every listener).
+    Sum,
+    /// The worst listener.
+    Max,
+    /// One series per listener, `target_group="listener:<port>"`: each listener has its own
+    /// backend servers, as an AWS target group does.
+    Each,
+}
+
+pub struct Series {
+    pub namespace: AlibabaNamespace,
+    pub family: &'static Family,
+    pub labels: &'static [(&'static str, &'static str)],
+    /// (metric, sign): the series is Σ sign × metric.
+    pub terms: &'static [(&'static str, f64)],
+    pub unit: Unit,
+    pub ports: Ports,
+}
+
+const fn s(
+    namespace: AlibabaNamespace,
+    family: &'static Family,
+    labels: &'static [(&'static str, &'static str)],
+    terms: &'static [(&'static str, f64)],
+    unit: Unit,
+    ports: Ports,
+) -> Series {
+    Series {
+        namespace,
+        family,
+        labels,
+        terms,
+        unit,
+        ports,
+    }
+}
+
+use AlibabaNamespace::{Alb, Slb};
+use Ports::{Each, Max, Sum};
+use Unit::{BitsPerSecond, Count, Milliseconds, PerSecond, Percent};
+
+pub static SERIES: &[Series] = &[
+    // SLB (CLB): instance-level rates, per-listener L4 drops and backend health.
+    s(Slb, &f::LB_REQUESTS, &[], &[("InstanceQps", 1.0)], PerSecond, Sum),
+    s(
+        Slb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "5xx")],
+        &[("InstanceStatusCode5xx", 1.0), ("InstanceUpstreamCode5xx", -1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_RESPONSES,
+        &[("origin", "backend"), ("code", "5xx")],
+        &[("InstanceUpstreamCode5xx", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_REJECTED_CONNECTIONS,
+        &[],
+        &[("InstanceDropConnection", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_DROPPED_PACKETS,
+        &[("direction", "rx")],
+        &[("DropPacketRX", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_DROPPED_PACKETS,
+        &[("direction", "tx")],
+        &[("DropPacketTX", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_DROPPED_TRAFFIC,
+        &[("direction", "rx")],
+        &[("DropTrafficRX", 1.0)],
+        BitsPerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_DROPPED_TRAFFIC,
+        &[("direction", "tx")],
+        &[("DropTrafficTX", 1.0)],
+        BitsPerSecond,
+        Sum,
+    ),
+    s(
+        Slb,
+        &f::LB_HEALTHY_TARGETS,
+        &[],
+        &[("HeathyServerCount", 1.0)],
+        Count,
+        Each,
+    ),
+    s(
+        Slb,
+        &f::LB_UNHEALTHY_TARGETS,
+        &[],
+        &[("UnhealthyServerCount", 1.0)],
+        Count,
+        Each,
+    ),
+    s(
+        Slb,
+        &f::LB_TARGET_RESPONSE_TIME,
+        &[],
+        &[("UpstreamRt", 1.0)],
+        Milliseconds,
+        Max,
+    ),
+    s(
+        Slb,
+        &f::LB_QPS_UTILIZATION,
+        &[],
+        &[("InstanceQpsUtilization", 1.0)],
+        Percent,
+        Max,
+    ),
+    s(
+        Slb,
+        &f::LB_CONNECTION_UTILIZATION,
+        &[("limit", "max_connections")],
+        &[("InstanceMaxConnectionUtilization", 1.0)],
+        Percent,
+        Max,
+    ),
+    s(
+        Slb,
+        &f::LB_CONNECTION_UTILIZATION,
+        &[("limit", "new_connections")],
+        &[("InstanceNewConnectionUtilization", 1.0)],
+        Percent,
+        Max,
+    ),
+    // ALB: the statistic is `Value`; codes the ALB generated are reported per code.
+    s(
+        Alb,
+        &f::LB_REQUESTS,
+        &[],
+        &[("LoadBalancerQPS", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "500")],
+        &[("LoadBalancerHTTPCode500", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "502")],
+        &[("LoadBalancerHTTPCode502", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "503")],
+        &[("LoadBalancerHTTPCode503", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "504")],
+        &[("LoadBalancerHTTPCode504", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_RESPONSES,
+        &[("origin", "backend"), ("code", "5xx")],
+        &[("LoadBalancerHTTPCodeUpstream5XX", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_REJECTED_CONNECTIONS,
+        &[],
+        &[("LoadBalancerRejectedConnection", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_TARGET_CONNECTION_ERRORS,
+        &[],
+        &[("LoadBalancerUpstreamConnectionError", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_TARGET_TLS_ERRORS,
+        &[],
+        &[("LoadBalancerUpstreamTLSNegotiationError", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_CLIENT_TLS_ERRORS,
+        &[],
+        &[("LoadBalancerClientTLSNegotiationError", 1.0)],
+        PerSecond,
+        Sum,
+    ),
+    s(
+        Alb,
+        &f::LB_TARGET_RESPONSE_TIME,
+        &[],
+        &[("LoadBalancerUpstreamResponseTime", 1.0)],
+        Milliseconds,
+        Max,
+    ),
+    s(
+        Alb,
+        &f::LB_HEALTHY_TARGETS,
+        &[],
+        &[("LoadBalancerHealthyHostCount", 1.0)],
+        Count,
+        Each,
+    ),
+    s(
+        Alb,
+        &f::LB_UNHEALTHY_TARGETS,
+        &[],
+        &[("LoadBalancerUnHealthyHostCount", 1.0)],
+        Count,
+        Each,
+    ),
+];
+
+impl Series {
+    /// The family's value for one period from the combined metric value.
+    pub fn convert(&self, value: f64, period: i64) -> f64 {
+        match self.unit {
+            Unit::PerSecond => value * period as f64,
+            Unit::BitsPerSecond => value * period as f64 / 8.0,
+            Unit::Count => value,
+            Unit::Milliseconds => value / 1000.0,
+            Unit::Percent => value / 100.0,
+        }
+    }
+}
+
+/// The statistic each namespace reports.
+pub fn statistic(namespace: AlibabaNamespace) -> &'static str {
+    match namespace {
+        AlibabaNamespace::Slb => "Average",
+        AlibabaNamespace::Alb => "Value",
+    }
+}
+
+/// The dimension naming the instance.
+pub fn instance_dimension(namespace: AlibabaNamespace) -> &'static str {
+    match namespace {
+        AlibabaNamespace::Slb => "instanceId",
+        AlibabaNamespace::Alb => "loadBalancerId",
+    }
+}
+
+/// The `lb_type` label.
+pub fn lb_type(namespace: AlibabaNamespace) -> &'static str {
+    match namespace {
+        AlibabaNamespace::Slb => "slb",
+        AlibabaNamespace::Alb => "alb",
+    }
+}
+
+/// Every metric a namespace's series read, each once.
+pub fn metrics(namespace: AlibabaNamespace) -> BTreeSet<&'static str> {
+    SERIES
+        .iter()
+        .filter(|series| series.namespace == namespace)
+        .flat_map(|series| series.terms.iter().map(|(metric, _)| *metric))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Kind;
+
+    #[test]
+    fn rates_feed_counters_and_levels_feed_gauges() {
+        for series in SERIES {
+            let rate = matches!(series.unit, Unit::PerSecond | Unit::BitsPerSecond);
+            assert_eq!(
+                rate,
+                series.family.kind == Kind::Counter,
+                "{}: {:?}",
+                series.family.name,
+                series.terms
+            );
+        }
+    }
+
+    #[test]
+    fn units_become_base_units() {
+        let series = |metric: &str| SERIES.iter().find(|s| s.terms[0].0 == metric).expect("declared");
+        assert_eq!(series("InstanceQps").convert(2.5, 60), 150.0);
+        assert_eq!(series("DropTrafficRX").convert(800.0, 60), 6000.0);
+        assert_eq!(series("UpstreamRt").convert(250.0, 60), 0.25);
+        assert_eq!(series("InstanceQpsUtilization").convert(100.0, 60), 1.0);
+    }
+}

@@ -1,0 +1,247 @@
+"""A strict stand-in for Alibaba Cloud CloudMonitor's DescribeMetricList (API 2019-01-01).
+
+Nothing real runs locally for CloudMonitor, so this double is strict where the real service is:
+
+- every request is signed (Signature V1); the expected signature is computed with the official SDK's
+  `alibabacloud_openapi_util` and a mismatch answers `SignatureDoesNotMatch` in the real error shape;
+  unknown keys, stale timestamps, reused nonces and missing common parameters are refused too;
+- pages hold at most `Length` points (capped by --max-page) and continue with an opaque `NextToken`;
+- more than --rate-limit calls in a second answer `Throttling.User`, and the test can ask for the
+  next N calls to be throttled (POST /__cms/faults {"throttle": N});
+- `Datapoints` is a JSON string, points carry `timestamp` in milliseconds, the instance dimension
+  (`instanceId` for acs_slb_dashboard, `loadBalancerId` for acs_alb), `port` where given, and the
+  statistic (`Average`, `Maximum`, `Minimum` for SLB; `Value` for ALB); the range is (StartTime, EndTime].
+
+Test control: POST /__cms/datapoints with {"points": [{"namespace", "metric", "timestamp" (s),
+"instance", "port"?, "value"}]} adds data; GET /__cms/stats reports calls, throttling and signature
+failures. Usage: cms_server.py --port P --access-key-id ID --access-key-secret SECRET
+"""
+
+import argparse
+import base64
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from alibabacloud_openapi_util.client import Client as OpenApiUtil
+
+INSTANCE_DIMENSION = {"acs_slb_dashboard": "instanceId", "acs_alb": "loadBalancerId"}
+COMMON = ("Format", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce",
+          "Timestamp", "Signature", "Action")
+
+
+class ApiError(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class State:
+    def __init__(self, key_id, secret, rate_limit, max_page):
+        self.lock = threading.Lock()
+        self.keys = {key_id: secret}
+        self.rate_limit = rate_limit
+        self.max_page = max_page
+        self.points = []            # (namespace, metric, timestamp_s, instance, port, value)
+        self.nonces = set()
+        self.throttle_next = 0
+        self.window = (0, 0)        # (second, calls in it)
+        self.stats = {"calls": 0, "ok": 0, "throttled": 0, "signature_failures": 0, "errors": 0,
+                      "max_calls_in_a_second": 0, "pages_with_token": 0}
+
+
+def parse_time(text):
+    if text is None or text == "":
+        return None
+    if text.isdigit():
+        value = int(text)
+        return value / 1000 if value > 10_000_000_000 else value
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            pass
+    raise ApiError(400, "InvalidParameter", f"StartTime/EndTime {text!r} is not a time")
+
+
+def make_handler(state):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def reply(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json;charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def error(self, err, host):
+            self.reply(err.status, {
+                "RequestId": str(uuid.uuid4()).upper(),
+                "HostId": host,
+                "Code": err.code,
+                "Message": err.message,
+                "Recommend": f"https://api.aliyun.com/troubleshoot?q={err.code}&product=Cms",
+            })
+
+        def do_POST(self):
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            path = urlsplit(self.path).path
+            with state.lock:
+                if path == "/__cms/datapoints":
+                    for p in body["points"]:
+                        port = None if p.get("port") is None else str(p["port"])
+                        state.points.append((p["namespace"], p["metric"], int(p["timestamp"]), p["instance"],
+                                             port, float(p["value"])))
+                    self.reply(200, {"points": len(state.points)})
+                elif path == "/__cms/faults":
+                    state.throttle_next = int(body.get("throttle", 0))
+                    self.reply(200, {"throttle": state.throttle_next})
+                else:
+                    self.reply(404, {"error": "unknown control path"})
+
+        def do_GET(self):
+            url = urlsplit(self.path)
+            host = self.headers.get("Host", "metrics.emulated")
+            if url.path == "/__cms/stats":
+                with state.lock:
+                    self.reply(200, dict(state.stats))
+                return
+            if url.path != "/":
+                self.reply(404, {"Code": "InvalidApi.NotFound", "Message": "Specified api is not found."})
+                return
+            pairs = parse_qsl(url.query, keep_blank_values=True)
+            params = dict(pairs)
+            with state.lock:
+                state.stats["calls"] += 1
+                try:
+                    if len(params) != len(pairs):
+                        raise ApiError(400, "InvalidParameter", "a parameter is repeated")
+                    self.check_rate()
+                    self.authenticate(params)
+                    body = self.describe(params)
+                except ApiError as err:
+                    key = {"Throttling.User": "throttled", "SignatureDoesNotMatch": "signature_failures"}
+                    state.stats[key.get(err.code, "errors")] += 1
+                    self.error(err, host)
+                    return
+                state.stats["ok"] += 1
+            self.reply(200, body)
+
+        def check_rate(self):
+            second = int(time.time())
+            start, calls = state.window
+            calls = calls + 1 if start == second else 1
+            state.window = (second, calls)
+            state.stats["max_calls_in_a_second"] = max(state.stats["max_calls_in_a_second"], calls)
+            if state.throttle_next > 0 or calls > state.rate_limit:
+                state.throttle_next = max(0, state.throttle_next - 1)
+                raise ApiError(400, "Throttling.User", "Request was denied due to user flow control.")
+
+        def authenticate(self, params):
+            for name in COMMON:
+                if not params.get(name):
+                    raise ApiError(400, "MissingParameter", f"The input parameter \"{name}\" that is mandatory "
+                                   "for processing this request is not supplied.")
+            expected = {"Format": "JSON", "Version": "2019-01-01", "SignatureMethod": "HMAC-SHA1",
+                        "SignatureVersion": "1.0"}
+            for name, value in expected.items():
+                if params[name] != value:
+                    raise ApiError(400, "InvalidParameter", f"{name} must be {value}, not {params[name]!r}")
+            secret = state.keys.get(params["AccessKeyId"])
+            if secret is None:
+                raise ApiError(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
+            try:
+                stamp = datetime.strptime(params["Timestamp"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+            except ValueError:
+                raise ApiError(400, "InvalidTimeStamp.Format", "Specified time stamp or date value is not well formatted.")
+            if abs(stamp.timestamp() - time.time()) > 900:
+                raise ApiError(400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired.")
+            signed = {k: v for k, v in params.items() if k != "Signature"}
+            signature = OpenApiUtil.get_rpcsignature(signed, "GET", secret)
+            if signature != params["Signature"]:
+                raise ApiError(400, "SignatureDoesNotMatch",
+                               "Specified signature is not matched with our calculation.")
+            if params["SignatureNonce"] in state.nonces:
+                raise ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
+            state.nonces.add(params["SignatureNonce"])
+
+        def describe(self, params):
+            if params["Action"] != "DescribeMetricList":
+                raise ApiError(404, "InvalidAction.NotFound", f"Specified api is not found: {params['Action']}")
+            namespace, metric = params.get("Namespace"), params.get("MetricName")
+            if not namespace or not metric:
+                raise ApiError(400, "MissingParameter", "Namespace and MetricName are mandatory.")
+            period = params.get("Period", "60")
+            if period not in ("60", "300", "900"):
+                raise ApiError(400, "InvalidParameter", f"Period {period} is not one of 60, 300, 900.")
+            start, end = parse_time(params.get("StartTime")), parse_time(params.get("EndTime"))
+            if start is not None and end is not None and start >= end:
+                raise ApiError(400, "InvalidParameter", "StartTime must be earlier than EndTime.")
+            wanted = None
+            if params.get("Dimensions"):
+                try:
+                    wanted = {d[INSTANCE_DIMENSION.get(namespace, "instanceId")]
+                              for d in json.loads(params["Dimensions"])}
+                except (ValueError, KeyError, TypeError):
+                    raise ApiError(400, "InvalidParameter", "Dimensions is not a JSON list of dimension maps.")
+            length = min(int(params.get("Length") or 1000), 1000, state.max_page)
+            offset = 0
+            if params.get("NextToken"):
+                try:
+                    offset = int(base64.urlsafe_b64decode(params["NextToken"]).decode().split(":")[1])
+                except (ValueError, IndexError):
+                    raise ApiError(400, "InvalidParameter", "NextToken is invalid.")
+            dimension = INSTANCE_DIMENSION.get(namespace, "instanceId")
+            statistics = ("Value",) if namespace == "acs_alb" else ("Average", "Maximum", "Minimum")
+            matching = [
+                p for p in sorted(state.points, key=lambda p: (p[2], p[3], p[4] or ""))
+                if p[0] == namespace and p[1] == metric
+                and (start is None or p[2] > start) and (end is None or p[2] <= end)
+                and (wanted is None or p[3] in wanted)
+            ]
+            page = matching[offset:offset + length]
+            points = []
+            for _, _, timestamp, instance, port, value in page:
+                point = {"timestamp": timestamp * 1000, "userId": "1234567890", dimension: instance}
+                if port is not None:
+                    point["port"] = str(port)
+                    point["vip"] = "192.0.2.10"
+                for statistic in statistics:
+                    point[statistic] = value
+                points.append(point)
+            body = {"RequestId": str(uuid.uuid4()).upper(), "Code": "200", "Success": True, "Period": period,
+                    "Datapoints": json.dumps(points)}
+            if offset + length < len(matching):
+                token = f"{uuid.uuid4().hex}:{offset + length}"
+                body["NextToken"] = base64.urlsafe_b64encode(token.encode()).decode()
+                state.stats["pages_with_token"] += 1
+            return body
+
+    return Handler
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--access-key-id", required=True)
+    parser.add_argument("--access-key-secret", required=True)
+    parser.add_argument("--rate-limit", type=int, default=50, help="calls per second per API, as the account limit")
+    parser.add_argument("--max-page", type=int, default=1000, help="points per page at most")
+    args = parser.parse_args()
+    state = State(args.access_key_id, args.access_key_secret, args.rate_limit, args.max_page)
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
