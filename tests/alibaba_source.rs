@@ -137,7 +137,12 @@ async fn exports_exact_values_across_every_page() {
     // The first cycle starts counting at the newest complete period; counters appear at zero.
     let first = harness.collect_at(base + 120).await;
     let shop = [("lb", "lb-shop")];
-    assert_eq!(at(&first, "lbtriage_source_up", &[("provider", "alibaba")]), 1.0, "{}", server.stats());
+    assert_eq!(
+        at(&first, "lbtriage_source_up", &[("provider", "alibaba")]),
+        1.0,
+        "{}",
+        server.stats()
+    );
     assert_eq!(at(&first, "lbtriage_lb_requests_total", &shop), 0.0);
     assert_eq!(
         at(

@@ -173,3 +173,24 @@ fn dockerfile_builds_in_stages_and_runs_as_non_root() {
     );
     assert!(!dockerfile.contains(":latest"));
 }
+
+#[test]
+fn alibaba_ram_policy_grants_exactly_the_api_the_code_calls() {
+    let policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/iam/alibaba-ram-policy.json")).expect("read"),
+    )
+    .expect("JSON");
+    let granted: Vec<&str> = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|statement| statement["Action"].as_array().into_iter().flatten())
+        .filter_map(serde_json::Value::as_str)
+        .collect();
+    assert_eq!(
+        granted,
+        [format!("cms:{}", lbtriage::sources::alibaba::client::API)],
+        "read-only CloudMonitor, nothing else"
+    );
+    assert_eq!(policy["Statement"][0]["Effect"], "Allow");
+}

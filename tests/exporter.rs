@@ -346,20 +346,27 @@ fn credentials_never_appear_in_any_output() {
         &json!({"region": "us-east-1", "load_balancers": [{"key": "shop", "type": "application", "name": "shop"}]}),
         None,
     );
+    let cms = crate::support::CmsServer::start(1000, 50);
     let dir = tempfile::tempdir().expect("temp dir");
     let (_held, dead) = crate::support::refusing_port();
     let config = write_config(
         dir.path(),
         &format!(
-            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
-            emulator.endpoint
+            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\nalibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: ali-dead\n    regions: [cn-hangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
+            emulator.endpoint, cms.endpoint
         ),
     );
+    let alibaba_env = |command: &mut Command| {
+        command
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", crate::support::ALIBABA_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", crate::support::ALIBABA_SECRET);
+    };
     let (mut child, port) = start_exporter(&config, Stdio::piped(), |command| {
         command
             .arg("--log.level=debug")
             .env("AWS_ACCESS_KEY_ID", KEY_ID)
             .env("AWS_SECRET_ACCESS_KEY", SECRET);
+        alibaba_env(command);
     });
     // Several cycles, successful and failing, before looking.
     wait_until(
@@ -372,6 +379,16 @@ fn credentials_never_appear_in_any_output() {
                 "lbtriage_api_calls_total",
                 &[("source", "dead"), ("outcome", "error")],
             ) > 0
+                && count(
+                    &series,
+                    "lbtriage_api_calls_total",
+                    &[("source", "ali-dead"), ("outcome", "error")],
+                ) > 0
+                && count(
+                    &series,
+                    "lbtriage_api_calls_total",
+                    &[("source", "ali"), ("outcome", "success")],
+                ) > 0
                 && count(&series, "lbtriage_lb_info", &[]) == 1
         },
     );
@@ -382,12 +399,13 @@ fn credentials_never_appear_in_any_output() {
             http_get(port, path, &[]).map(|r| r.text()).unwrap_or_default(),
         ));
     }
-    let check = Command::new(env!("CARGO_BIN_EXE_lbtriage"))
+    let mut check = Command::new(env!("CARGO_BIN_EXE_lbtriage"));
+    check
         .args(["check-config", &format!("--config.file={}", config.display())])
         .env("AWS_ACCESS_KEY_ID", KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET)
-        .output()
-        .expect("check-config");
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    alibaba_env(&mut check);
+    let check = check.output().expect("check-config");
     outputs.push((
         "check-config".to_string(),
         format!(
@@ -411,5 +429,13 @@ fn credentials_never_appear_in_any_output() {
         assert!(!text.is_empty() || name == "check-config", "{name} is empty");
         assert!(!text.contains(KEY_ID), "the access key id appears in {name}");
         assert!(!text.contains(SECRET), "the secret appears in {name}");
+        assert!(
+            !text.contains(crate::support::ALIBABA_KEY_ID),
+            "the Alibaba AccessKey ID appears in {name}"
+        );
+        assert!(
+            !text.contains(crate::support::ALIBABA_SECRET),
+            "the Alibaba secret appears in {name}"
+        );
     }
 }

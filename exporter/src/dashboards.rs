@@ -246,6 +246,26 @@ fn detail_panels(runbook: &str) -> Vec<Panel> {
             ],
         ),
         panel(
+            "Capacity utilisation",
+            "Requests per second and connections as a share of the load balancer's limits, where the provider reports them (Alibaba SLB).",
+            Viz::TimeSeries,
+            "percentunit",
+            vec![
+                q(r#"max(lbtriage_lb_qps_utilization_ratio{lb="$lb"})"#, "QPS"),
+                q(r#"max by (limit) (lbtriage_lb_connection_utilization_ratio{lb="$lb"})"#, "{{limit}}"),
+            ],
+        ),
+        panel(
+            "Dropped traffic",
+            "Bytes the load balancer dropped at its bandwidth cap, by direction.",
+            Viz::TimeSeries,
+            "Bps",
+            vec![q(
+                r#"sum by (direction) (rate(lbtriage_lb_dropped_traffic_bytes_total{lb="$lb"}[$__rate_interval]))"#,
+                "{{direction}}",
+            )],
+        ),
+        panel(
             "Surge queue",
             "Requests waiting for a free target connection (Classic load balancers).",
             Viz::TimeSeries,

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::config::LoadBalancerType;
+use crate::sources::alibaba::metrics as alibaba;
 use crate::sources::aws::metrics as aws;
 use crate::store::{families, Family, Kind};
 
@@ -54,6 +55,54 @@ fn aws_sources(family: &Family) -> Vec<String> {
     out
 }
 
+/// Where each family comes from on Alibaba Cloud: `namespace` `terms` (unit, listeners) lines.
+fn alibaba_sources(family: &Family) -> Vec<String> {
+    alibaba::SERIES
+        .iter()
+        .filter(|series| std::ptr::eq(series.family, family))
+        .map(|series| {
+            let terms = series
+                .terms
+                .iter()
+                .enumerate()
+                .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
+                    (0, _) => format!("`{metric}`"),
+                    (_, true) => format!(" − `{metric}`"),
+                    (_, false) => format!(" + `{metric}`"),
+                })
+                .collect::<String>();
+            let unit = match series.unit {
+                alibaba::Unit::PerSecond => "per second × period",
+                alibaba::Unit::BitsPerSecond => "bit/s × period ÷ 8",
+                alibaba::Unit::Count => "count",
+                alibaba::Unit::Milliseconds => "ms ÷ 1000",
+                alibaba::Unit::Percent => "% ÷ 100",
+            };
+            let ports = match series.ports {
+                alibaba::Ports::Sum => "",
+                alibaba::Ports::Max => ", worst listener",
+                alibaba::Ports::Each => ", per listener",
+            };
+            let labels = series
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let labels = if labels.is_empty() {
+                String::new()
+            } else {
+                format!(" → `{labels}`")
+            };
+            format!(
+                "`{}` {terms} ({}, {unit}{ports}){labels}",
+                series.namespace.as_str(),
+                alibaba::statistic(series.namespace)
+            )
+        })
+        .collect()
+}
+
 pub fn metrics_markdown() -> String {
     let mut out = String::new();
     out.push_str(
@@ -63,9 +112,10 @@ pub fn metrics_markdown() -> String {
          One family per concept, whatever the cloud, so one alert rule serves every provider.\n\n\
          **Labels.** Every series about a load balancer carries `provider`, `region`, `lb` (AWS: the\n\
          CloudWatch `LoadBalancer` dimension, `app/<name>/<id>` or `net/<name>/<id>`, or a Classic load\n\
-         balancer's name), `lb_name` and `lb_type` (`application`, `network`, `classic`). Target-group\n\
-         series add `target_group` (`targetgroup/<name>/<id>`). Self-metrics carry `provider`, `source`\n\
-         (the config job name) and `region`.\n\n\
+         balancer's name; Alibaba: the instance ID, `lb-...` or `alb-...`), `lb_name` and `lb_type`\n\
+         (`application`, `network`, `classic`; `slb`, `alb`). Target-group series add `target_group`\n\
+         (`targetgroup/<name>/<id>`; Alibaba SLB: `listener:<port>`, each listener's backend servers).\n\
+         Self-metrics carry `provider`, `source` (the config job name) and `region`.\n\n\
          **Counters.** Provider counts (CloudWatch `Sum` per period) become monotonic counters: each\n\
          period is added once, when it ended at least `delay` ago; a period without a datapoint adds\n\
          nothing; a failed cycle adds nothing and the next one reads the missed periods. A restart starts\n\
@@ -81,21 +131,25 @@ pub fn metrics_markdown() -> String {
     );
     let mut section = |title: &str, list: &[&Family]| {
         let _ = writeln!(out, "## {title}\n");
-        out.push_str("| family | type | meaning | AWS source |\n|---|---|---|---|\n");
-        for family in list {
-            let sources = aws_sources(family);
-            let sources = if sources.is_empty() {
+        out.push_str(
+            "| family | type | meaning | AWS source | Alibaba Cloud source |\n|---|---|---|---|---|\n",
+        );
+        let cell = |sources: Vec<String>| {
+            if sources.is_empty() {
                 "—".to_string()
             } else {
                 sources.join("<br>")
-            };
+            }
+        };
+        for family in list {
             let _ = writeln!(
                 out,
-                "| `{}` | {} | {} | {} |",
+                "| `{}` | {} | {} | {} | {} |",
                 sample_name(family),
                 kind_name(family.kind),
                 family.help.replace('|', "\\|"),
-                sources
+                cell(aws_sources(family)),
+                cell(alibaba_sources(family))
             );
         }
         out.push('\n');
@@ -124,7 +178,12 @@ pub fn metrics_markdown() -> String {
          - ALB responses are read per code (500, 502, 503, 504) so rules can tell them apart; other\n  \
          load-balancer 5xx codes (501, 505, 561) are not read. Classic reports only the `5xx` class.\n\
          - `HTTPCode_ELB_4XX_Count` includes 460 (client closed early) and 463 (forwarding loop); CloudWatch\n  \
-         has no per-code 4xx metric.\n",
+         has no per-code 4xx metric.\n\
+         - Alibaba: SLB has no metric for responses the load balancer generated, so they are\n  \
+         `InstanceStatusCode5xx − InstanceUpstreamCode5xx` per period (never below zero), and no QPS-throttled\n  \
+         count: `lbtriage_lb_qps_utilization_ratio` at 1 with load-balancer 5xx stands for it. Rates (Count/s,\n  \
+         bit/s) become counters by rate × period. Instances are the ones CloudMonitor's answers name (no\n  \
+         inventory API is called); `lbtriage_lb_info` carries no DNS name or tags for them.\n",
     );
     out
 }

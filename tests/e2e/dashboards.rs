@@ -22,6 +22,8 @@ fn feeding_scenario(panel: &str) -> Option<&'static str> {
         | "Load balancer" => "healthy",
         "Backend keep-alive against the load balancer idle timeout" => "keepalive",
         "Oversized requests, QPS limit and addresses" => "throttled",
+        "Capacity utilisation" => "lb-throttled",
+        "Dropped traffic" => "lb-bandwidth",
         _ => return None,
     })
 }

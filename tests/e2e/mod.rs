@@ -14,7 +14,8 @@ mod dashboards;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{
-    dimension, eventually, free_port, http_get, refusing_port, repo_root, start_exporter, Emulator, Process,
+    dimension, eventually, free_port, http_get, refusing_port, repo_root, start_exporter, CmsServer,
+    Emulator, Process, ALIBABA_KEY_ID, ALIBABA_SECRET,
 };
 
 /// Load balancer key → the causes that must fire for it (and nothing else).
@@ -40,7 +41,77 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("resets", set(&[])),
         ("surge", set(&[])),
         ("clienttls", set(&["client_tls_negotiation_failure"])),
+        // Alibaba Cloud, through CloudMonitor: the same causes from the same rules.
+        ("lb-throttled", set(&["lb_qps_throttled"])),
+        ("lb-dropping", set(&["lb_connection_limit"])),
+        ("lb-bandwidth", set(&["lb_bandwidth_throttled"])),
+        ("lb-passthrough", set(&["backend_errors_passthrough"])),
+        ("lb-unhealthy", set(&["targets_unhealthy"])),
+        ("alb-passthrough", set(&["backend_errors_passthrough"])),
     ])
+}
+
+/// CloudMonitor datapoints every minute from ten minutes ago to ten minutes ahead (the server only
+/// answers for periods that have ended).
+fn alibaba_datapoints(now: i64) -> Vec<Value> {
+    let slb = "acs_slb_dashboard";
+    let per_minute: &[(&str, &str, &str, Option<u16>, f64)] = &[
+        (slb, "lb-throttled", "InstanceQps", None, 50.0),
+        (slb, "lb-throttled", "InstanceQpsUtilization", None, 100.0),
+        (slb, "lb-throttled", "InstanceStatusCode5xx", None, 10.0),
+        (slb, "lb-throttled", "InstanceUpstreamCode5xx", None, 0.0),
+        (slb, "lb-dropping", "InstanceDropConnection", None, 5.0),
+        (
+            slb,
+            "lb-dropping",
+            "InstanceMaxConnectionUtilization",
+            None,
+            100.0,
+        ),
+        (slb, "lb-bandwidth", "DropTrafficRX", Some(80), 8000.0),
+        (slb, "lb-bandwidth", "DropPacketRX", Some(80), 10.0),
+        (slb, "lb-passthrough", "InstanceQps", None, 50.0),
+        (slb, "lb-passthrough", "InstanceStatusCode5xx", None, 5.0),
+        (slb, "lb-passthrough", "InstanceUpstreamCode5xx", None, 5.0),
+        (slb, "lb-passthrough", "HeathyServerCount", Some(80), 2.0),
+        (slb, "lb-passthrough", "UnhealthyServerCount", Some(80), 0.0),
+        (slb, "lb-unhealthy", "HeathyServerCount", Some(80), 2.0),
+        (slb, "lb-unhealthy", "UnhealthyServerCount", Some(80), 1.0),
+        ("acs_alb", "alb-passthrough", "LoadBalancerQPS", None, 50.0),
+        (
+            "acs_alb",
+            "alb-passthrough",
+            "LoadBalancerHTTPCodeUpstream5XX",
+            None,
+            5.0,
+        ),
+        (
+            "acs_alb",
+            "alb-passthrough",
+            "LoadBalancerHealthyHostCount",
+            None,
+            2.0,
+        ),
+        (
+            "acs_alb",
+            "alb-passthrough",
+            "LoadBalancerUnHealthyHostCount",
+            None,
+            0.0,
+        ),
+    ];
+    let mut points = Vec::new();
+    for minute in -10..=10 {
+        let timestamp = now / 60 * 60 + minute * 60;
+        for (namespace, instance, metric, port, value) in per_minute {
+            let mut point = json!({"namespace": namespace, "metric": metric, "timestamp": timestamp, "instance": instance, "value": value});
+            if let Some(port) = port {
+                point["port"] = json!(port);
+            }
+            points.push(point);
+        }
+    }
+    points
 }
 
 /// CloudWatch datapoints for every 10 s period of the next `periods`, seeded up front.
@@ -141,7 +212,16 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         spec
     };
     let fleet = emulator.seed(&fleet_spec, None);
-    let lb = |key: &str| dimension(&fleet, key);
+    let cms = CmsServer::start(1000, 50);
+    cms.seed(&alibaba_datapoints(now));
+    // AWS scenarios are named by key; Alibaba ones by their instance ID.
+    let lb = |key: &str| {
+        if key.starts_with("lb-") || key.starts_with("alb-") {
+            key.to_string()
+        } else {
+            dimension(&fleet, key)
+        }
+    };
 
     // Backends and what the probes see.
     let healthy = spawn(Behaviour::Healthy).await;
@@ -185,13 +265,18 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nprobes:\n{}",
+            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\nprobes:\n{}",
             emulator.endpoint,
+            cms.endpoint,
             probes.concat()
         ),
     )
     .expect("write config");
-    let (_lbtriage, exporter_port) = start_exporter(&config, Stdio::null(), |_| {});
+    let (_lbtriage, exporter_port) = start_exporter(&config, Stdio::null(), |command| {
+        command
+            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID)
+            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET);
+    });
 
     // The rules as users render them, with every `for` shortened.
     let catalog = lbtriage::catalog::Catalog::embedded();
