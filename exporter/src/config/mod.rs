@@ -844,6 +844,36 @@ mod tests {
                 "probes[1].name",
                 "duplicate",
             ),
+            (
+                "alibaba:\n  - name: a\n    regions: [cn-hangzhou]\n    period: 120s\n",
+                "alibaba[0].period",
+                "60s, 300s or 900s",
+            ),
+            (
+                "alibaba:\n  - name: a\n    regions: [cn-hangzhou]\n    namespaces: [acs_ecs_dashboard]\n",
+                "namespaces",
+                "acs_ecs_dashboard",
+            ),
+            (
+                "alibaba:\n  - name: a\n    regions: []\n",
+                "alibaba[0].regions",
+                "at least one region",
+            ),
+            (
+                "alibaba:\n  - name: a\n    regions: [cn-hangzhou]\n    max_calls_per_second: 0\n",
+                "alibaba[0].max_calls_per_second",
+                "between 1 and 50",
+            ),
+            (
+                "aws:\n  - name: prod\n    regions: [us-east-1]\nalibaba:\n  - name: prod\n    regions: [cn-hangzhou]\n",
+                "alibaba[0].name",
+                "duplicate",
+            ),
+            (
+                "alibaba:\n  - name: a\n    regions: [cn-hangzhou]\n    endpoint_url: metrics.local\n",
+                "alibaba[0].endpoint_url",
+                "http",
+            ),
         ];
         for (text, key, message) in cases {
             let err = error(text);
