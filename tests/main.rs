@@ -14,3 +14,4 @@ mod page;
 mod probes;
 mod rules;
 mod support;
+mod web_config;

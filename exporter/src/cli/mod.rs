@@ -72,6 +72,9 @@ struct RunArgs {
     /// Address to listen on for the web interface and telemetry.
     #[arg(long = "web.listen-address", value_name = "HOST:PORT", default_value = DEFAULT_LISTEN_ADDRESS)]
     listen_address: String,
+    /// Path to the web configuration (exporter-toolkit format): TLS and basic authentication.
+    #[arg(long = "web.config.file", value_name = "PATH")]
+    web_config_file: Option<PathBuf>,
     /// Path under which to expose metrics.
     #[arg(long = "web.telemetry-path", value_name = "PATH", default_value = "/metrics")]
     telemetry_path: String,
@@ -228,6 +231,10 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             args.telemetry_path
         );
     }
+    let web = match &args.web_config_file {
+        Some(path) => server::WebConfig::load(path)?,
+        None => server::WebConfig::open(),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -251,6 +258,7 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             telemetry_path: args.telemetry_path,
             static_samples: vec![build_info()],
             reload: reload_tx,
+            web,
         });
         let server = tokio::spawn(server::serve(listener, state, shutdown_rx));
 

@@ -24,6 +24,12 @@ use crate::catalog::Catalog;
 use crate::store::{Format, Sample, Store};
 
 mod page;
+pub mod web_config;
+
+pub use web_config::WebConfig;
+
+/// Clients get this long to finish the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Slow clients get this long to send their request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +43,8 @@ pub struct AppState {
     pub static_samples: Vec<Sample>,
     /// Asks the main loop to reload the config; the answer says whether it worked.
     pub reload: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    /// TLS and basic authentication (`--web.config.file`).
+    pub web: WebConfig,
 }
 
 type Body = Full<Bytes>;
@@ -61,19 +69,19 @@ pub async fn serve(
             },
             _ = shutdown.changed() => break,
         };
+        let watcher = graceful.watcher();
+        let tls = state.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
         let state = state.clone();
-        let service = service_fn(move |request| {
-            let state = state.clone();
-            async move { Ok::<_, Infallible>(handle(&state, &request).await) }
-        });
-        let connection = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .serve_connection(TokioIo::new(stream), service);
-        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, state, watcher).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, state, watcher).await,
+                        Ok(Err(err)) => tracing::debug!(error = %err, "TLS handshake failed"),
+                        Err(_) => tracing::debug!("TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
@@ -87,7 +95,38 @@ pub async fn serve(
     Ok(())
 }
 
+/// One HTTP/1.1 connection, plain or TLS, until it ends or shutdown drains it.
+async fn serve_connection<I>(io: I, state: Arc<AppState>, watcher: hyper_util::server::graceful::Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request| {
+        let state = state.clone();
+        async move { Ok::<_, Infallible>(handle(&state, &request).await) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service);
+    if let Err(err) = watcher.watch(connection).await {
+        tracing::debug!(error = %err, "connection ended with an error");
+    }
+}
+
 async fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body> {
+    // Every endpoint, the reload endpoint included, sits behind the configured users.
+    let authorization = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    if !state.web.authorized(authorization) {
+        let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"lbtriage\", charset=\"UTF-8\""),
+        );
+        return response;
+    }
     if request.uri().path() == "/-/reload" {
         return reload(state, request.method()).await;
     }

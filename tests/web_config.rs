@@ -1,0 +1,230 @@
+//! `--web.config.file`: TLS and bcrypt basic authentication on every endpoint, exercised by real
+//! TLS clients — curl (OpenSSL) and Prometheus (Go's TLS stack) scraping with `basic_auth`.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::servers::Pki;
+use crate::support::{free_port, http_get, lbtriage_command, start_exporter, wait_until, Process};
+
+const USER: &str = "prometheus";
+const PASSWORD: &str = "correct horse battery staple";
+
+struct Secured {
+    _dir: tempfile::TempDir,
+    ca: std::path::PathBuf,
+    port: u16,
+    _exporter: Process,
+}
+
+fn secured() -> Secured {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pki = Pki::new();
+    let (cert, key) = pki.leaf_files(
+        dir.path(),
+        "server",
+        &["127.0.0.1", "localhost"],
+        (2020, 1, 1),
+        (2099, 1, 1),
+    );
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).expect("write CA");
+    let hash = bcrypt::hash(PASSWORD, 6).expect("bcrypt");
+    // Relative paths resolve against the web config's directory.
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  {USER}: '{hash}'\n",
+            cert.file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            key.display()
+        ),
+    )
+    .expect("write web config");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(&config, "probes: []\n").expect("write config");
+    let (exporter, port) = start_exporter(&config, Stdio::null(), |command| {
+        command.arg(format!("--web.config.file={}", web.display()));
+    });
+    Secured {
+        _dir: dir,
+        ca,
+        port,
+        _exporter: exporter,
+    }
+}
+
+/// curl's status code for `url`, or 0 when the connection itself failed.
+fn curl(secured: &Secured, url: &str, credentials: Option<&str>) -> u16 {
+    let mut command = Command::new("curl");
+    command
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+            "--cacert",
+        ])
+        .arg(&secured.ca)
+        .arg(url);
+    if let Some(credentials) = credentials {
+        command.args(["-u", credentials]);
+    }
+    let output = command.output().expect("curl must be installed");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+#[test]
+fn every_endpoint_needs_tls_and_a_password() {
+    let secured = secured();
+    let base = format!("https://127.0.0.1:{}", secured.port);
+    let good = format!("{USER}:{PASSWORD}");
+    wait_until("the TLS listener", Duration::from_secs(10), || {
+        curl(&secured, &format!("{base}/-/healthy"), Some(&good)) == 200
+    });
+    for path in [
+        "/metrics",
+        "/",
+        "/-/healthy",
+        "/-/ready",
+        "/runbooks/lb_listener_missing.md",
+        "/-/reload",
+    ] {
+        let url = format!("{base}{path}");
+        assert_eq!(curl(&secured, &url, None), 401, "{path} without credentials");
+        assert_eq!(
+            curl(&secured, &url, Some(&format!("{USER}:wrong"))),
+            401,
+            "{path}, wrong password"
+        );
+        assert_eq!(
+            curl(&secured, &url, Some(&format!("nobody:{PASSWORD}"))),
+            401,
+            "{path}, unknown user"
+        );
+    }
+    assert_eq!(curl(&secured, &format!("{base}/metrics"), Some(&good)), 200);
+    // Plain HTTP gets no answer from the TLS listener.
+    let plain = http_get(secured.port, "/metrics", &[]);
+    assert!(
+        plain.is_err() || plain.is_ok_and(|r| r.status != 200),
+        "plain HTTP must not be served"
+    );
+    // A client that does not trust the certificate refuses to talk.
+    let untrusted = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+            "-u",
+            &good,
+        ])
+        .arg(format!("{base}/metrics"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&untrusted.stdout).trim(), "000");
+}
+
+#[test]
+fn prometheus_scrapes_with_tls_and_basic_auth() {
+    let secured = secured();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let prometheus_port = free_port();
+    let job = |name: &str, password: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: {USER}\n      password: '{password}'\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
+            secured.ca.display(),
+            secured.port
+        )
+    };
+    std::fs::write(
+        dir.path().join("prometheus.yml"),
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n{}{}",
+            job("authorized", PASSWORD),
+            job("wrong_password", "nope")
+        ),
+    )
+    .expect("write prometheus.yml");
+    let _prometheus = Process(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}/prometheus.yml", dir.path().display()))
+            .arg(format!("--storage.tsdb.path={}/tsdb", dir.path().display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus must be installed (make test installs it)"),
+    );
+    let targets = || -> Option<Vec<Value>> {
+        let response = http_get(prometheus_port, "/api/v1/targets", &[]).ok()?;
+        let body: Value = serde_json::from_slice(&response.body).ok()?;
+        body["data"]["activeTargets"].as_array().cloned()
+    };
+    let health = |job: &str| -> Option<(String, String)> {
+        targets()?
+            .iter()
+            .find(|t| t["labels"]["job"] == job)
+            .and_then(|t| {
+                let health = t["health"].as_str()?;
+                (health != "unknown").then(|| {
+                    (
+                        health.to_string(),
+                        t["lastError"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+            })
+    };
+    wait_until("both scrape jobs to report", Duration::from_secs(30), || {
+        health("authorized").is_some_and(|(h, _)| h == "up") && health("wrong_password").is_some()
+    });
+    let (state, error) = health("wrong_password").expect("reported");
+    assert_eq!(state, "down");
+    assert!(error.contains("401"), "{error}");
+}
+
+#[test]
+fn a_bad_web_config_stops_the_start_and_names_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(&config, "probes: []\n").expect("write");
+    for (web, key) in [
+        ("tls_server_config:\n  cert_fil: a.pem\n", "cert_fil"),
+        (
+            "tls_server_config:\n  cert_file: missing.pem\n  key_file: missing.key\n",
+            "tls_server_config.cert_file",
+        ),
+        (
+            "basic_auth_users:\n  alice: plaintext\n",
+            "basic_auth_users.alice",
+        ),
+        (
+            "tls_server_config:\n  key_file: a.key\n",
+            "tls_server_config.cert_file",
+        ),
+    ] {
+        let path = dir.path().join("web.yml");
+        std::fs::write(&path, web).expect("write");
+        let output = lbtriage_command()
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg(format!("--web.config.file={}", path.display()))
+            .output()
+            .expect("run");
+        assert_eq!(output.status.code(), Some(1), "{web}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(key), "{web}: expected {key} in {stderr}");
+    }
+}
