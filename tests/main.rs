@@ -9,6 +9,8 @@ mod deploy;
 mod diagnose;
 mod e2e;
 mod exporter;
+mod faults;
+mod fuzz_corpus;
 mod generated;
 mod page;
 mod probes;

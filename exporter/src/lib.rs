@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod dashboards;
 pub mod docs;
+pub mod fuzzing;
 pub mod probes;
 pub mod rules;
 pub mod server;

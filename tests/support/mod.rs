@@ -118,8 +118,26 @@ impl Drop for Process {
 pub struct Emulator {
     pub endpoint: String,
     pub moto_endpoint: String,
+    pub bridge_port: u16,
+    moto_port: u16,
     bridge: Option<Process>,
     moto: Option<Process>,
+}
+
+fn spawn_bridge(bridge_port: u16, moto_port: u16) -> Process {
+    Process(
+        Command::new(python())
+            .arg(repo_root().join("tests/emulator/cbor_bridge.py"))
+            .args([
+                "--listen-port",
+                &bridge_port.to_string(),
+                "--moto-port",
+                &moto_port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the CBOR bridge"),
+    )
 }
 
 impl Emulator {
@@ -142,28 +160,31 @@ impl Emulator {
                 .expect("start moto"),
         );
         let bridge_port = free_port();
-        let bridge = Process(
-            Command::new(&python)
-                .arg(repo_root().join("tests/emulator/cbor_bridge.py"))
-                .args([
-                    "--listen-port",
-                    &bridge_port.to_string(),
-                    "--moto-port",
-                    &moto_port.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start the CBOR bridge"),
-        );
+        let bridge = spawn_bridge(bridge_port, moto_port);
         wait_until("moto and the bridge to answer", Duration::from_secs(30), || {
             http_get(moto_port, "/moto-api/", &[]).is_ok() && http_get(bridge_port, "/moto-api/", &[]).is_ok()
         });
         Emulator {
             endpoint: format!("http://127.0.0.1:{bridge_port}"),
             moto_endpoint: format!("http://127.0.0.1:{moto_port}"),
+            bridge_port,
+            moto_port,
             bridge: Some(bridge),
             moto: Some(moto),
         }
+    }
+
+    /// Kills the CloudWatch front end (the bridge) as a crash would; moto keeps its state.
+    pub fn kill_bridge(&mut self) {
+        self.bridge = None;
+    }
+
+    /// Starts the bridge again on the same port.
+    pub fn restart_bridge(&mut self) {
+        self.bridge = Some(spawn_bridge(self.bridge_port, self.moto_port));
+        wait_until("the bridge to answer again", Duration::from_secs(30), || {
+            http_get(self.bridge_port, "/moto-api/", &[]).is_ok()
+        });
     }
 
     /// Runs `tests/emulator/seed.py` with `spec`; returns the fleet it printed.

@@ -109,7 +109,10 @@ impl Response {
 
 /// Sends `request` and reads one response, validating its framing. Not bounded in time: callers
 /// wrap it in their deadline.
-pub async fn exchange(stream: &mut Stream, request: &Request<'_>) -> Result<Response, Failure> {
+pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin + ?Sized>(
+    stream: &mut S,
+    request: &Request<'_>,
+) -> Result<Response, Failure> {
     request.write_to(stream).await.map_err(io_failure)?;
     stream.flush().await.map_err(io_failure)?;
     let sent = Instant::now();
@@ -206,13 +209,13 @@ fn framing(method: &str, status: u16, headers: &[(String, String)]) -> Result<Fr
     }
 }
 
-struct Reader<'s> {
-    stream: &'s mut Stream,
+struct Reader<'s, S: ?Sized> {
+    stream: &'s mut S,
     buffer: Vec<u8>,
     first_byte: Option<Instant>,
 }
 
-impl Reader<'_> {
+impl<S: AsyncRead + Unpin + ?Sized> Reader<'_, S> {
     /// Reads more bytes; Ok(false) on end of stream.
     async fn fill(&mut self) -> Result<bool, Failure> {
         let mut chunk = [0u8; 8192];
@@ -309,6 +312,53 @@ impl Reader<'_> {
             at += size + 2;
         }
     }
+}
+
+/// A finished server's bytes: reads return them, then end of stream; writes are discarded.
+struct Canned<'b>(&'b [u8]);
+
+impl AsyncRead for Canned<'_> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let n = self.0.len().min(buf.remaining());
+        buf.put_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Canned<'_> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// The response-framing check on bytes a server sent before closing: what [`exchange`] makes of
+/// them for a GET. Used by the fuzz target and the corpus replay in the test suite.
+pub fn check_response_bytes(bytes: &[u8]) -> Result<Response, Failure> {
+    use futures_util::FutureExt as _;
+    exchange(&mut Canned(bytes), &Request::get("/", "fuzz.test"))
+        .now_or_never()
+        .unwrap_or_else(|| Err(invalid("the canned stream never blocks")))
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {

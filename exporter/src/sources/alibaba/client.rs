@@ -21,7 +21,8 @@ pub const API_VERSION: &str = "2019-01-01";
 pub const API: &str = "DescribeMetricList";
 /// A page larger than this is refused (1,000 points are about 200 KiB).
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// An answer normally takes well under a second; a hung call must not hold a cycle for long.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Attempts per page, as the AWS SDK's standard retry mode: throttling and transient faults retry.
 const ATTEMPTS: u32 = 3;
 const BACKOFF_BASE: Duration = Duration::from_millis(250);
