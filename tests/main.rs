@@ -12,6 +12,7 @@ mod exporter;
 mod faults;
 mod fuzz_corpus;
 mod generated;
+mod hostile;
 mod page;
 mod probes;
 mod rules;

@@ -40,6 +40,8 @@ pub enum Behaviour {
     HugeHeader,
     /// Hostile: answers anything with random-looking bytes (TLS garbage to a TLS client).
     Garbage,
+    /// Hostile: promises a body, sends part of it, and never closes.
+    NeverCloses,
 }
 
 /// Starts a plain-HTTP server; it lives as long as the test runtime.
@@ -200,6 +202,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n").await;
                 let chunk = vec![b'x'; 65536];
                 while stream.write_all(&chunk).await.is_ok() {}
+                return;
+            }
+            Behaviour::NeverCloses => {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial").await;
+                std::future::pending::<()>().await;
                 return;
             }
             Behaviour::HugeHeader => {
