@@ -8,7 +8,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := prometheus prometheus-alertmanager nginx chromium chromium-driver
 
-.PHONY: all build release test lint generate demo demo-smoke deps venv bench clean
+.PHONY: all build release test lint generate demo demo-smoke deps venv bench load soak fuzz clean
 
 all: build
 
@@ -69,6 +69,27 @@ bench: deps venv
 	$(CARGO) test --test integration bench_ -- --ignored --nocapture --test-threads=1
 	$(CARGO) build --release
 	python3 bench/probes_vs_blackbox.py --lbtriage target/release/lbtriage --seconds 30
+
+## Load (wrk on /metrics, 64 connections, 60 s, ~50k series, collection running) and a 30-minute soak
+## (collection and probes every 5 s, RSS slope). Results in docs/BENCHMARKS.md.
+load: deps venv
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends wrk >/dev/null; }
+	$(CARGO) build --release
+	$(PYTHON) bench/load_and_soak.py --lbtriage target/release/lbtriage load
+
+soak: deps venv
+	$(CARGO) build --release
+	$(PYTHON) bench/load_and_soak.py --lbtriage target/release/lbtriage soak --minutes 30
+
+## libFuzzer targets (fuzz/): FUZZ_SECONDS each, new inputs kept in fuzz/corpus/. cargo-fuzz needs
+## nightly features; RUSTC_BOOTSTRAP=1 lets the stable toolchain build them. `make test` replays the
+## corpus on stable (tests/fuzz_corpus.rs).
+FUZZ_SECONDS ?= 600
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && for target in config datapoints framing; do \
+	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
+	done
 
 clean:
 	$(CARGO) clean

@@ -18,6 +18,19 @@ fn check_fresh(relative: &str, fresh: &str) {
     );
 }
 
+/// The sorted file names in a directory (none when it is missing).
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
 #[test]
 fn metrics_doc_is_fresh() {
     check_fresh("docs/metrics.md", &lbtriage::docs::metrics_markdown());
@@ -43,14 +56,7 @@ fn rules_runbooks_and_causes_doc_are_fresh() {
         }
     }
     // No runbook left behind for a cause that lost its runbook.
-    let mut present: Vec<String> = std::fs::read_dir(&runbooks)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    present.sort();
+    let present = file_names(&runbooks);
     expected.sort();
     assert_eq!(
         present, expected,
@@ -69,14 +75,7 @@ fn dashboards_are_fresh() {
         check_fresh(&format!("grafana/dashboards/{name}"), text);
         expected.push(name.clone());
     }
-    let mut present: Vec<String> = std::fs::read_dir(repo_root().join("grafana/dashboards"))
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
-    present.sort();
+    let present = file_names(&repo_root().join("grafana/dashboards"));
     expected.sort();
     assert_eq!(
         present, expected,

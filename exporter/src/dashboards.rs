@@ -610,46 +610,42 @@ fn render_panel(catalog: &Catalog, config: &RulesConfig, panel: &Panel, id: usiz
     value
 }
 
+fn query_variable(name: &str, label: &str, query: &str, multi: bool) -> Value {
+    let mut variable = json!({
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": datasource(),
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "refresh": 2,
+        "sort": 1,
+        "hide": 0,
+        "multi": multi,
+        "includeAll": multi,
+        "current": {},
+        "options": [],
+        "regex": "",
+    });
+    if multi {
+        variable["allValue"] = json!(".+");
+    }
+    variable
+}
+
 fn lb_variable() -> Value {
     // Load balancers known from a cloud source or named by a probe.
     let query = r#"label_values({__name__=~"lbtriage_lb_info|lbtriage_probe_http_success"}, lb)"#;
-    json!({
-        "name": "lb",
-        "label": "Load balancer",
-        "type": "query",
-        "datasource": datasource(),
-        "query": {"query": query, "refId": "lb"},
-        "definition": query,
-        "refresh": 2,
-        "sort": 1,
-        "hide": 0,
-        "multi": false,
-        "includeAll": false,
-        "current": {},
-        "options": [],
-        "regex": "",
-    })
+    query_variable("lb", "Load balancer", query, false)
 }
 
 fn probe_variable() -> Value {
-    let query = "label_values(lbtriage_probe_http_success, probe)";
-    json!({
-        "name": "probe",
-        "label": "Probe",
-        "type": "query",
-        "datasource": datasource(),
-        "query": {"query": query, "refId": "probe"},
-        "definition": query,
-        "refresh": 2,
-        "sort": 1,
-        "hide": 0,
-        "multi": true,
-        "includeAll": true,
-        "allValue": ".+",
-        "current": {},
-        "options": [],
-        "regex": "",
-    })
+    query_variable(
+        "probe",
+        "Probe",
+        "label_values(lbtriage_probe_http_success, probe)",
+        true,
+    )
 }
 
 /// Firing cause alerts of the selected load balancer as annotations on every time series.

@@ -339,29 +339,14 @@ impl Config {
         let mut names = HashSet::new();
         for (index, job) in self.aws.iter().enumerate() {
             let key = |field: &str| format!("aws[{index}].{field}");
-            if job.name.trim().is_empty() {
-                return Err(ConfigError::at(key("name"), "must not be empty"));
-            }
-            if !names.insert(job.name.as_str()) {
-                return Err(ConfigError::at(
-                    key("name"),
-                    format!("duplicate job name {:?}", job.name),
-                ));
-            }
-            if job.regions.is_empty() {
-                return Err(ConfigError::at(key("regions"), "must list at least one region"));
-            }
-            for (r, region) in job.regions.iter().enumerate() {
-                if !is_region_name(region) {
-                    return Err(ConfigError::at(
-                        format!("aws[{index}].regions[{r}]"),
-                        format!("{region:?} is not a region name such as us-east-1"),
-                    ));
-                }
-            }
-            if let Some(url) = &job.endpoint_url {
-                check_url(url).map_err(|msg| ConfigError::at(key("endpoint_url"), msg))?;
-            }
+            let job_keys = JobKeys {
+                prefix: format!("aws[{index}]"),
+                name: &job.name,
+                regions: &job.regions,
+                endpoint_url: job.endpoint_url.as_deref(),
+                region_example: "us-east-1",
+            };
+            job_keys.validate(&mut names)?;
             if let Some(arn) = &job.role_arn {
                 if !(arn.starts_with("arn:") && arn.contains(":role/")) {
                     return Err(ConfigError::at(
@@ -447,33 +432,17 @@ impl Config {
         }))
     }
 
-    /// Job names are unique across providers: they name the sources.
     fn validate_alibaba<'a>(&'a self, names: &mut HashSet<&'a str>) -> Result<(), ConfigError> {
         for (index, job) in self.alibaba.iter().enumerate() {
             let key = |field: &str| format!("alibaba[{index}].{field}");
-            if job.name.trim().is_empty() {
-                return Err(ConfigError::at(key("name"), "must not be empty"));
-            }
-            if !names.insert(job.name.as_str()) {
-                return Err(ConfigError::at(
-                    key("name"),
-                    format!("duplicate job name {:?}", job.name),
-                ));
-            }
-            if job.regions.is_empty() {
-                return Err(ConfigError::at(key("regions"), "must list at least one region"));
-            }
-            for (r, region) in job.regions.iter().enumerate() {
-                if !is_region_name(region) {
-                    return Err(ConfigError::at(
-                        format!("alibaba[{index}].regions[{r}]"),
-                        format!("{region:?} is not a region ID such as cn-hangzhou"),
-                    ));
-                }
-            }
-            if let Some(url) = &job.endpoint_url {
-                check_url(url).map_err(|msg| ConfigError::at(key("endpoint_url"), msg))?;
-            }
+            let job_keys = JobKeys {
+                prefix: format!("alibaba[{index}]"),
+                name: &job.name,
+                regions: &job.regions,
+                endpoint_url: job.endpoint_url.as_deref(),
+                region_example: "cn-hangzhou",
+            };
+            job_keys.validate(names)?;
             if job.namespaces.is_empty() {
                 return Err(ConfigError::at(
                     key("namespaces"),
@@ -612,6 +581,46 @@ pub fn probe_url_host(url: &str) -> Option<String> {
     let uri: hyper::Uri = url.parse().ok()?;
     let host = uri.host()?;
     Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
+}
+
+/// What every cloud job has: a unique name, regions and an optional endpoint.
+struct JobKeys<'a> {
+    prefix: String,
+    name: &'a str,
+    regions: &'a [String],
+    endpoint_url: Option<&'a str>,
+    region_example: &'static str,
+}
+
+impl<'a> JobKeys<'a> {
+    /// Job names are unique across providers: they name the sources.
+    fn validate(&self, names: &mut HashSet<&'a str>) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("{}.{field}", self.prefix);
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::at(key("name"), "must not be empty"));
+        }
+        if !names.insert(self.name) {
+            return Err(ConfigError::at(
+                key("name"),
+                format!("duplicate job name {:?}", self.name),
+            ));
+        }
+        if self.regions.is_empty() {
+            return Err(ConfigError::at(key("regions"), "must list at least one region"));
+        }
+        for (r, region) in self.regions.iter().enumerate() {
+            if !is_region_name(region) {
+                return Err(ConfigError::at(
+                    format!("{}.regions[{r}]", self.prefix),
+                    format!("{region:?} is not a region name such as {}", self.region_example),
+                ));
+            }
+        }
+        if let Some(url) = self.endpoint_url {
+            check_url(url).map_err(|msg| ConfigError::at(key("endpoint_url"), msg))?;
+        }
+        Ok(())
+    }
 }
 
 fn is_region_name(region: &str) -> bool {
