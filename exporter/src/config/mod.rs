@@ -314,6 +314,10 @@ impl Config {
     }
 
     fn parse_with_env(text: &str, with_env: bool) -> Result<Config, ConfigError> {
+        check_keys(text).map_err(|mut err| {
+            err.line = err.key.as_deref().and_then(|key| find_line(text, key));
+            err
+        })?;
         let mut builder =
             config::Config::builder().add_source(config::File::from_str(text, config::FileFormat::Yaml));
         if with_env {
@@ -581,6 +585,42 @@ pub fn probe_url_host(url: &str) -> Option<String> {
     let uri: hyper::Uri = url.parse().ok()?;
     let host = uri.host()?;
     Some(host.trim_start_matches('[').trim_end_matches(']').to_string())
+}
+
+/// The `config` crate reads mapping keys as paths: `a[9000000000]` would make it allocate an array
+/// of that length (found by fuzzing: the process aborted). No lbtriage key, and no AWS tag key,
+/// contains brackets, so such keys are refused up front with the key named.
+fn check_keys(text: &str) -> Result<(), ConfigError> {
+    use yaml_rust2::Yaml;
+    fn walk(node: &Yaml, path: &str) -> Result<(), ConfigError> {
+        match node {
+            Yaml::Hash(map) => {
+                for (key, value) in map {
+                    let name = match key {
+                        Yaml::String(name) => name.clone(),
+                        Yaml::Integer(number) => number.to_string(),
+                        _ => continue,
+                    };
+                    let here = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                    if name.contains(['[', ']']) {
+                        return Err(ConfigError::at(here, "keys must not contain [ or ]"));
+                    }
+                    walk(value, &here)?;
+                }
+                Ok(())
+            }
+            Yaml::Array(items) => items
+                .iter()
+                .enumerate()
+                .try_for_each(|(index, item)| walk(item, &format!("{path}[{index}]"))),
+            _ => Ok(()),
+        }
+    }
+    // Unparsable YAML is left to the config crate, whose error names the line.
+    match yaml_rust2::YamlLoader::load_from_str(text) {
+        Ok(documents) => documents.iter().try_for_each(|document| walk(document, "")),
+        Err(_) => Ok(()),
+    }
 }
 
 /// What every cloud job has: a unique name, regions and an optional endpoint.
@@ -852,6 +892,11 @@ mod tests {
                 "probes:\n  - name: p\n    url: http://x/\n  - name: p\n    url: http://y/\n",
                 "probes[1].name",
                 "duplicate",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    tag_filters:\n      team[9000000000]: [web]\n",
+                "aws[0].tag_filters.team[9000000000]",
+                "must not contain [",
             ),
             (
                 "alibaba:\n  - name: a\n    regions: [cn-hangzhou]\n    period: 120s\n",
