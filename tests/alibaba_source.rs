@@ -351,3 +351,24 @@ async fn the_call_rate_stays_under_the_bound() {
         "the server enforces its limit"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_ids_narrow_the_query_and_the_export() {
+    let server = CmsServer::start(1000, 50);
+    let base = base_time();
+    seed(&server, base);
+    let mut harness = Harness::new(&server, "    instance_ids: [lb-shop]\n", ALIBABA_SECRET, 50);
+    let series = harness.collect_at(base + 300).await;
+    assert_eq!(at(&series, "lbtriage_source_up", &[("provider", "alibaba")]), 1.0);
+    assert_eq!(count(&series, "lbtriage_lb_info", &[("lb", "lb-shop")]), 1);
+    assert_eq!(
+        count(&series, "lbtriage_lb_info", &[("lb", "alb-api")]),
+        0,
+        "filtered out"
+    );
+    assert_eq!(
+        server.stats()["errors"],
+        0,
+        "the Dimensions parameter was well formed"
+    );
+}
