@@ -601,7 +601,11 @@ fn check_keys(text: &str) -> Result<(), ConfigError> {
                         Yaml::Integer(number) => number.to_string(),
                         _ => continue,
                     };
-                    let here = if path.is_empty() { name.clone() } else { format!("{path}.{name}") };
+                    let here = if path.is_empty() {
+                        name.clone()
+                    } else {
+                        format!("{path}.{name}")
+                    };
                     if name.contains(['[', ']']) {
                         return Err(ConfigError::at(here, "keys must not contain [ or ]"));
                     }
