@@ -200,7 +200,7 @@ def main():
     parser.add_argument("--lbtriage", required=True)
     sub = parser.add_subparsers(dest="mode", required=True)
     p = sub.add_parser("load")
-    p.add_argument("--instances", type=int, default=3200)
+    p.add_argument("--instances", type=int, default=3340)
     p.add_argument("--series", type=int, default=50000)
     p.add_argument("--seconds", type=int, default=60)
     p = sub.add_parser("soak")

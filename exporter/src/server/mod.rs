@@ -193,22 +193,22 @@ async fn reload(state: &AppState, method: &Method) -> Response<Body> {
 
 fn metrics(state: &AppState, headers: &HeaderMap) -> Response<Body> {
     let format = negotiate_format(headers);
-    let body = state.store.render(format, &state.static_samples);
+    let body = state.store.render_shared(format, &state.static_samples);
     let mut builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, format.content_type())
         .header(header::VARY, "Accept, Accept-Encoding");
     let body = if accepts_gzip(headers) {
         let mut encoder = GzEncoder::new(Vec::with_capacity(body.len() / 8), flate2::Compression::fast());
-        match encoder.write_all(body.as_bytes()).and_then(|()| encoder.finish()) {
+        match encoder.write_all(&body).and_then(|()| encoder.finish()) {
             Ok(compressed) => {
                 builder = builder.header(header::CONTENT_ENCODING, "gzip");
                 Bytes::from(compressed)
             }
-            Err(_) => Bytes::from(body),
+            Err(_) => body,
         }
     } else {
-        Bytes::from(body)
+        body
     };
     builder.body(Full::new(body)).unwrap_or_else(|_| {
         text(

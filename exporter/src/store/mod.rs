@@ -62,6 +62,8 @@ pub struct ProbeFindings {
 
 #[derive(Default)]
 struct Inner {
+    /// Bumped by every change to the snapshots; a rendering of one generation can be reused.
+    generation: u64,
     snapshots: BTreeMap<String, Arc<Vec<Sample>>>,
     /// Keyed like the snapshots, and dropped with them on reconfiguration.
     findings: BTreeMap<String, Arc<ProbeFindings>>,
@@ -73,6 +75,9 @@ struct Inner {
 #[derive(Default)]
 pub struct Store {
     inner: RwLock<Inner>,
+    /// The latest rendering per format with its generation: concurrent scrapes between two
+    /// collections share one body instead of each building its own (memory and CPU under load).
+    rendered: std::sync::Mutex<Vec<(Format, u64, bytes::Bytes)>>,
 }
 
 impl Store {
@@ -82,6 +87,7 @@ impl Store {
                 expected: expected_sources.into_iter().collect(),
                 ..Inner::default()
             }),
+            rendered: std::sync::Mutex::default(),
         }
     }
 
@@ -93,10 +99,12 @@ impl Store {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.expected = expected_sources.into_iter().collect();
+        inner.generation += 1;
         let Inner {
             snapshots,
             findings,
             expected,
+            ..
         } = &mut *inner;
         snapshots.retain(|key, _| expected.contains(key) || keep.contains(&key.as_str()));
         findings.retain(|key, _| expected.contains(key));
@@ -109,6 +117,7 @@ impl Store {
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         inner.snapshots.insert(source.to_string(), Arc::new(samples));
+        inner.generation += 1;
     }
 
     /// Replaces the findings of one probe source.
@@ -147,8 +156,33 @@ impl Store {
     }
 
     fn snapshots(&self) -> Vec<Arc<Vec<Sample>>> {
+        self.generation_and_snapshots().1
+    }
+
+    fn generation_and_snapshots(&self) -> (u64, Vec<Arc<Vec<Sample>>>) {
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.snapshots.values().cloned().collect()
+        (inner.generation, inner.snapshots.values().cloned().collect())
+    }
+
+    /// Like [`Store::render`], reusing the body of the last scrape while nothing changed. `extra`
+    /// must be the same on every call (the server's static samples).
+    pub fn render_shared(&self, format: Format, extra: &[Sample]) -> bytes::Bytes {
+        let (generation, snapshots) = self.generation_and_snapshots();
+        let cached = |rendered: &[(Format, u64, bytes::Bytes)]| {
+            rendered
+                .iter()
+                .find(|(f, g, _)| *f == format && *g == generation)
+                .map(|(_, _, body)| body.clone())
+        };
+        if let Some(body) = cached(&self.rendered.lock().unwrap_or_else(|p| p.into_inner())) {
+            return body;
+        }
+        let all = snapshots.iter().flat_map(|s| s.iter()).chain(extra.iter());
+        let body = bytes::Bytes::from(render(all, format));
+        let mut rendered = self.rendered.lock().unwrap_or_else(|p| p.into_inner());
+        rendered.retain(|(f, g, _)| *f != format && *g == generation);
+        rendered.push((format, generation, body.clone()));
+        body
     }
 
     /// Renders every snapshot, with `extra` samples (build info) appended.
@@ -344,6 +378,31 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn scrapes_share_a_rendering_until_a_source_publishes() {
+        let store = Store::new(["a".to_string()]);
+        store.publish(
+            "a",
+            vec![Sample::new(&SOURCE_UP, labels(&[("source", "a")]), 1.0)],
+        );
+        let first = store.render_shared(Format::Prometheus, &[]);
+        let again = store.render_shared(Format::Prometheus, &[]);
+        assert_eq!(
+            first.as_ptr(),
+            again.as_ptr(),
+            "the same body, not a new rendering"
+        );
+        let open_metrics = store.render_shared(Format::OpenMetrics, &[]);
+        assert!(open_metrics.ends_with(b"# EOF\n"));
+        store.publish(
+            "a",
+            vec![Sample::new(&SOURCE_UP, labels(&[("source", "a")]), 0.0)],
+        );
+        let changed = store.render_shared(Format::Prometheus, &[]);
+        assert!(String::from_utf8_lossy(&changed).contains("lbtriage_source_up{source=\"a\"} 0"));
+        assert_eq!(changed, bytes::Bytes::from(store.render(Format::Prometheus, &[])));
     }
 
     #[test]
