@@ -8,7 +8,7 @@
 //! nothing counted twice.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    dimension, free_port, http_get, http_request, parse_exposition, python, repo_root, start_exporter,
+    dimension, free_port, http_get, http_request, parse_exposition, python_script, start_exporter,
     wait_until, CmsServer, Emulator, Process, Series, ALIBABA_KEY_ID, ALIBABA_SECRET,
 };
 
@@ -28,18 +28,14 @@ struct FaultProxy {
 impl FaultProxy {
     fn start(upstream_port: u16) -> FaultProxy {
         let port = free_port();
-        let process = Process(
-            Command::new(python())
-                .arg(repo_root().join("tests/emulator/fault_proxy.py"))
-                .args([
-                    "--listen-port",
-                    &port.to_string(),
-                    "--upstream-port",
-                    &upstream_port.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start the fault proxy"),
+        let process = python_script(
+            "fault_proxy.py",
+            &[
+                "--listen-port",
+                &port.to_string(),
+                "--upstream-port",
+                &upstream_port.to_string(),
+            ],
         );
         wait_until("the fault proxy", Duration::from_secs(20), || {
             http_get(port, "/__proxy/stats", &[]).is_ok_and(|r| r.status == 200)

@@ -124,19 +124,27 @@ pub struct Emulator {
     moto: Option<Process>,
 }
 
-fn spawn_bridge(bridge_port: u16, moto_port: u16) -> Process {
+/// Runs one of the test's Python servers (`tests/emulator/<script>`) in the project virtualenv.
+pub fn python_script(script: &str, args: &[&str]) -> Process {
     Process(
         Command::new(python())
-            .arg(repo_root().join("tests/emulator/cbor_bridge.py"))
-            .args([
-                "--listen-port",
-                &bridge_port.to_string(),
-                "--moto-port",
-                &moto_port.to_string(),
-            ])
+            .arg(repo_root().join("tests/emulator").join(script))
+            .args(args)
             .stdout(Stdio::null())
             .spawn()
-            .expect("start the CBOR bridge"),
+            .unwrap_or_else(|err| panic!("start {script}: {err}")),
+    )
+}
+
+fn spawn_bridge(bridge_port: u16, moto_port: u16) -> Process {
+    python_script(
+        "cbor_bridge.py",
+        &[
+            "--listen-port",
+            &bridge_port.to_string(),
+            "--moto-port",
+            &moto_port.to_string(),
+        ],
     )
 }
 
@@ -577,24 +585,20 @@ impl CmsServer {
     /// `max_page` caps points per page (pagination with little data); `rate_limit` is calls/s.
     pub fn start(max_page: u32, rate_limit: u32) -> CmsServer {
         let port = free_port();
-        let process = Process(
-            Command::new(python())
-                .arg(repo_root().join("tests/emulator/cms_server.py"))
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--access-key-id",
-                    ALIBABA_KEY_ID,
-                    "--access-key-secret",
-                    ALIBABA_SECRET,
-                    "--max-page",
-                    &max_page.to_string(),
-                    "--rate-limit",
-                    &rate_limit.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("start the CloudMonitor test server"),
+        let process = python_script(
+            "cms_server.py",
+            &[
+                "--port",
+                &port.to_string(),
+                "--access-key-id",
+                ALIBABA_KEY_ID,
+                "--access-key-secret",
+                ALIBABA_SECRET,
+                "--max-page",
+                &max_page.to_string(),
+                "--rate-limit",
+                &rate_limit.to_string(),
+            ],
         );
         wait_until(
             "the CloudMonitor test server to answer",

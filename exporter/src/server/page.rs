@@ -191,16 +191,12 @@ fn probes_section(out: &mut String, store: &Store) {
         out.push_str("<p class=\"none\">No probe results yet.</p></section>\n");
         return;
     }
-    let status: BTreeMap<Vec<(String, String)>, f64> = store
+    // The status code of the same probe, path, target and request as a success sample.
+    let check = |s: &Sample| ["probe", "path", "target", "request"].map(|n| label(s, n).to_string());
+    let status: BTreeMap<[String; 4], f64> = store
         .samples_of(&families::PROBE_HTTP_STATUS_CODE)
-        .into_iter()
-        .map(|s| {
-            let labels = ["probe", "path", "target", "request"]
-                .iter()
-                .map(|n| (n.to_string(), label(&s, n).to_string()))
-                .collect();
-            (labels, s.value)
-        })
+        .iter()
+        .map(|s| (check(s), s.value))
         .collect();
     out.push_str(
         "<table><tr><th>Probe</th><th>Load balancer</th><th>Path</th><th>Target</th><th>Request</th>\
@@ -209,11 +205,7 @@ fn probes_section(out: &mut String, store: &Store) {
     for sample in &results {
         let reason = label(sample, "reason");
         let ok = sample.value >= 1.0;
-        let key: Vec<(String, String)> = ["probe", "path", "target", "request"]
-            .iter()
-            .map(|n| (n.to_string(), label(sample, n).to_string()))
-            .collect();
-        let code = status.get(&key).copied().unwrap_or(0.0);
+        let code = status.get(&check(sample)).copied().unwrap_or(0.0);
         let _ = writeln!(
             out,
             "<tr class=\"probe-result\" data-path=\"{path}\" data-reason=\"{reason}\"><td>{probe}</td><td>{lb}</td>\
