@@ -109,11 +109,16 @@ fn seed(server: &CmsServer, base: i64) {
             slb("UpstreamRt", Some(80), 120.0),
             slb("UpstreamRt", Some(443), 480.0),
             slb("InstanceQpsUtilization", None, 100.0),
+            // Listener-level 4xx: what SLB answered (499s among them) minus the backends' 4xx.
+            slb("StatusCode4xx", Some(80), 0.5),
+            slb("StatusCode4xx", Some(443), 0.25),
+            slb("UpstreamCode4xx", Some(80), 0.25),
         ]);
         let alb = |metric: &str, value: f64| point("acs_alb", metric, t, "alb-api", None, value);
         points.extend([
             alb("LoadBalancerQPS", 1.0),
-            alb("LoadBalancerHTTPCode502", 0.1),
+            // 5xx the ALB returned, 0.05/s of them passed through from the backends.
+            alb("LoadBalancerHTTPCode5XX", 0.15),
             alb("LoadBalancerHTTPCodeUpstream5XX", 0.05),
             alb("LoadBalancerUpstreamConnectionError", 0.25),
             alb("LoadBalancerHealthyHostCount", 3.0),
@@ -180,6 +185,14 @@ async fn exports_exact_values_across_every_page() {
             < 1e-9
     );
     assert!((at(&second, "lbtriage_lb_rejected_connections_total", &shop) - 3.0 * 0.1 * 60.0).abs() < 1e-9);
+    assert_eq!(
+        at(
+            &second,
+            "lbtriage_lb_responses_total",
+            &[("lb", "lb-shop"), ("origin", "lb"), ("code", "4xx")]
+        ),
+        3.0 * 0.5 * 60.0
+    );
     // bit/s summed over both listeners, × 60 s / 8.
     assert_eq!(
         at(
@@ -225,7 +238,7 @@ async fn exports_exact_values_across_every_page() {
         (at(
             &second,
             "lbtriage_lb_responses_total",
-            &[("lb", "alb-api"), ("origin", "lb"), ("code", "502")]
+            &[("lb", "alb-api"), ("origin", "lb"), ("code", "5xx")]
         ) - 18.0)
             .abs()
             < 1e-9

@@ -55,6 +55,13 @@ fn rules_runbooks_and_causes_doc_are_fresh() {
             expected.push(format!("{}.md", cause.id));
         }
     }
+    for op in &catalog.operational {
+        check_fresh(
+            &op.runbook_path(),
+            &lbtriage::rules::render_operational_runbook(op),
+        );
+        expected.push(format!("{}.md", op.id));
+    }
     // No runbook left behind for a cause that lost its runbook.
     let present = file_names(&runbooks);
     expected.sort();

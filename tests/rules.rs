@@ -36,7 +36,7 @@ fn promtool_checks_and_unit_tests_pass() {
 }
 
 #[test]
-fn every_alerting_cause_has_a_positive_and_a_negative_test() {
+fn every_alert_has_a_positive_and_a_negative_test() {
     let mut positive = BTreeSet::new();
     let mut negative = BTreeSet::new();
     for file in test_files() {
@@ -53,17 +53,22 @@ fn every_alerting_cause_has_a_positive_and_a_negative_test() {
             };
         }
     }
-    for cause in Catalog::embedded().causes.iter().filter(|c| c.alert.is_some()) {
-        let name = cause.alert_name();
+    // Every cause alert, the symptom page and the self-monitoring alerts.
+    let catalog = Catalog::embedded();
+    let alerts = catalog
+        .causes
+        .iter()
+        .filter(|c| c.alert.is_some())
+        .map(|c| (c.id.clone(), c.alert_name()))
+        .chain(catalog.operational.iter().map(|o| (o.id.clone(), o.alert_name())));
+    for (id, name) in alerts {
         assert!(
             positive.contains(&name),
-            "{} ({name}) has no positive rule test",
-            cause.id
+            "{id} ({name}) has no positive rule test"
         );
         assert!(
             negative.contains(&name),
-            "{} ({name}) has no negative rule test",
-            cause.id
+            "{id} ({name}) has no negative rule test"
         );
     }
 }
@@ -129,4 +134,97 @@ fn rules_subcommand_applies_config_overrides() {
     assert_eq!(causes.as_array().map(Vec::len), Some(29));
     assert_eq!(causes[0]["cause"], "lb_listener_missing");
     assert_eq!(causes[0]["alert"], "LBListenerMissing");
+}
+
+/// The `lbtriage_lb_*` families an expression reads.
+fn lb_families(expr: &str) -> BTreeSet<String> {
+    let emitted: BTreeSet<String> = lbtriage::store::families::ALL
+        .iter()
+        .map(|family| lbtriage::docs::sample_name(family))
+        .collect();
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|token| token.starts_with("lbtriage_lb_") && emitted.contains(*token))
+        .map(|token| token.trim_end_matches("_total").to_string())
+        .collect()
+}
+
+#[test]
+fn no_rule_reads_a_family_that_no_listed_provider_feeds() {
+    use lbtriage::catalog::LbKind;
+    let fed: Vec<(LbKind, BTreeSet<&str>)> = LbKind::ALL
+        .iter()
+        .map(|kind| (*kind, lbtriage::sources::families_fed(*kind)))
+        .collect();
+    let feeds = |kind: LbKind, family: &str| {
+        fed.iter()
+            .any(|(k, families)| *k == kind && families.contains(family))
+    };
+    for cause in Catalog::embedded().causes.iter() {
+        let Some(alert) = &cause.alert else { continue };
+        let read = lb_families(&alert.expr);
+        for family in &read {
+            assert!(
+                cause.providers.iter().any(|kind| feeds(*kind, family)),
+                "{} reads {family}, which none of its providers {:?} feeds",
+                cause.id,
+                cause.providers
+            );
+        }
+        // Each listed provider feeds something the rule reads (probe-only rules read no family).
+        for kind in &cause.providers {
+            assert!(
+                read.is_empty() || read.iter().any(|family| feeds(*kind, family)),
+                "{} lists {} but reads none of its families ({read:?})",
+                cause.id,
+                kind.as_str()
+            );
+        }
+    }
+    // The check can fail: an ALB feeds no port allocation errors, an NLB does.
+    assert!(!feeds(LbKind::AwsAlb, "lbtriage_lb_port_allocation_errors"));
+    assert!(feeds(LbKind::AwsNlb, "lbtriage_lb_port_allocation_errors"));
+}
+
+/// `rules.slo` overrides, rendered and evaluated by promtool: the same 0.5 % error ratio pages a
+/// load balancer held to 99.9 % and not one whose team chose 99 %.
+#[test]
+fn slo_overrides_per_selector_change_which_load_balancer_pages() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(
+        &config,
+        "rules:\n  slo:\n    objective: 0.999\n    overrides:\n      - selector: 'tag_team=\"batch\"'\n        objective: 0.99\n",
+    )
+    .expect("write config");
+    let output = Command::new(env!("CARGO_BIN_EXE_lbtriage"))
+        .args(["rules", &format!("--config.file={}", config.display())])
+        .output()
+        .expect("run lbtriage rules");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(dir.path().join("rules.yml"), &output.stdout).expect("write rules");
+    let series = |lb: &str, team: &str| {
+        format!(
+            "      - series: 'lbtriage_lb_info{{provider=\"aws\",region=\"eu-west-1\",lb=\"{lb}\",lb_name=\"{lb}\",tag_team=\"{team}\"}}'\n        values: '1x20'\n\
+             \x20     - series: 'lbtriage_lb_requests_total{{provider=\"aws\",region=\"eu-west-1\",lb=\"{lb}\",lb_name=\"{lb}\"}}'\n        values: '0+60000x20'\n\
+             \x20     - series: 'lbtriage_lb_responses_total{{provider=\"aws\",region=\"eu-west-1\",lb=\"{lb}\",lb_name=\"{lb}\",origin=\"backend\",code=\"5xx\"}}'\n        values: '0+1200x20'\n"
+        )
+    };
+    let tests = format!(
+        "rule_files: [rules.yml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n{}{}    \
+         promql_expr_test:\n      - expr: lbtriage:lb_slo_objective:ratio\n        eval_time: 5m\n        exp_samples:\n          \
+         - labels: 'lbtriage:lb_slo_objective:ratio{{provider=\"aws\",region=\"eu-west-1\",lb=\"web\",lb_name=\"web\"}}'\n            value: 0.999\n          \
+         - labels: 'lbtriage:lb_slo_objective:ratio{{provider=\"aws\",region=\"eu-west-1\",lb=\"etl\",lb_name=\"etl\"}}'\n            value: 0.99\n    \
+         \x20 - expr: ALERTS{{alertname=\"LBErrorBudgetBurn\", alertstate=\"firing\"}}\n        eval_time: 8m\n        exp_samples:\n          \
+         - labels: 'ALERTS{{alertname=\"LBErrorBudgetBurn\",alertstate=\"firing\",severity=\"critical\",provider=\"aws\",region=\"eu-west-1\",lb=\"web\",lb_name=\"web\"}}'\n            value: 1\n",
+        series("web", "shop"),
+        series("etl", "batch"),
+    );
+    let test_file = dir.path().join("slo.test.yml");
+    std::fs::write(&test_file, tests).expect("write tests");
+    let (ok, text) = promtool(&["test", "rules", &test_file.display().to_string()]);
+    assert!(ok, "{text}");
 }

@@ -25,6 +25,47 @@ pub enum Severity {
     Info,
 }
 
+/// A kind of load balancer an alert can fire for: the columns of the table in docs/causes.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LbKind {
+    AwsAlb,
+    AwsNlb,
+    AwsClb,
+    AlibabaSlb,
+    AlibabaAlb,
+}
+
+impl LbKind {
+    pub const ALL: [LbKind; 5] = [
+        LbKind::AwsAlb,
+        LbKind::AwsNlb,
+        LbKind::AwsClb,
+        LbKind::AlibabaSlb,
+        LbKind::AlibabaAlb,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LbKind::AwsAlb => "aws_alb",
+            LbKind::AwsNlb => "aws_nlb",
+            LbKind::AwsClb => "aws_clb",
+            LbKind::AlibabaSlb => "alibaba_slb",
+            LbKind::AlibabaAlb => "alibaba_alb",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            LbKind::AwsAlb => "AWS ALB",
+            LbKind::AwsNlb => "AWS NLB",
+            LbKind::AwsClb => "AWS CLB",
+            LbKind::AlibabaSlb => "Alibaba SLB",
+            LbKind::AlibabaAlb => "Alibaba ALB",
+        }
+    }
+}
+
 impl Layer {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,11 +92,17 @@ impl Severity {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Alert {
+    /// Empty for the symptom page, whose expression is rendered from the SLO configuration.
+    #[serde(default)]
     pub expr: String,
     #[serde(rename = "for")]
     pub for_: String,
     /// Go template: the load balancer, the evidence values, humanized.
     pub description: String,
+    /// A critical alert whose value is above this is a warning instead (the `severity` label is
+    /// templated on `$value`): a certificate that still has days left is not yet an outage.
+    #[serde(default)]
+    pub warning_above: Option<f64>,
 }
 
 /// The runbook sections, in the project's own words.
@@ -66,6 +113,24 @@ pub struct Runbook {
     pub impact: String,
     pub diagnosis: String,
     pub mitigation: String,
+    /// What buys time before the fix.
+    #[serde(default)]
+    pub stopgap: Option<String>,
+    /// The exact commands per provider (`aws`, `alibaba`).
+    #[serde(default)]
+    pub commands: BTreeMap<String, String>,
+    /// How the cause shows in the load balancer's access log.
+    #[serde(default)]
+    pub access_log: Option<String>,
+}
+
+/// A documented behaviour of a provider's metric or API that a cause's alert relies on.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Semantic {
+    pub fact: String,
+    /// Where the provider documents it: a URL or a key of `guides`.
+    pub source: String,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -90,6 +155,61 @@ pub struct Cause {
     pub related: Vec<String>,
     #[serde(default)]
     pub runbook: Option<Runbook>,
+    /// The kinds of load balancer the alert can fire for (its families have a source there).
+    #[serde(default)]
+    pub providers: Vec<LbKind>,
+    /// The cause makes the load balancer generate 5xx itself: while its alert fires, it explains
+    /// them, and `lb_5xx_unattributed` stays silent.
+    #[serde(default)]
+    pub explains_lb_5xx: bool,
+    /// The documented metric semantics the alert relies on.
+    #[serde(default)]
+    pub semantics: Vec<Semantic>,
+}
+
+/// `LB` and the id in CamelCase, without a leading `lb_`: `target_keepalive_too_short` →
+/// `LBTargetKeepaliveTooShort`, `lb_listener_missing` → `LBListenerMissing`.
+pub fn alert_name(id: &str) -> String {
+    let id = id.strip_prefix("lb_").unwrap_or(id);
+    let mut name = String::from("LB");
+    for word in id.split('_') {
+        let mut chars = word.chars();
+        if let Some(first) = chars.next() {
+            name.extend(first.to_uppercase());
+            name.push_str(chars.as_str());
+        }
+    }
+    name
+}
+
+/// An alert that names no cause: the symptom page (users are failing now) and lbtriage's own
+/// health. It carries no `cause` label.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operational {
+    pub id: String,
+    pub title: String,
+    pub severity: Severity,
+    /// The symptom page: its expression comes from `rules.slo`, in a critical (fast burn) and a
+    /// warning (slow burn) form.
+    #[serde(default)]
+    pub slo: bool,
+    pub alert: Alert,
+    pub runbook: Runbook,
+}
+
+impl Operational {
+    pub fn alert_name(&self) -> String {
+        alert_name(&self.id)
+    }
+
+    pub fn runbook_path(&self) -> String {
+        format!("alerts/runbooks/{}.md", self.id)
+    }
+
+    pub fn summary(&self) -> String {
+        format!("{}.", self.title.trim_end_matches('.'))
+    }
 }
 
 impl Cause {
@@ -98,19 +218,9 @@ impl Cause {
         format!("alerts/runbooks/{}.md", self.id)
     }
 
-    /// `LB` and the id in CamelCase, without a leading `lb_`: `target_keepalive_too_short` →
-    /// `LBTargetKeepaliveTooShort`, `lb_listener_missing` → `LBListenerMissing`.
+    /// See [`alert_name`].
     pub fn alert_name(&self) -> String {
-        let id = self.id.strip_prefix("lb_").unwrap_or(&self.id);
-        let mut name = String::from("LB");
-        for word in id.split('_') {
-            let mut chars = word.chars();
-            if let Some(first) = chars.next() {
-                name.extend(first.to_uppercase());
-                name.push_str(chars.as_str());
-            }
-        }
-        name
+        alert_name(&self.id)
     }
 
     /// The summary annotation: the title as a sentence.
@@ -127,6 +237,9 @@ pub struct Catalog {
     #[serde(default)]
     pub params: BTreeMap<String, String>,
     pub causes: Vec<Cause>,
+    /// The symptom page and the self-monitoring alerts.
+    #[serde(default)]
+    pub operational: Vec<Operational>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,6 +274,12 @@ impl Catalog {
             if cause.runbook.is_none() {
                 return fail("every cause has a runbook".to_string());
             }
+            if cause.alert.is_some() && cause.providers.is_empty() {
+                return fail("an alert lists the providers it can fire for".to_string());
+            }
+            if cause.explains_lb_5xx && cause.alert.is_none() {
+                return fail("explains_lb_5xx needs an alert".to_string());
+            }
             if let Some(unknown) = cause
                 .related
                 .iter()
@@ -169,7 +288,30 @@ impl Catalog {
                 return fail(format!("related cause {unknown} does not exist"));
             }
         }
+        for op in &catalog.operational {
+            let fail = |message: &str| Err(CatalogError(format!("operational {}: {message}", op.id)));
+            if !seen.insert(op.id.as_str()) {
+                return fail("id used twice");
+            }
+            if op.slo != op.alert.expr.trim().is_empty() {
+                return fail("the SLO page has no expression, every other alert has one");
+            }
+        }
         Ok(catalog)
+    }
+
+    pub fn operational(&self, id: &str) -> Option<&Operational> {
+        self.operational.iter().find(|o| o.id == id)
+    }
+
+    /// Ids of the causes that explain load-balancer 5xx while they fire, as a regex alternation.
+    pub fn causes_explaining_lb_5xx(&self) -> String {
+        self.causes
+            .iter()
+            .filter(|c| c.explains_lb_5xx)
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>()
+            .join("|")
     }
 
     /// The embedded catalog. It is checked by the test suite, so failing here is a build defect.

@@ -1,13 +1,19 @@
 //! Renders what the cause catalog promises: the Prometheus rule file (with the user's overrides
 //! from the config's `rules:` section, like a monitoring mixin's `_config`), one runbook per
-//! cause, and the table in `docs/causes.md`.
+//! alert, and `docs/causes.md`.
+//!
+//! The rule file has three layers. The symptom page (`LBErrorBudgetBurn`) fires per load balancer
+//! when its 5xx burn the error budget of an SLO (multi-window, multi-burn-rate, as in the SRE
+//! workbook) and names no cause. The cause alerts, one per catalog cause with `cause="<id>"`, say
+//! why; only a cause that is an outage by itself pages. The self-monitoring alerts say when
+//! lbtriage cannot see.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::Deserialize;
 
-use crate::catalog::{Catalog, Cause, Layer};
+use crate::catalog::{Alert, Catalog, Cause, Layer, Operational, Runbook, Severity};
 use crate::config::PromDuration;
 
 /// Prometheus' recommendation for rule groups: keep them small enough to evaluate together.
@@ -32,7 +38,81 @@ pub struct RulesConfig {
     /// Grafana's base URL; `dashboard_url` opens the detail dashboard for the alert's `lb`.
     #[serde(default = "default_dashboard_base_url")]
     pub dashboard_base_url: String,
+    /// The availability objective the symptom page burns against.
+    #[serde(default)]
+    pub slo: SloConfig,
 }
+
+/// `rules.slo`: the share of requests a load balancer should answer without a 5xx, globally and
+/// per selector (over `lbtriage_lb_info`, so `tag_<key>` labels select teams).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    #[serde(default = "default_objective")]
+    pub objective: f64,
+    /// The first override whose selector matches a load balancer sets its objective.
+    #[serde(default)]
+    pub overrides: Vec<SloOverride>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SloOverride {
+    /// Label matchers inside braces, e.g. `region="eu-west-1"` or `tag_team="payments"`.
+    pub selector: String,
+    pub objective: f64,
+}
+
+fn default_objective() -> f64 {
+    0.999
+}
+
+impl Default for SloConfig {
+    fn default() -> Self {
+        SloConfig {
+            objective: default_objective(),
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// The labels a load balancer's alerts keep, so Alertmanager can route by provider, region or name.
+pub const LB_LABELS: &str = "provider, region, lb, lb_name";
+
+/// Burn-rate windows (SRE workbook, "multiwindow, multi-burn-rate alerts"): a long window that
+/// proves the budget burns, a short one that proves it still does. Fast burns page; slow burns
+/// open a ticket.
+struct BurnWindow {
+    long: &'static str,
+    short: &'static str,
+    factor: &'static str,
+}
+
+const PAGE_BURNS: [BurnWindow; 2] = [
+    BurnWindow {
+        long: "1h",
+        short: "5m",
+        factor: "14.4",
+    },
+    BurnWindow {
+        long: "6h",
+        short: "30m",
+        factor: "6",
+    },
+];
+const TICKET_BURNS: [BurnWindow; 2] = [
+    BurnWindow {
+        long: "1d",
+        short: "2h",
+        factor: "3",
+    },
+    BurnWindow {
+        long: "3d",
+        short: "6h",
+        factor: "1",
+    },
+];
+const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 fn default_runbook_base_url() -> String {
     "alerts/runbooks/".to_string()
@@ -49,6 +129,7 @@ impl Default for RulesConfig {
             for_overrides: BTreeMap::new(),
             runbook_base_url: default_runbook_base_url(),
             dashboard_base_url: default_dashboard_base_url(),
+            slo: SloConfig::default(),
         }
     }
 }
@@ -63,6 +144,8 @@ pub enum RulesError {
     UnknownCause { key: &'static str, cause: String },
     #[error("rules.params.{0}: the catalog has no such parameter")]
     UnknownOverride(String),
+    #[error("rules.slo.{key}: the objective must be between 0 and 1 (exclusive), not {value}")]
+    Objective { key: String, value: String },
 }
 
 impl RulesConfig {
@@ -80,13 +163,28 @@ impl RulesConfig {
                 cause: cause.clone(),
             });
         }
+        let objectives = std::iter::once(("objective".to_string(), self.slo.objective)).chain(
+            self.slo
+                .overrides
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (format!("overrides[{i}].objective"), o.objective)),
+        );
+        for (key, value) in objectives {
+            if !(value > 0.0 && value < 1.0) {
+                return Err(RulesError::Objective {
+                    key,
+                    value: value.to_string(),
+                });
+            }
+        }
         Ok(())
     }
 }
 
 /// Replaces `${name}` with its value: `selector` from the config, the rest from the params.
 fn substitute(
-    cause: &Cause,
+    id: &str,
     text: &str,
     selector: &str,
     params: &BTreeMap<String, String>,
@@ -114,7 +212,7 @@ fn substitute(
                 .get(name)
                 .map(String::as_str)
                 .ok_or_else(|| RulesError::UnknownParam {
-                    cause: cause.id.clone(),
+                    cause: id.to_string(),
                     name: name.to_string(),
                 })?
         };
@@ -130,16 +228,49 @@ fn quoted(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_string())
 }
 
-/// The Prometheus rule file: one group per layer (split past 20 rules), one alert per cause.
+/// The Prometheus rule file: the SLO recording rules and the symptom page, one group of cause
+/// alerts per layer (split past 20 rules), then lbtriage's own health.
 pub fn render_rules(catalog: &Catalog, config: &RulesConfig) -> Result<String, RulesError> {
     config.validate(catalog)?;
-    let mut params = catalog.params.clone();
-    params.extend(config.params.clone());
+    let params = params(catalog, config);
     let mut out = String::from(
-        "# Generated by `lbtriage rules` from alerts/catalog.yml; do not edit. Every alert names one\n\
-         # documented cause (label `cause`), carries its evidence and links its runbook.\n\
+        "# Generated by `lbtriage rules` from alerts/catalog.yml; do not edit. The symptom page\n\
+         # (LBErrorBudgetBurn) says users are failing; every cause alert names one documented cause\n\
+         # (label `cause`), carries its evidence and links its runbook.\n\
          groups:\n",
     );
+    let recording = slo_recording_rules(config);
+    for (index, chunk) in recording.chunks(MAX_RULES_PER_GROUP).enumerate() {
+        let _ = writeln!(out, "  - name: lbtriage.slo{}\n    rules:", group_suffix(index));
+        for (record, expr) in chunk {
+            let _ = writeln!(out, "      - record: {record}\n        expr: |-");
+            for line in expr.lines() {
+                let _ = writeln!(out, "          {line}");
+            }
+        }
+    }
+    let symptoms: Vec<&Operational> = catalog.operational.iter().filter(|o| o.slo).collect();
+    if !symptoms.is_empty() {
+        out.push_str("  - name: lbtriage.symptoms\n    rules:\n");
+        for op in symptoms {
+            for (severity, burns, for_) in [
+                (Severity::Critical, &PAGE_BURNS, "2m"),
+                (Severity::Warning, &TICKET_BURNS, "15m"),
+            ] {
+                let spec = AlertSpec {
+                    name: op.alert_name(),
+                    id: &op.id,
+                    expr: burn_expr(burns),
+                    for_: for_.to_string(),
+                    severity: severity.as_str().to_string(),
+                    cause: None,
+                    summary: op.summary(),
+                    alert: &op.alert,
+                };
+                render_alert(&mut out, &spec, config, &params)?;
+            }
+        }
+    }
     for layer in [Layer::FrontDoor, Layer::LbToTarget, Layer::Target] {
         let causes: Vec<&Cause> = catalog
             .causes
@@ -147,60 +278,247 @@ pub fn render_rules(catalog: &Catalog, config: &RulesConfig) -> Result<String, R
             .filter(|c| c.layer == layer && c.alert.is_some())
             .collect();
         for (index, chunk) in causes.chunks(MAX_RULES_PER_GROUP).enumerate() {
-            let suffix = if index == 0 {
-                String::new()
-            } else {
-                format!(".{}", index + 1)
-            };
-            let _ = writeln!(out, "  - name: lbtriage.{}{suffix}\n    rules:", layer.as_str());
+            let _ = writeln!(
+                out,
+                "  - name: lbtriage.{}{}\n    rules:",
+                layer.as_str(),
+                group_suffix(index)
+            );
             for cause in chunk {
-                render_alert(&mut out, cause, config, &params)?;
+                let Some(alert) = &cause.alert else { continue };
+                let for_ = config
+                    .for_overrides
+                    .get(&cause.id)
+                    .map(|d| d.to_string())
+                    .unwrap_or_else(|| alert.for_.clone());
+                let spec = AlertSpec {
+                    name: cause.alert_name(),
+                    id: &cause.id,
+                    expr: alert.expr.trim().to_string(),
+                    for_,
+                    severity: severity_label(cause.severity, alert),
+                    cause: Some(&cause.id),
+                    summary: cause.summary(),
+                    alert,
+                };
+                render_alert(&mut out, &spec, config, &params)?;
             }
+        }
+    }
+    let own: Vec<&Operational> = catalog.operational.iter().filter(|o| !o.slo).collect();
+    if !own.is_empty() {
+        out.push_str("  - name: lbtriage.self\n    rules:\n");
+        for op in own {
+            let spec = AlertSpec {
+                name: op.alert_name(),
+                id: &op.id,
+                expr: op.alert.expr.trim().to_string(),
+                for_: op.alert.for_.clone(),
+                severity: op.severity.as_str().to_string(),
+                cause: None,
+                summary: op.summary(),
+                alert: &op.alert,
+            };
+            render_alert(&mut out, &spec, config, &params)?;
         }
     }
     Ok(out)
 }
 
+fn group_suffix(index: usize) -> String {
+    if index == 0 {
+        String::new()
+    } else {
+        format!(".{}", index + 1)
+    }
+}
+
+/// The catalog's tunables with the config's overrides, and the names the renderer defines:
+/// `lb_labels`, `causes_explaining_lb_5xx` and `firing_causes` (a template listing the cause
+/// alerts firing for the alert's load balancer, with their runbooks).
+fn params(catalog: &Catalog, config: &RulesConfig) -> BTreeMap<String, String> {
+    let mut params = catalog.params.clone();
+    params.extend(config.params.clone());
+    params.insert("lb_labels".to_string(), LB_LABELS.to_string());
+    params.insert(
+        "causes_explaining_lb_5xx".to_string(),
+        catalog.causes_explaining_lb_5xx(),
+    );
+    params.insert(
+        "firing_causes".to_string(),
+        format!(
+            "{{{{ range query (printf \"ALERTS{{alertstate='firing', cause!='', lb='%s'}}\" $labels.lb) | sortByLabel \"cause\" }}}}\
+             {{{{ .Labels.cause }}}} ({}{{{{ .Labels.cause }}}}.md); {{{{ else }}}}none yet; {{{{ end }}}}",
+            config.runbook_base_url
+        ),
+    );
+    params
+}
+
+/// `severity`, templated on the value where a critical alert has a warning range.
+fn severity_label(severity: Severity, alert: &Alert) -> String {
+    match (severity, alert.warning_above) {
+        (Severity::Critical, Some(limit)) => {
+            format!("{{{{ if gt $value {limit:?} }}}}warning{{{{ else }}}}critical{{{{ end }}}}")
+        }
+        _ => severity.as_str().to_string(),
+    }
+}
+
+/// Per window: all 5xx the load balancer answered (its own and passed through), the traffic it
+/// answered, and their ratio; then each load balancer's objective. Traffic is requests plus the
+/// 5xx the load balancer generated itself, because AWS counts a request only once a target was
+/// chosen: an empty target group's 503s are not in `RequestCount` at all.
+fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
+    let sel = |extra: &str| match (extra.is_empty(), config.selector.is_empty()) {
+        (true, true) => String::new(),
+        (true, false) => format!("{{{}}}", config.selector),
+        (false, true) => format!("{{{extra}}}"),
+        (false, false) => format!("{{{extra}, {}}}", config.selector),
+    };
+    let mut rules = Vec::new();
+    for window in WINDOWS {
+        let errors = format!("lbtriage:lb_errors:rate{window}");
+        let traffic = format!("lbtriage:lb_traffic:rate{window}");
+        rules.push((
+            errors.clone(),
+            format!(
+                "sum by ({LB_LABELS}) (rate(lbtriage_lb_responses_total{}[{window}]))",
+                sel("code=~\"5.*\"")
+            ),
+        ));
+        rules.push((
+            traffic.clone(),
+            format!(
+                "(\n    sum by ({LB_LABELS}) (rate(lbtriage_lb_requests_total{}[{window}]))\n  or\n\
+                 \x20   0 * {errors}\n)\n  +\n\
+                 (\n    sum by ({LB_LABELS}) (rate(lbtriage_lb_responses_total{}[{window}]))\n  or\n\
+                 \x20   0 * {errors}\n)",
+                sel(""),
+                sel("origin=\"lb\", code=~\"5.*\"")
+            ),
+        ));
+        rules.push((
+            format!("lbtriage:lb_error_ratio:rate{window}"),
+            format!("{errors}\n  /\n{traffic}"),
+        ));
+    }
+    let info = |matchers: &str| format!("group by ({LB_LABELS}) (lbtriage_lb_info{})", sel(matchers));
+    let mut taken: Vec<String> = Vec::new();
+    for o in &config.slo.overrides {
+        let mut expr = format!("{} + 0 * {}", o.objective, info(&o.selector));
+        if !taken.is_empty() {
+            expr.push_str(&format!(
+                "\n  unless on (provider, region, lb)\n({})",
+                taken.join(" or ")
+            ));
+        }
+        taken.push(info(&o.selector));
+        rules.push(("lbtriage:lb_slo_objective:ratio".to_string(), expr));
+    }
+    // The default covers every load balancer with traffic, with or without an info series.
+    let mut default = format!(
+        "{} + 0 * group by ({LB_LABELS}) (lbtriage:lb_traffic:rate5m)",
+        config.slo.objective
+    );
+    if !taken.is_empty() {
+        default.push_str(&format!(
+            "\n  unless on (provider, region, lb)\n({})",
+            taken.join(" or ")
+        ));
+    }
+    rules.push(("lbtriage:lb_slo_objective:ratio".to_string(), default));
+    rules
+}
+
+/// Fires when, for any pair of windows, both burn the budget `factor` times faster than the
+/// objective allows, with at least `min_request_rate` of traffic over the short window (a rate
+/// over a window longer than the data behind it reads low; the ratio does not). The
+/// comparisons match on every label (ratio and objective carry the same four), so the alert keeps
+/// them all; an `on (...)` there would drop `lb_name`.
+fn burn_expr(burns: &[BurnWindow]) -> String {
+    let budget = "(1 - lbtriage:lb_slo_objective:ratio)";
+    let pairs: Vec<String> = burns
+        .iter()
+        .map(|b| {
+            format!(
+                "  (\n      lbtriage:lb_error_ratio:rate{long} > ({factor} * {budget})\n    \
+                 and on (provider, region, lb)\n      \
+                 lbtriage:lb_error_ratio:rate{short} > ({factor} * {budget})\n    \
+                 and on (provider, region, lb)\n      \
+                 lbtriage:lb_traffic:rate{short} > ${{min_request_rate}}\n  )",
+                long = b.long,
+                short = b.short,
+                factor = b.factor,
+            )
+        })
+        .collect();
+    format!("(\n{}\n)", pairs.join("\n    or\n"))
+}
+
+/// One alert rule as rendered, cause or not.
+struct AlertSpec<'a> {
+    name: String,
+    id: &'a str,
+    expr: String,
+    for_: String,
+    severity: String,
+    cause: Option<&'a str>,
+    summary: String,
+    alert: &'a Alert,
+}
+
 fn render_alert(
     out: &mut String,
-    cause: &Cause,
+    spec: &AlertSpec,
     config: &RulesConfig,
     params: &BTreeMap<String, String>,
 ) -> Result<(), RulesError> {
-    let Some(alert) = &cause.alert else { return Ok(()) };
-    let expr = substitute(cause, alert.expr.trim(), &config.selector, params)?;
-    let for_ = config
-        .for_overrides
-        .get(&cause.id)
-        .map(|d| d.to_string())
-        .unwrap_or_else(|| alert.for_.clone());
-    let _ = writeln!(out, "      - alert: {}\n        expr: |-", cause.alert_name());
+    let expr = substitute(spec.id, &spec.expr, &config.selector, params)?;
+    let _ = writeln!(out, "      - alert: {}\n        expr: |-", spec.name);
     for line in expr.lines() {
         let _ = writeln!(out, "          {line}");
     }
     let _ = writeln!(
         out,
-        "        for: {for_}\n        labels:\n          severity: {}\n          cause: {}\n        annotations:",
-        cause.severity.as_str(),
-        cause.id
+        "        for: {}\n        labels:\n          severity: {}",
+        spec.for_,
+        quoted_if_template(&spec.severity)
     );
-    let description = alert.description.trim().replace('\n', " ");
+    if let Some(cause) = spec.cause {
+        let _ = writeln!(out, "          cause: {cause}");
+    }
+    out.push_str("        annotations:\n");
+    let description = substitute(
+        spec.id,
+        &spec.alert.description.trim().replace('\n', " "),
+        &config.selector,
+        params,
+    )?;
     let dashboard = format!(
         "{}d/lbtriage-detail/load-balancer-triage-detail?var-lb={{{{ $labels.lb }}}}",
         config.dashboard_base_url
     );
     for (name, value) in [
-        ("summary", cause.summary()),
+        ("summary", spec.summary.clone()),
         ("description", description),
         (
             "runbook_url",
-            format!("{}{}.md", config.runbook_base_url, cause.id),
+            format!("{}{}.md", config.runbook_base_url, spec.id),
         ),
         ("dashboard_url", dashboard),
     ] {
         let _ = writeln!(out, "          {name}: {}", quoted(&value));
     }
     Ok(())
+}
+
+fn quoted_if_template(value: &str) -> String {
+    if value.contains("{{") {
+        quoted(value)
+    } else {
+        value.to_string()
+    }
 }
 
 /// The same rules as a Prometheus Operator `PrometheusRule` (deploy/kubernetes/prometheusrule.yaml).
@@ -221,11 +539,6 @@ pub fn render_prometheus_rule(catalog: &Catalog, config: &RulesConfig) -> Result
 /// `alerts/runbooks/<id>.md` for a cause with its runbook written.
 pub fn render_runbook(catalog: &Catalog, cause: &Cause) -> Option<String> {
     let runbook = cause.runbook.as_ref()?;
-    let mut out = format!(
-        "<!-- Generated from alerts/catalog.yml by `make generate`; edit the catalog, not this file. -->\n\
-         # {}: {}\n\n",
-        cause.id, cause.title
-    );
     let alert = match (&cause.alert, &cause.no_alert) {
         (Some(_), _) => format!("alert `{}`", cause.alert_name()),
         (None, Some(reason)) => format!("no alert yet ({reason})"),
@@ -236,20 +549,18 @@ pub fn render_runbook(catalog: &Catalog, cause: &Cause) -> Option<String> {
         .iter()
         .filter_map(|s| catalog.guides.get(s).map(String::as_str))
         .collect();
+    let mut out = runbook_head(&cause.id, &cause.title);
     let _ = writeln!(
         out,
         "Severity **{}**, {alert}. Sources: {}.\n",
         cause.severity.as_str(),
         sources.join("; ")
     );
-    for (title, text) in [
-        ("Meaning", &runbook.meaning),
-        ("Impact", &runbook.impact),
-        ("Diagnosis", &runbook.diagnosis),
-        ("Mitigation", &runbook.mitigation),
-    ] {
-        let _ = writeln!(out, "## {title}\n\n{}\n", text.trim());
+    if !cause.providers.is_empty() {
+        let kinds: Vec<&str> = cause.providers.iter().map(|k| k.title()).collect();
+        let _ = writeln!(out, "Can fire for: {}.\n", kinds.join(", "));
     }
+    runbook_sections(&mut out, runbook);
     if !cause.evidence.is_empty() {
         out.push_str("## Evidence that names this cause\n\n");
         for line in &cause.evidence {
@@ -268,12 +579,62 @@ pub fn render_runbook(catalog: &Catalog, cause: &Cause) -> Option<String> {
     Some(out.trim_end().to_string() + "\n")
 }
 
-/// `docs/causes.md`: every cause with its signals, alert and runbook.
+/// `alerts/runbooks/<id>.md` for the symptom page or a self-monitoring alert.
+pub fn render_operational_runbook(op: &Operational) -> String {
+    let mut out = runbook_head(&op.id, &op.title);
+    let severity = if op.slo {
+        "**critical** (fast burn) and **warning** (slow burn)".to_string()
+    } else {
+        format!("**{}**", op.severity.as_str())
+    };
+    let _ = writeln!(
+        out,
+        "Severity {severity}, alert `{}`, no `cause` label.\n",
+        op.alert_name()
+    );
+    runbook_sections(&mut out, &op.runbook);
+    out.trim_end().to_string() + "\n"
+}
+
+fn runbook_head(id: &str, title: &str) -> String {
+    format!(
+        "<!-- Generated from alerts/catalog.yml by `make generate`; edit the catalog, not this file. -->\n\
+         # {id}: {title}\n\n"
+    )
+}
+
+/// Meaning, Impact, Diagnosis (with the commands per provider and the access-log signature),
+/// Mitigation (the stopgap first).
+fn runbook_sections(out: &mut String, runbook: &Runbook) {
+    let _ = writeln!(out, "## Meaning\n\n{}\n", runbook.meaning.trim());
+    let _ = writeln!(out, "## Impact\n\n{}\n", runbook.impact.trim());
+    let _ = writeln!(out, "## Diagnosis\n\n{}\n", runbook.diagnosis.trim());
+    for (provider, commands) in &runbook.commands {
+        let title = match provider.as_str() {
+            "aws" => "AWS",
+            "alibaba" => "Alibaba Cloud",
+            other => other,
+        };
+        let _ = writeln!(out, "### {title}\n\n```sh\n{}\n```\n", commands.trim());
+    }
+    if let Some(signature) = &runbook.access_log {
+        let _ = writeln!(out, "### In the access log\n\n{}\n", signature.trim());
+    }
+    out.push_str("## Mitigation\n\n");
+    if let Some(stopgap) = &runbook.stopgap {
+        let _ = writeln!(out, "**Stopgap:** {}\n", stopgap.trim());
+    }
+    let _ = writeln!(out, "{}\n", runbook.mitigation.trim());
+}
+
+/// `docs/causes.md`: every cause with its signals, alert and runbook; where each alert can fire;
+/// the documented metric semantics each relies on.
 pub fn render_causes_doc(catalog: &Catalog) -> String {
     let mut out = String::from(
         "# Causes\n\n<!-- Generated from alerts/catalog.yml by `make generate`; do not edit. -->\n\n\
-         Every alert lbtriage ships names one of these causes in its `cause` label. The ids are a\n\
-         public contract: route and silence on them.\n\n\
+         Every cause alert lbtriage ships names one of these causes in its `cause` label. The ids are a\n\
+         public contract: route and silence on them. The symptom page, `LBErrorBudgetBurn`, carries no\n\
+         `cause`: it says users are failing and lists the cause alerts firing for the same load balancer.\n\n\
          | cause | layer | severity | evidence | alert | runbook |\n|---|---|---|---|---|---|\n",
     );
     for cause in &catalog.causes {
@@ -292,15 +653,60 @@ pub fn render_causes_doc(catalog: &Catalog) -> String {
         } else {
             cause.evidence.join("; ")
         };
+        let severity = match cause.alert.as_ref().and_then(|a| a.warning_above) {
+            Some(_) => format!("{} (warning while still valid)", cause.severity.as_str()),
+            None => cause.severity.as_str().to_string(),
+        };
         let _ = writeln!(
             out,
-            "| `{}` — {} | {} | {} | {} | {alert} | {runbook} |",
+            "| `{}` — {} | {} | {severity} | {} | {alert} | {runbook} |",
             cause.id,
             cause.title,
             cause.layer.as_str(),
-            cause.severity.as_str(),
             evidence.replace('|', "\\|")
         );
+    }
+
+    out.push_str(
+        "\n## Where each alert can fire\n\n\
+         A cause alert fires for a kind of load balancer only where lbtriage reads the families its rule\n\
+         needs (a test checks the rules against the sources' metric tables). Probe-only causes fire\n\
+         wherever a probe is configured.\n\n| cause |",
+    );
+    for kind in crate::catalog::LbKind::ALL {
+        let _ = write!(out, " {} |", kind.title());
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(crate::catalog::LbKind::ALL.len()));
+    out.push('\n');
+    for cause in catalog.causes.iter().filter(|c| c.alert.is_some()) {
+        let _ = write!(out, "| `{}` |", cause.id);
+        for kind in crate::catalog::LbKind::ALL {
+            let mark = if cause.providers.contains(&kind) {
+                "✓"
+            } else {
+                "—"
+            };
+            let _ = write!(out, " {mark} |");
+        }
+        out.push('\n');
+    }
+
+    out.push_str(
+        "\n## The documented behaviour each alert relies on\n\n\
+         What the providers document about the metrics and APIs behind each rule, with the source. The\n\
+         test scenarios (promtool and end to end) are built to behave the same way.\n",
+    );
+    for cause in catalog.causes.iter().filter(|c| !c.semantics.is_empty()) {
+        let _ = writeln!(out, "\n### `{}`\n", cause.id);
+        for semantic in &cause.semantics {
+            let source = catalog
+                .guides
+                .get(&semantic.source)
+                .cloned()
+                .unwrap_or_else(|| semantic.source.clone());
+            let _ = writeln!(out, "- {} — {source}", semantic.fact.trim());
+        }
     }
     out
 }
@@ -311,7 +717,7 @@ mod tests {
 
     fn catalog(expr: &str) -> Catalog {
         let yaml = format!(
-            "guides: {{g: G}}\nparams: {{min_rate: '0.1'}}\ncauses:\n  - id: lb_demo_cause\n    title: A demo\n    layer: target\n    severity: warning\n    sources: [g]\n    alert:\n      expr: '{expr}'\n      for: 5m\n      description: 'On {{{{ $labels.lb }}}}.'\n    runbook: {{meaning: m, impact: i, diagnosis: d, mitigation: m}}\n"
+            "guides: {{g: G}}\nparams: {{min_rate: '0.1'}}\ncauses:\n  - id: lb_demo_cause\n    title: A demo\n    layer: target\n    severity: warning\n    sources: [g]\n    alert:\n      expr: '{expr}'\n      for: 5m\n      description: 'On {{{{ $labels.lb }}}}.'\n    providers: [aws_alb]\n    runbook: {{meaning: m, impact: i, diagnosis: d, mitigation: m}}\n"
         );
         Catalog::parse(&yaml).expect("test catalog")
     }
@@ -334,6 +740,7 @@ mod tests {
             .into(),
             runbook_base_url: "https://wiki/".to_string(),
             dashboard_base_url: "https://grafana/".to_string(),
+            slo: SloConfig::default(),
         };
         let tuned = render_rules(&catalog, &config).expect("renders");
         assert!(

@@ -51,6 +51,13 @@ pub struct DiagnoseArgs {
     /// PEM file of extra CA certificates to trust.
     #[arg(long = "tls-ca-file", value_name = "PATH")]
     tls_ca_file: Option<PathBuf>,
+    /// Header size the large-header check sends (repeat; default 16384 and 40960). A load
+    /// balancer may reject sizes above its documented limit with a 4xx.
+    #[arg(long = "header-size", value_name = "BYTES")]
+    header_sizes: Vec<usize>,
+    /// Header size every hop must accept; any rejection at or below it is a finding.
+    #[arg(long = "header-floor", value_name = "BYTES", default_value_t = crate::config::default_header_floor())]
+    header_floor: usize,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
 }
@@ -86,6 +93,12 @@ pub fn run(args: DiagnoseArgs) -> i32 {
         vantage: "diagnose".to_string(),
         tls_ca_file: args.tls_ca_file.clone(),
         allow_link_local: false,
+        header_sizes: if args.header_sizes.is_empty() {
+            crate::config::default_header_sizes()
+        } else {
+            args.header_sizes.clone()
+        },
+        header_floor_bytes: args.header_floor,
     };
     let config = Config {
         probes: vec![probe_config.clone()],

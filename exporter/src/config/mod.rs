@@ -130,6 +130,39 @@ pub struct ProbeConfig {
     /// probe targets unless this is true.
     #[serde(default)]
     pub allow_link_local: bool,
+    /// Sizes of the one extra header the large-header check sends. A load balancer may answer a
+    /// size above its documented limit with a 4xx (AWS: 16 K per header; Alibaba ALB: 32 KB).
+    #[serde(default = "default_header_sizes")]
+    pub header_sizes: Vec<usize>,
+    /// The header size every hop must accept: any rejection at or below it is a finding. It is
+    /// always sent, besides `header_sizes`.
+    #[serde(default = "default_header_floor")]
+    pub header_floor_bytes: usize,
+}
+
+/// The largest header the check sends: the probe client reads at most 64 KiB of response head,
+/// and no load balancer documents a larger request-header limit than that.
+pub const MAX_HEADER_CHECK_BYTES: usize = 64 * 1024;
+
+pub fn default_header_sizes() -> Vec<usize> {
+    vec![16 * 1024, 40 * 1024]
+}
+pub fn default_header_floor() -> usize {
+    8 * 1024
+}
+
+impl ProbeConfig {
+    /// Every header size the check sends, ascending, each with whether it is within the floor.
+    pub fn header_checks(&self) -> Vec<(usize, bool)> {
+        let mut sizes = self.header_sizes.clone();
+        sizes.push(self.header_floor_bytes);
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+            .into_iter()
+            .map(|size| (size, size <= self.header_floor_bytes))
+            .collect()
+    }
 }
 
 fn default_path() -> String {
@@ -401,6 +434,7 @@ impl Config {
                     crate::rules::RulesError::UnknownOverride(name) => format!("rules.params.{name}"),
                     crate::rules::RulesError::UnknownCause { key, cause } => format!("rules.{key}.{cause}"),
                     crate::rules::RulesError::UnknownParam { .. } => "rules".to_string(),
+                    crate::rules::RulesError::Objective { key, .. } => format!("rules.slo.{key}"),
                 };
                 ConfigError::at(key, err.to_string())
             })
@@ -538,6 +572,23 @@ impl Config {
                 if value.is_some_and(|v| v.as_duration() < Duration::from_millis(100)) {
                     return Err(ConfigError::at(key(field), "must be at least 100ms"));
                 }
+            }
+            for (field, size) in probe
+                .header_sizes
+                .iter()
+                .enumerate()
+                .map(|(i, size)| (format!("header_sizes[{i}]"), *size))
+                .chain([("header_floor_bytes".to_string(), probe.header_floor_bytes)])
+            {
+                if size == 0 || size > MAX_HEADER_CHECK_BYTES {
+                    return Err(ConfigError::at(
+                        key(&field),
+                        format!("must be between 1 and {MAX_HEADER_CHECK_BYTES} bytes"),
+                    ));
+                }
+            }
+            if probe.header_sizes.len() > 8 {
+                return Err(ConfigError::at(key("header_sizes"), "at most 8 sizes"));
             }
             if let Some(path) = &probe.tls_ca_file {
                 if !path.is_file() {

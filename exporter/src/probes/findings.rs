@@ -45,7 +45,8 @@ fn app_ok(checks: &[HttpCheck], via: Via, target: std::net::SocketAddr) -> bool 
     })
 }
 
-/// Small requests pass and the large variant fails on the same address.
+/// Small requests pass and the large variant fails on the same address in a way that is evidence
+/// (see [`SizeCheck::is_finding`]).
 fn size_findings(
     findings: &mut Findings,
     report: &Report,
@@ -53,7 +54,7 @@ fn size_findings(
     cause: &'static str,
     what: &str,
 ) {
-    for check in checks {
+    for check in checks.iter().filter(|c| c.is_finding()) {
         let Some(failure) = check.failure() else { continue };
         if app_ok(&report.http, check.via, check.target) {
             findings.add(

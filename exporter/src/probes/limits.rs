@@ -8,8 +8,6 @@ use super::exchange::Request;
 use super::http::{self, HttpOutcome};
 use super::Target;
 
-/// Header sizes tried: above AWS's 16 K per-header limit, and above Alibaba ALB's 32 KB.
-pub const HEADER_SIZES: [usize; 2] = [16 * 1024, 40 * 1024];
 /// Body size for the MTU check: many packets' worth.
 pub const BODY_SIZE: usize = 64 * 1024;
 

@@ -153,6 +153,8 @@ pub struct SizeCheck {
     pub via: Via,
     pub target: SocketAddr,
     pub bytes: usize,
+    /// A header size every hop must accept (at most the probe's `header_floor_bytes`).
+    pub within_floor: bool,
     pub outcome: HttpOutcome,
 }
 
@@ -164,6 +166,22 @@ impl SizeCheck {
         match self.kind {
             Oversized::Header => self.outcome.failure(),
             Oversized::Body => self.outcome.transport_failure().cloned(),
+        }
+    }
+
+    /// Whether the failure is evidence of a cause. A load balancer that answers a header above its
+    /// documented limit with a 4xx works as documented; a 5xx or no answer through it (Alibaba SLB
+    /// answers long headers with 502), or any rejection within the floor, is a finding.
+    pub fn is_finding(&self) -> bool {
+        let Some(_) = self.failure() else {
+            return false;
+        };
+        match self.kind {
+            Oversized::Body => true,
+            Oversized::Header => {
+                self.within_floor
+                    || (self.via == Via::Lb && self.outcome.status().is_none_or(|status| status >= 500))
+            }
         }
     }
 }
@@ -191,6 +209,8 @@ pub struct Report {
     pub large_bodies: Vec<SizeCheck>,
     pub lb_idle_timeout: Duration,
     pub lb_response_timeout: Duration,
+    /// Unix time the checks completed.
+    pub finished_at: f64,
 }
 
 impl Report {
@@ -420,14 +440,16 @@ impl Probe {
                 result: tcp::connect(target.addr, timeout).await.map(|(_, took)| took),
             }
         });
+        let header_sizes = self.config.header_checks();
         let header_runs = all.iter().flat_map(|target| {
-            limits::HEADER_SIZES.map(|bytes| async move {
+            header_sizes.iter().map(move |&(bytes, within_floor)| async move {
                 let _permit = limiter.acquire().await;
                 SizeCheck {
                     kind: Oversized::Header,
                     via: target.via,
                     target: target.addr,
                     bytes,
+                    within_floor,
                     outcome: limits::large_header(target, app, host_for(target), bytes, timeout).await,
                 }
             })
@@ -439,6 +461,7 @@ impl Probe {
                 via: target.via,
                 target: target.addr,
                 bytes: limits::BODY_SIZE,
+                within_floor: false,
                 outcome: limits::large_body(target, app, host_for(target), timeout).await,
             }
         });
@@ -458,6 +481,10 @@ impl Probe {
             large_bodies: bodies_done,
             lb_idle_timeout: self.lb_idle_timeout(discovered),
             lb_response_timeout: self.config.lb_response_timeout.as_duration(),
+            finished_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0),
         }
     }
 
@@ -522,7 +549,17 @@ impl Probe {
             probe_labels.clone(),
             self.config.lb_response_timeout.as_duration().as_secs_f64(),
         ));
+        out.push(Sample::new(
+            &families::PROBE_INTERVAL,
+            probe_labels.clone(),
+            self.config.interval.as_duration().as_secs_f64(),
+        ));
         if let Some(report) = report {
+            out.push(Sample::new(
+                &families::PROBE_LAST_RUN,
+                probe_labels.clone(),
+                report.finished_at,
+            ));
             // An IP literal resolves to itself: its "one address" says nothing about DNS.
             if self.url_host.parse::<IpAddr>().is_err() {
                 out.push(Sample::new(
@@ -605,33 +642,40 @@ impl Probe {
                     f64::from(u8::from(failure.is_none())),
                 ));
             }
-            for (family, size_label, checks) in [
-                (
+            for check in &report.large_headers {
+                let failure = check.failure();
+                let labels = with(
+                    self.labels(check.via, &check.target.to_string()),
+                    &[
+                        ("header_bytes", check.bytes.to_string()),
+                        ("within_floor", check.within_floor.to_string()),
+                    ],
+                );
+                out.push(Sample::new(
+                    &families::PROBE_LARGE_HEADER_STATUS_CODE,
+                    labels.clone(),
+                    f64::from(check.outcome.status().unwrap_or(0)),
+                ));
+                out.push(Sample::new(
                     &families::PROBE_LARGE_HEADER_SUCCESS,
-                    "header_bytes",
-                    &report.large_headers,
-                ),
-                (
+                    with(labels, &[("reason", reason(failure.as_ref()))]),
+                    f64::from(u8::from(failure.is_none())),
+                ));
+            }
+            for check in &report.large_bodies {
+                let failure = check.failure();
+                let labels = with(
+                    self.labels(check.via, &check.target.to_string()),
+                    &[
+                        ("body_bytes", check.bytes.to_string()),
+                        ("reason", reason(failure.as_ref())),
+                    ],
+                );
+                out.push(Sample::new(
                     &families::PROBE_LARGE_BODY_SUCCESS,
-                    "body_bytes",
-                    &report.large_bodies,
-                ),
-            ] {
-                for check in checks {
-                    let failure = check.failure();
-                    let labels = with(
-                        self.labels(check.via, &check.target.to_string()),
-                        &[
-                            (size_label, check.bytes.to_string()),
-                            ("reason", reason(failure.as_ref())),
-                        ],
-                    );
-                    out.push(Sample::new(
-                        family,
-                        labels,
-                        f64::from(u8::from(failure.is_none())),
-                    ));
-                }
+                    labels,
+                    f64::from(u8::from(failure.is_none())),
+                ));
             }
         }
         for check in keepalive {

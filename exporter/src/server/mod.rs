@@ -278,11 +278,16 @@ fn html(body: &str) -> Response<Body> {
 /// A runbook from the embedded catalog, so the page's links work without access to the repository.
 fn runbook(path: &str) -> Response<Body> {
     let catalog = Catalog::embedded();
-    let runbook = path
+    let id = path
         .strip_prefix("/runbooks/")
         .and_then(|name| name.strip_suffix(".md"))
-        .and_then(|id| catalog.cause(id))
-        .and_then(|cause| crate::rules::render_runbook(catalog, cause));
+        .unwrap_or_default();
+    let runbook = match catalog.cause(id) {
+        Some(cause) => crate::rules::render_runbook(catalog, cause),
+        None => catalog
+            .operational(id)
+            .map(crate::rules::render_operational_runbook),
+    };
     match runbook {
         Some(markdown) => {
             let mut response = Response::new(Full::new(Bytes::from(markdown)));

@@ -19,6 +19,36 @@ use tokio::time::MissedTickBehavior;
 use crate::config::Config;
 use crate::store::Store;
 
+/// The families a kind of load balancer's source fills: its metric table and what discovery
+/// exports. The catalog's `providers:` field is checked against this (tests/rules.rs), so an alert
+/// never claims to fire where nothing feeds it.
+pub fn families_fed(kind: crate::catalog::LbKind) -> std::collections::BTreeSet<&'static str> {
+    use crate::catalog::LbKind;
+    use crate::config::{AlibabaNamespace, LoadBalancerType};
+    let mut fed = std::collections::BTreeSet::new();
+    let aws = |lb_type: LoadBalancerType, fed: &mut std::collections::BTreeSet<&'static str>| {
+        fed.extend(aws::metrics::for_type(lb_type).1.iter().map(|m| m.family.name));
+        fed.extend(aws::discovery::families(lb_type).iter().map(|f| f.name));
+    };
+    let alibaba = |namespace: AlibabaNamespace, fed: &mut std::collections::BTreeSet<&'static str>| {
+        fed.extend(
+            alibaba::metrics::SERIES
+                .iter()
+                .filter(|s| s.namespace == namespace)
+                .map(|s| s.family.name),
+        );
+        fed.insert(crate::store::families::LB_INFO.name);
+    };
+    match kind {
+        LbKind::AwsAlb => aws(LoadBalancerType::Application, &mut fed),
+        LbKind::AwsNlb => aws(LoadBalancerType::Network, &mut fed),
+        LbKind::AwsClb => aws(LoadBalancerType::Classic, &mut fed),
+        LbKind::AlibabaSlb => alibaba(AlibabaNamespace::Slb, &mut fed),
+        LbKind::AlibabaAlb => alibaba(AlibabaNamespace::Alb, &mut fed),
+    }
+    fed
+}
+
 /// Unix seconds now; injectable so tests can step time.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 

@@ -72,6 +72,12 @@ impl Ledger {
         }
     }
 
+    /// How far behind `now` the watermark stands at most while cycles every `interval` succeed:
+    /// the delay, one period still filling, and one interval until the next cycle.
+    pub fn expected_age(&self, interval: Duration) -> f64 {
+        (self.delay + self.period) as f64 + interval.as_secs_f64()
+    }
+
     /// Where counting stands: counters include every period before this time.
     pub fn watermark(&self) -> Option<i64> {
         self.watermark

@@ -4,6 +4,9 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
+
+use super::period::Ledger;
 
 use crate::store::{families, Labels, Sample};
 
@@ -37,14 +40,22 @@ impl Health {
     }
 
     /// The source's self-metrics: health, data end (when counting has started) and API calls.
-    pub fn samples(&self, base: &Labels, data_end: Option<i64>, calls: &ApiCalls, out: &mut Vec<Sample>) {
+    pub fn samples(
+        &self,
+        base: &Labels,
+        ledger: &Ledger,
+        interval: Duration,
+        calls: &ApiCalls,
+        out: &mut Vec<Sample>,
+    ) {
         let gauge = |family, value| Sample::new(family, base.clone(), value);
         out.push(gauge(&families::SOURCE_UP, if self.up { 1.0 } else { 0.0 }));
         out.push(gauge(&families::COLLECTION_DURATION, self.last_duration));
         out.push(gauge(&families::COLLECTION_LAST_SUCCESS, self.last_success));
-        if let Some(end) = data_end {
+        if let Some(end) = ledger.watermark() {
             out.push(gauge(&families::DATA_PERIOD_END, end as f64));
         }
+        out.push(gauge(&families::EXPECTED_DATA_AGE, ledger.expected_age(interval)));
         calls.samples(base, out);
     }
 }

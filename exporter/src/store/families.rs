@@ -55,17 +55,23 @@ families! {
     LB_TARGET_TLS_ERRORS = Counter "lbtriage_lb_target_tls_errors",
         "TLS handshakes from the load balancer to a target that failed.";
     LB_HEALTHY_TARGETS = Gauge "lbtriage_lb_healthy_targets",
-        "Targets the load balancer considers healthy (minimum over the period).";
+        "Targets the load balancer considers healthy (AWS: maximum over the period and the load balancer's nodes).";
     LB_UNHEALTHY_TARGETS = Gauge "lbtriage_lb_unhealthy_targets",
         "Targets the load balancer considers unhealthy (minimum over the period).";
+    LB_REGISTERED_TARGETS = Gauge "lbtriage_lb_registered_targets",
+        "Targets registered in a target group, whatever their health, as discovery last read them (0: an empty group).";
     LB_TARGET_RESPONSE_TIME = Gauge "lbtriage_lb_target_response_time_seconds" unit "seconds",
         "Average time from the request leaving the load balancer to the target's response headers.";
+    LB_TARGET_RESPONSE_TIME_MAX = Gauge "lbtriage_lb_target_response_time_max_seconds" unit "seconds",
+        "The slowest target response of the period, request leaving the load balancer to response headers.";
     LB_PORT_ALLOCATION_ERRORS = Counter "lbtriage_lb_port_allocation_errors",
         "Connections to targets that failed for lack of a free source port (SNAT exhaustion).";
 
     // Front door: clients and capacity.
     LB_CLIENT_TLS_ERRORS = Counter "lbtriage_lb_client_tls_errors",
         "TLS handshakes from clients to the load balancer that failed.";
+    LB_NEW_CONNECTIONS = Counter "lbtriage_lb_new_connections",
+        "Connections (TCP flows for a network load balancer) clients opened to the load balancer.";
     LB_REJECTED_CONNECTIONS = Counter "lbtriage_lb_rejected_connections",
         "Client connections rejected or dropped because the load balancer was at capacity.";
     LB_SURGE_QUEUE_LENGTH = Gauge "lbtriage_lb_surge_queue_length",
@@ -110,11 +116,17 @@ families! {
     PROBE_LB_RESPONSE_TIMEOUT = Gauge "lbtriage_probe_lb_response_timeout_seconds" unit "seconds",
         "The load balancer response timeout the probe latency is compared with.";
     PROBE_LARGE_HEADER_SUCCESS = Gauge "lbtriage_probe_large_header_success",
-        "1 when the application request with one extra header of header_bytes succeeded.";
+        "1 when the application request with one extra header of header_bytes got a status below 400; within_floor says whether the size is at most the probe's header floor (every hop must accept it).";
+    PROBE_LARGE_HEADER_STATUS_CODE = Gauge "lbtriage_probe_large_header_status_code",
+        "Status code of the application request with one extra header of header_bytes; 0 when there was no response.";
     PROBE_LARGE_BODY_SUCCESS = Gauge "lbtriage_probe_large_body_success",
         "1 when a POST with a body of body_bytes got any response (a status such as 405 still proves the packets arrived).";
     PROBE_QPS_LIMITED = Gauge "lbtriage_probe_qps_limited",
         "1 when a response through the load balancer carried ALB-QPS-Limited: Limited.";
+    PROBE_LAST_RUN = Gauge "lbtriage_probe_last_run_timestamp_seconds" unit "seconds",
+        "Unix time at which the probe's quick checks last completed.";
+    PROBE_INTERVAL = Gauge "lbtriage_probe_interval_seconds" unit "seconds",
+        "The probe's configured interval.";
     PROBE_DNS_ADDRESSES = Gauge "lbtriage_probe_dns_addresses",
         "How many addresses the load balancer's name resolved to (not exported when the URL holds an IP address).";
 
@@ -133,6 +145,8 @@ families! {
         "Unix time of the last successful collection cycle (0: none yet).";
     DATA_PERIOD_END = Gauge "lbtriage_collection_data_end_timestamp_seconds" unit "seconds",
         "Unix time up to which counters include the provider's periods; now minus this is the data age.";
+    EXPECTED_DATA_AGE = Gauge "lbtriage_collection_expected_data_age_seconds" unit "seconds",
+        "How old the newest counted period may be when collection keeps up (delay + period + interval).";
     API_CALLS = Counter "lbtriage_api_calls",
         "Cloud API operations by provider, api and outcome (success, throttled, error), retries included in one.";
     CLOUDWATCH_METRICS_REQUESTED = Counter "lbtriage_cloudwatch_metrics_requested",

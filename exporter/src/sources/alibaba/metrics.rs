@@ -85,6 +85,16 @@ pub static SERIES: &[Series] = &[
         PerSecond,
         Sum,
     ),
+    // Listener-level 4xx (instance level has none): what SLB answered itself, 499 when the
+    // client closed first, is the difference from what the backends returned.
+    s(
+        Slb,
+        &f::LB_RESPONSES,
+        &[("origin", "lb"), ("code", "4xx")],
+        &[("StatusCode4xx", 1.0), ("UpstreamCode4xx", -1.0)],
+        PerSecond,
+        Sum,
+    ),
     s(
         Slb,
         &f::LB_REJECTED_CONNECTIONS,
@@ -182,35 +192,18 @@ pub static SERIES: &[Series] = &[
         PerSecond,
         Sum,
     ),
+    // `LoadBalancerHTTPCode5XX` counts the 5xx the ALB returned to clients, passed-through ones
+    // included (as SLB's `StatusCode5xx` does); what the ALB generated itself is the difference
+    // from the backends' count. Its per-code metrics cannot be split the same way, so ALB reports
+    // the class only.
     s(
         Alb,
         &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "500")],
-        &[("LoadBalancerHTTPCode500", 1.0)],
-        PerSecond,
-        Sum,
-    ),
-    s(
-        Alb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "502")],
-        &[("LoadBalancerHTTPCode502", 1.0)],
-        PerSecond,
-        Sum,
-    ),
-    s(
-        Alb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "503")],
-        &[("LoadBalancerHTTPCode503", 1.0)],
-        PerSecond,
-        Sum,
-    ),
-    s(
-        Alb,
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "504")],
-        &[("LoadBalancerHTTPCode504", 1.0)],
+        &[("origin", "lb"), ("code", "5xx")],
+        &[
+            ("LoadBalancerHTTPCode5XX", 1.0),
+            ("LoadBalancerHTTPCodeUpstream5XX", -1.0),
+        ],
         PerSecond,
         Sum,
     ),

@@ -273,8 +273,13 @@ impl AlibabaSource {
             ("source".into(), self.job.name.clone()),
             ("region".into(), self.region.clone()),
         ];
-        self.health
-            .samples(&base, self.ledger.watermark(), &self.calls, &mut out);
+        self.health.samples(
+            &base,
+            &self.ledger,
+            self.job.interval.as_duration(),
+            &self.calls,
+            &mut out,
+        );
         out
     }
 }

@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, 
 use futures_util::{stream, StreamExt, TryStreamExt};
 
 use super::discovery::{Inventory, LoadBalancer};
-use super::metrics::{self, CloudWatchMetric, Scope};
+use super::metrics::{self, CloudWatchMetric, Scope, Statistic};
 use super::{call, AwsError};
 use crate::sources::telemetry::ApiCalls;
 
@@ -25,6 +25,8 @@ pub struct SeriesKey {
     pub lb: String,
     pub target_group: Option<String>,
     pub metric: &'static str,
+    /// One metric can be read twice, for two statistics (TargetResponseTime: Average and Maximum).
+    pub statistic: Statistic,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +61,7 @@ pub fn queries_for(lb: &LoadBalancer) -> Vec<Query> {
                     lb: lb.dimension.clone(),
                     target_group: group.map(str::to_string),
                     metric: metric.name,
+                    statistic: metric.statistic,
                 },
                 metric,
                 namespace,

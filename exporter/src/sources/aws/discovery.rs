@@ -10,6 +10,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use super::{call, pages, AwsError, Clients};
 use crate::config::{AwsJob, LoadBalancerType, ShardAssignment};
 use crate::sources::telemetry::ApiCalls;
+use crate::store::families::{self as f, Family};
 
 /// Per-load-balancer calls (target health, attributes) in flight at once.
 const DISCOVERY_CONCURRENCY: usize = 8;
@@ -63,6 +64,22 @@ pub struct TargetHealth {
     pub target: String,
     pub state: String,
     pub reason: String,
+}
+
+/// The families discovery exports for a kind of load balancer (the snapshot in `mod.rs` writes
+/// them): the idle timeout is an attribute of ALB and Classic load balancers only.
+pub fn families(lb_type: LoadBalancerType) -> &'static [&'static Family] {
+    static WITH_IDLE_TIMEOUT: [&Family; 4] = [
+        &f::LB_INFO,
+        &f::LB_IDLE_TIMEOUT,
+        &f::LB_TARGET_HEALTH,
+        &f::LB_REGISTERED_TARGETS,
+    ];
+    static WITHOUT: [&Family; 3] = [&f::LB_INFO, &f::LB_TARGET_HEALTH, &f::LB_REGISTERED_TARGETS];
+    match lb_type {
+        LoadBalancerType::Network => &WITHOUT,
+        LoadBalancerType::Application | LoadBalancerType::Classic => &WITH_IDLE_TIMEOUT,
+    }
 }
 
 /// The part of an ELB ARN after `loadbalancer/` or the last `:`; what CloudWatch dimensions use.

@@ -5,7 +5,7 @@
 use crate::config::LoadBalancerType;
 use crate::store::families::{self as f, Family};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Statistic {
     Sum,
     Average,
@@ -75,9 +75,15 @@ pub static APPLICATION: &[CloudWatchMetric] = &[
     m("TargetTLSNegotiationErrorCount", Sum, Lb, &f::LB_TARGET_TLS_ERRORS, &[]),
     m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]),
     m("RejectedConnectionCount", Sum, Lb, &f::LB_REJECTED_CONNECTIONS, &[]),
+    // The denominator of the client TLS error share.
+    m("NewConnectionCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]),
     m("TargetResponseTime", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
-    // AWS recommends Minimum for host counts: one node's momentary view does not count.
-    m("HealthyHostCount", Minimum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
+    // The slowest response of the period: one request at the idle timeout shows (504 signature).
+    m("TargetResponseTime", Maximum, Lb, &f::LB_TARGET_RESPONSE_TIME_MAX, &[]),
+    // Each load balancer node reports the targets it sees. Healthy takes the Maximum: a node in a
+    // zone without targets reads 0, and "no healthy target" must mean no node sees one. Unhealthy
+    // takes the Minimum, as AWS's own alarm advice does: every node agrees the target fails.
+    m("HealthyHostCount", Maximum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
     m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]),
 ];
 
@@ -90,7 +96,8 @@ pub static NETWORK: &[CloudWatchMetric] = &[
     m("PortAllocationErrorCount", Sum, Lb, &f::LB_PORT_ALLOCATION_ERRORS, &[]),
     m("TargetTLSNegotiationErrorCount", Sum, Lb, &f::LB_TARGET_TLS_ERRORS, &[]),
     m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]),
-    m("HealthyHostCount", Minimum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
+    m("NewFlowCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]),
+    m("HealthyHostCount", Maximum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
     m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]),
 ];
 
@@ -106,7 +113,10 @@ pub static CLASSIC: &[CloudWatchMetric] = &[
     m("SpilloverCount", Sum, Lb, &f::LB_SPILLOVER, &[]),
     m("SurgeQueueLength", Maximum, Lb, &f::LB_SURGE_QUEUE_LENGTH, &[]),
     m("Latency", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
-    m("HealthyHostCount", Minimum, Lb, &f::LB_HEALTHY_TARGETS, &[]),
+    m("Latency", Maximum, Lb, &f::LB_TARGET_RESPONSE_TIME_MAX, &[]),
+    // Without an AvailabilityZone dimension, Classic counts across zones only with cross-zone
+    // load balancing on; otherwise per zone, and the Maximum is the best zone's view.
+    m("HealthyHostCount", Maximum, Lb, &f::LB_HEALTHY_TARGETS, &[]),
     m("UnHealthyHostCount", Minimum, Lb, &f::LB_UNHEALTHY_TARGETS, &[]),
 ];
 
@@ -129,7 +139,11 @@ mod tests {
             let (_, table) = for_type(lb_type);
             let mut seen = std::collections::HashSet::new();
             for metric in table {
-                assert!(seen.insert(metric.name), "{} listed twice", metric.name);
+                assert!(
+                    seen.insert((metric.name, metric.statistic)),
+                    "{} listed twice",
+                    metric.name
+                );
                 let is_counter = metric.family.kind == Kind::Counter;
                 assert_eq!(is_counter, metric.statistic == Statistic::Sum, "{}", metric.name);
                 assert_ne!(metric.family.kind, Kind::Info, "{}", metric.name);

@@ -259,11 +259,17 @@ impl AwsSource {
                     out.push(Sample::new(&families::LB_IDLE_TIMEOUT, base.clone(), seconds));
                 }
                 for group in &lb.target_groups {
+                    let mut group_labels = base.clone();
+                    if !group.dimension.is_empty() {
+                        group_labels.push(("target_group".into(), group.dimension.clone()));
+                    }
+                    out.push(Sample::new(
+                        &families::LB_REGISTERED_TARGETS,
+                        group_labels.clone(),
+                        group.targets.len() as f64,
+                    ));
                     for target in &group.targets {
-                        let mut labels = base.clone();
-                        if !group.dimension.is_empty() {
-                            labels.push(("target_group".into(), group.dimension.clone()));
-                        }
+                        let mut labels = group_labels.clone();
                         labels.push(("target".into(), target.target.clone()));
                         labels.push(("state".into(), target.state.clone()));
                         labels.push(("reason".into(), target.reason.clone()));
@@ -314,7 +320,7 @@ impl AwsSource {
             self.calls.metrics_requested() as f64,
         ));
         self.health
-            .samples(&base, self.ledger.watermark(), &self.calls, out);
+            .samples(&base, &self.ledger, self.interval(), &self.calls, out);
     }
 
     pub fn interval(&self) -> Duration {
