@@ -76,10 +76,28 @@ fn a_real_alertmanager_applies_the_inhibitions() {
         http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200)
     });
     let alerts = serde_json::json!([
+        // app/shop/1: the page (both burn rates), a critical cause, a warning cause that explains
+        // 5xx, and lb_5xx_unattributed.
         alert(&[
-            ("alertname", "LBTargetConnectionRefused"),
+            ("alertname", "LBErrorBudgetBurn"),
             ("severity", "critical"),
-            ("cause", "target_connection_refused"),
+            ("provider", "aws"),
+            ("region", "eu-west-1"),
+            ("lb", "app/shop/1")
+        ]),
+        alert(&[
+            ("alertname", "LBErrorBudgetBurn"),
+            ("severity", "warning"),
+            ("provider", "aws"),
+            ("region", "eu-west-1"),
+            ("lb", "app/shop/1")
+        ]),
+        alert(&[
+            ("alertname", "LBNoHealthyTargets"),
+            ("severity", "critical"),
+            ("cause", "no_healthy_targets"),
+            ("provider", "aws"),
+            ("region", "eu-west-1"),
             ("lb", "app/shop/1")
         ]),
         alert(&[
@@ -94,11 +112,30 @@ fn a_real_alertmanager_applies_the_inhibitions() {
             ("cause", "target_keepalive_too_short"),
             ("lb", "app/shop/1")
         ]),
+        // app/api/2: a certificate expiring in days explains no 5xx and silences nothing.
+        alert(&[
+            ("alertname", "LBCertificateInvalid"),
+            ("severity", "warning"),
+            ("cause", "lb_certificate_invalid"),
+            ("lb", "app/api/2")
+        ]),
         alert(&[
             ("alertname", "LB5xxUnattributed"),
             ("severity", "warning"),
             ("cause", "lb_5xx_unattributed"),
             ("lb", "app/api/2")
+        ]),
+        alert(&[
+            ("alertname", "LBTriageSourceDown"),
+            ("severity", "warning"),
+            ("source", "prod"),
+            ("region", "eu-west-1")
+        ]),
+        alert(&[
+            ("alertname", "LBTriageDataStale"),
+            ("severity", "warning"),
+            ("source", "prod"),
+            ("region", "eu-west-1")
         ]),
     ]);
     let body = alerts.to_string();
@@ -115,10 +152,9 @@ fn a_real_alertmanager_applies_the_inhibitions() {
     let inhibited = |alertname: &str, lb: &str| -> Option<bool> {
         let response = http_get(port, "/api/v2/alerts", &[]).ok()?;
         let list: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
-        let found = list
-            .as_array()?
-            .iter()
-            .find(|a| a["labels"]["alertname"] == alertname && a["labels"]["lb"] == lb)?;
+        let found = list.as_array()?.iter().find(|a| {
+            a["labels"]["alertname"] == alertname && a["labels"]["lb"].as_str().unwrap_or("") == lb
+        })?;
         Some(
             found["status"]["inhibitedBy"]
                 .as_array()
@@ -129,14 +165,71 @@ fn a_real_alertmanager_applies_the_inhibitions() {
         inhibited("LB5xxUnattributed", "app/shop/1") == Some(true)
             && inhibited("LBTargetKeepaliveTooShort", "app/shop/1") == Some(true)
     });
-    assert_eq!(
-        inhibited("LBTargetConnectionRefused", "app/shop/1"),
-        Some(false),
+    let shown = |alertname: &str, lb: &str| inhibited(alertname, lb) == Some(false);
+    assert!(
+        shown("LBNoHealthyTargets", "app/shop/1"),
         "the critical cause itself is shown"
     );
+    assert!(
+        shown("LB5xxUnattributed", "app/api/2"),
+        "a cause that explains no 5xx silences nothing"
+    );
+    assert!(shown("LBCertificateInvalid", "app/api/2"));
+    let budget = |severity: &str| {
+        let response = http_get(port, "/api/v2/alerts", &[]).ok()?;
+        let list: serde_json::Value = serde_json::from_slice(&response.body).ok()?;
+        let found = list.as_array()?.iter().find(|a| {
+            a["labels"]["alertname"] == "LBErrorBudgetBurn" && a["labels"]["severity"] == severity
+        })?;
+        Some(
+            found["status"]["inhibitedBy"]
+                .as_array()
+                .is_some_and(|by| !by.is_empty()),
+        )
+    };
+    assert_eq!(budget("critical"), Some(false), "the page is shown");
     assert_eq!(
-        inhibited("LB5xxUnattributed", "app/api/2"),
-        Some(false),
-        "another load balancer is not affected"
+        budget("warning"),
+        Some(true),
+        "the slow-burn ticket waits behind the page"
+    );
+    assert_eq!(
+        inhibited("LBTriageDataStale", ""),
+        Some(true),
+        "a source that is down explains its stale data"
+    );
+
+    // One notification per load balancer: the page and its critical cause in one group.
+    let groups = http_get(port, "/api/v2/alerts/groups", &[]).expect("groups");
+    let groups: serde_json::Value = serde_json::from_slice(&groups.body).expect("JSON");
+    let page_group = groups
+        .as_array()
+        .and_then(|groups| {
+            groups
+                .iter()
+                .find(|g| g["receiver"]["name"] == "lb-oncall-page" && g["labels"]["lb"] == "app/shop/1")
+        })
+        .expect("a paging group for app/shop/1");
+    let mut names: Vec<&str> = page_group["alerts"]
+        .as_array()
+        .map(|alerts| {
+            alerts
+                .iter()
+                .filter_map(|a| a["labels"]["alertname"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_unstable();
+    assert_eq!(names, ["LBErrorBudgetBurn", "LBNoHealthyTargets"]);
+}
+
+/// The example's list of causes that silence `lb_5xx_unattributed` is the catalog's.
+#[test]
+fn the_unattributed_inhibition_lists_the_catalogs_explaining_causes() {
+    let config = std::fs::read_to_string(repo_root().join(CONFIG)).expect("read config");
+    let explaining = lbtriage::catalog::Catalog::embedded().causes_explaining_lb_5xx();
+    assert!(
+        config.contains(&format!("'cause=~\"{explaining}\"'")),
+        "{CONFIG}: the first inhibition's source must be cause=~\"{explaining}\""
     );
 }

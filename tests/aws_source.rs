@@ -248,8 +248,8 @@ async fn counts_each_period_once_with_exact_values() {
     let fourth = harness.collect_at(base + 560).await;
     assert_eq!(value(&fourth, "lbtriage_lb_responses_total", &shop_502), 24.0);
 
-    // API use: discovery once within its TTL, one GetMetricData call per cycle for 46 queries
-    // (ALB 12 + 2 per target group, NLB 6 + 2, Classic 10), each query billed once per call.
+    // API use: discovery once within its TTL, one GetMetricData call per cycle for 52 queries
+    // (ALB 14 + 2 per target group, NLB 7 + 2, Classic 11), each query billed once per call.
     let calls = |api: &str| {
         value(
             &fourth,
@@ -263,7 +263,7 @@ async fn counts_each_period_once_with_exact_values() {
     assert_eq!(calls("DescribeTargetHealth"), 3.0);
     assert_eq!(
         value(&fourth, "lbtriage_cloudwatch_metrics_requested_total", &[]),
-        4.0 * 46.0
+        4.0 * 52.0
     );
     let rendered = render(harness.source.collect().await.iter(), Format::Prometheus);
     assert_eq!(
@@ -307,7 +307,7 @@ async fn batches_queries_by_500() {
     let base = base_time();
     harness.collect_at(base).await;
     let series = harness.collect_at(base + 60).await;
-    // 40 × (12 load-balancer metrics + 2 target-group metrics) = 560 queries → 2 calls per cycle.
+    // 40 × (14 load-balancer metrics + 2 target-group metrics) = 640 queries → 2 calls per cycle.
     assert_eq!(
         value(
             &series,
@@ -318,7 +318,7 @@ async fn batches_queries_by_500() {
     );
     assert_eq!(
         value(&series, "lbtriage_cloudwatch_metrics_requested_total", &[]),
-        2.0 * 560.0
+        2.0 * 640.0
     );
     assert_eq!(count(&series, "lbtriage_lb_info", &[]), 40);
 }

@@ -6,8 +6,8 @@ use serde_json::json;
 
 use crate::support::{base_time, value, Emulator, Harness};
 
-/// Queries per ALB with one target group: 12 load-balancer metrics + 2 target-group metrics.
-const QUERIES_PER_ALB: u64 = 14;
+/// Queries per ALB with one target group: 14 load-balancer metrics + 2 target-group metrics.
+const QUERIES_PER_ALB: u64 = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: run by `make bench`"]

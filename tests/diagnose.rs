@@ -186,7 +186,8 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
     // Room for the 40 KiB header check, so only the site meant to reject large headers does.
     let mut sites = sites;
     let _nginx = start_nginx(dir.path(), &mut sites, "large_client_header_buffers 4 64k;");
-    // nginx's stock header buffers (8 KiB lines): the 16 KiB header is rejected with 400.
+    // nginx's stock header buffers (8 KiB lines): the 16 KiB header is rejected with 400, as a
+    // load balancer enforcing a documented limit answers.
     let stock_dir = dir.path().join("stock");
     std::fs::create_dir(&stock_dir).expect("create dir");
     let mut stock = [site(healthy, "5s")];
@@ -266,11 +267,21 @@ async fn diagnose_names_the_cause_behind_a_real_nginx() {
             ),
             &["lb_certificate_invalid"],
         ),
+        // A load balancer that answers 400 above its limit works as documented: no finding...
         (
-            "header too large",
+            "header limit enforced with a 400",
             with(
                 base(format!("http://127.0.0.1:{}/", stock[0].listen), Some(healthy)),
                 &[],
+            ),
+            &[],
+        ),
+        // ...unless the probe's floor says 16 KiB must pass every hop.
+        (
+            "header rejected within the floor",
+            with(
+                base(format!("http://127.0.0.1:{}/", stock[0].listen), Some(healthy)),
+                &["--header-floor", "16384"],
             ),
             &["request_header_too_large"],
         ),

@@ -29,7 +29,8 @@ pub struct RulesConfig {
     /// Overrides of the catalog's `${name}` tunables (thresholds, minimum request rates).
     #[serde(default)]
     pub params: BTreeMap<String, String>,
-    /// Per-cause `for` overrides, keyed by cause id (shortened in the end-to-end suite).
+    /// `for` overrides, keyed by cause or operational alert id (shortened in the end-to-end suite
+    /// and the demo); one for `error_budget_burn` applies to both of its severities.
     #[serde(default, rename = "for")]
     pub for_overrides: BTreeMap<String, PromDuration>,
     /// Where the runbooks are published; `runbook_url` is this plus `<id>.md`.
@@ -112,6 +113,8 @@ const TICKET_BURNS: [BurnWindow; 2] = [
         factor: "1",
     },
 ];
+/// How long a slow burn lasts before it opens a ticket.
+const SLOW_BURN_FOR: &str = "15m";
 const WINDOWS: [&str; 7] = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 
 fn default_runbook_base_url() -> String {
@@ -157,7 +160,11 @@ impl RulesConfig {
         {
             return Err(RulesError::UnknownOverride(name.clone()));
         }
-        if let Some(cause) = self.for_overrides.keys().find(|id| catalog.cause(id).is_none()) {
+        if let Some(cause) = self
+            .for_overrides
+            .keys()
+            .find(|id| catalog.cause(id).is_none() && catalog.operational(id).is_none())
+        {
             return Err(RulesError::UnknownCause {
                 key: "for",
                 cause: cause.clone(),
@@ -254,14 +261,14 @@ pub fn render_rules(catalog: &Catalog, config: &RulesConfig) -> Result<String, R
         out.push_str("  - name: lbtriage.symptoms\n    rules:\n");
         for op in symptoms {
             for (severity, burns, for_) in [
-                (Severity::Critical, &PAGE_BURNS, "2m"),
-                (Severity::Warning, &TICKET_BURNS, "15m"),
+                (Severity::Critical, &PAGE_BURNS, op.alert.for_.as_str()),
+                (Severity::Warning, &TICKET_BURNS, SLOW_BURN_FOR),
             ] {
                 let spec = AlertSpec {
                     name: op.alert_name(),
                     id: &op.id,
                     expr: burn_expr(burns),
-                    for_: for_.to_string(),
+                    for_: for_override(config, &op.id).unwrap_or_else(|| for_.to_string()),
                     severity: severity.as_str().to_string(),
                     cause: None,
                     summary: op.summary(),
@@ -286,11 +293,7 @@ pub fn render_rules(catalog: &Catalog, config: &RulesConfig) -> Result<String, R
             );
             for cause in chunk {
                 let Some(alert) = &cause.alert else { continue };
-                let for_ = config
-                    .for_overrides
-                    .get(&cause.id)
-                    .map(|d| d.to_string())
-                    .unwrap_or_else(|| alert.for_.clone());
+                let for_ = for_override(config, &cause.id).unwrap_or_else(|| alert.for_.clone());
                 let spec = AlertSpec {
                     name: cause.alert_name(),
                     id: &cause.id,
@@ -313,7 +316,7 @@ pub fn render_rules(catalog: &Catalog, config: &RulesConfig) -> Result<String, R
                 name: op.alert_name(),
                 id: &op.id,
                 expr: op.alert.expr.trim().to_string(),
-                for_: op.alert.for_.clone(),
+                for_: for_override(config, &op.id).unwrap_or_else(|| op.alert.for_.clone()),
                 severity: op.severity.as_str().to_string(),
                 cause: None,
                 summary: op.summary(),
@@ -323,6 +326,10 @@ pub fn render_rules(catalog: &Catalog, config: &RulesConfig) -> Result<String, R
         }
     }
     Ok(out)
+}
+
+fn for_override(config: &RulesConfig, id: &str) -> Option<String> {
+    config.for_overrides.get(id).map(|d| d.to_string())
 }
 
 fn group_suffix(index: usize) -> String {

@@ -41,6 +41,14 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("resets", set(&[])),
         ("surge", set(&[])),
         ("clienttls", set(&["client_tls_negotiation_failure"])),
+        // As the providers document them: an empty target group answers 503 while RequestCount
+        // stays at 0; with every target unhealthy an ALB fails open (no 503); LB 504s with the
+        // slowest response at the discovered idle timeout; a load balancer answering 400 above
+        // its documented header limit is working as documented.
+        ("emptytg", set(&["no_healthy_targets"])),
+        ("allunhealthy", set(&["no_healthy_targets"])),
+        ("timeout504", set(&["target_response_timeout"])),
+        ("headerlimit", set(&[])),
         // Alibaba Cloud, through CloudMonitor: the same causes from the same rules.
         ("lb-throttled", set(&["lb_qps_throttled"])),
         ("lb-dropping", set(&["lb_connection_limit"])),
@@ -48,6 +56,22 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("lb-passthrough", set(&["backend_errors_passthrough"])),
         ("lb-unhealthy", set(&["targets_unhealthy"])),
         ("alb-passthrough", set(&["backend_errors_passthrough"])),
+    ])
+}
+
+/// Load balancers whose 5xx burn the error budget: the symptom page must fire for these, and only
+/// these.
+fn paged() -> BTreeSet<&'static str> {
+    BTreeSet::from([
+        "nohealthy",
+        "passthrough",
+        "unattributed",
+        "keepalive",
+        "emptytg",
+        "timeout504",
+        "lb-throttled",
+        "lb-passthrough",
+        "alb-passthrough",
     ])
 }
 
@@ -78,6 +102,8 @@ fn alibaba_datapoints(now: i64) -> Vec<Value> {
         (slb, "lb-unhealthy", "HeathyServerCount", Some(80), 2.0),
         (slb, "lb-unhealthy", "UnhealthyServerCount", Some(80), 1.0),
         ("acs_alb", "alb-passthrough", "LoadBalancerQPS", None, 50.0),
+        // All 5xx the ALB returned, the backends' passed-through ones included.
+        ("acs_alb", "alb-passthrough", "LoadBalancerHTTPCode5XX", None, 5.0),
         (
             "acs_alb",
             "alb-passthrough",
@@ -139,6 +165,15 @@ fn datapoints(start: i64, periods: i64) -> Vec<Value> {
         ("surge", None, "SurgeQueueLength", 300.0),
         ("surge", None, "SpilloverCount", 0.0),
         ("clienttls", None, "ClientTLSNegotiationErrorCount", 20.0),
+        ("clienttls", None, "NewConnectionCount", 100.0),
+        // No RequestCount at all: no target can be chosen.
+        ("emptytg", None, "HTTPCode_ELB_503_Count", 30.0),
+        ("allunhealthy", None, "RequestCount", 600.0),
+        ("allunhealthy", Some("allunhealthy-tg"), "HealthyHostCount", 0.0),
+        ("allunhealthy", Some("allunhealthy-tg"), "UnHealthyHostCount", 2.0),
+        ("timeout504", None, "RequestCount", 600.0),
+        ("timeout504", None, "HTTPCode_ELB_504_Count", 20.0),
+        ("timeout504", None, "TargetResponseTime", 30.0),
         // Feeds the dashboards' response-time panel; far below any slow-response threshold.
         ("healthy", None, "TargetResponseTime", 0.2),
     ];
@@ -163,7 +198,10 @@ fn fleet() -> Value {
         alb("rejecting", &[]), alb("targettls", &[]), alb("passthrough", &["passthrough-tg"]),
         alb("unattributed", &[]), alb("keepalive", &[]), alb("refused", &[]), alb("blocked", &[]),
         alb("listener", &[]), alb("throttled", &[]), alb("backenddown", &[]), alb("plain503", &[]),
-        alb("clienttls", &[]),
+        alb("clienttls", &[]), alb("emptytg", &["emptytg-tg"]),
+        {"key": "allunhealthy", "type": "application", "name": "allunhealthy", "target_groups": ["allunhealthy-tg"], "targets": 2},
+        {"key": "timeout504", "type": "application", "name": "timeout504", "idle_timeout": 30},
+        alb("headerlimit", &[]),
         {"key": "ports", "type": "network", "name": "ports"},
         {"key": "resets", "type": "network", "name": "resets"},
         {"key": "surge", "type": "classic", "name": "surge"}
@@ -181,8 +219,8 @@ fn start(program: &str, args: &[String]) -> Process {
     )
 }
 
-/// Firing alerts from Prometheus: (lb, cause) pairs.
-fn firing(prometheus: u16) -> Option<BTreeSet<(String, String)>> {
+/// Firing alerts from Prometheus.
+fn firing_alerts(prometheus: u16) -> Option<Vec<Value>> {
     let response = http_get(prometheus, "/api/v1/alerts", &[]).ok()?;
     let body: Value = serde_json::from_slice(&response.body).ok()?;
     Some(
@@ -190,12 +228,28 @@ fn firing(prometheus: u16) -> Option<BTreeSet<(String, String)>> {
             .as_array()?
             .iter()
             .filter(|a| a["state"] == "firing")
-            .map(|a| {
-                let label = |name: &str| a["labels"][name].as_str().unwrap_or_default().to_string();
-                (label("lb"), label("cause"))
-            })
+            .cloned()
             .collect(),
     )
+}
+
+/// (lb, cause); for the symptom page, which has no cause, (lb, alertname).
+fn alert_key(alert: &Value) -> (String, String) {
+    let label = |name: &str| alert["labels"][name].as_str().unwrap_or_default().to_string();
+    let cause = label("cause");
+    (
+        label("lb"),
+        if cause.is_empty() {
+            label("alertname")
+        } else {
+            cause
+        },
+    )
+}
+
+/// Firing alerts from Prometheus as [`alert_key`]s.
+fn firing(prometheus: u16) -> Option<BTreeSet<(String, String)>> {
+    Some(firing_alerts(prometheus)?.iter().map(alert_key).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,6 +286,7 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     let closes_early = spawn(Behaviour::KeepAliveCloses(Duration::from_millis(800))).await;
     let throttled = spawn(Behaviour::Status(503, vec![("ALB-QPS-Limited", "Limited")])).await;
     let plain_503 = spawn(Behaviour::Status(503, vec![])).await;
+    let header_limit = spawn(Behaviour::EnforcesHeaderLimit(16 * 1024)).await;
     let (_held, refused) = refusing_port();
     let (_held_too, no_listener) = refusing_port();
     let probe = |name: &str, url: String, backends: &[std::net::SocketAddr]| {
@@ -261,6 +316,8 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         probe("backenddown", format!("http://{healthy}/"), &[refused]),
         // 503 without the QPS marker: not throttling.
         probe("plain503", format!("http://{plain_503}/"), &[]),
+        // 400 above 16 K of header, as AWS documents: nothing to report.
+        probe("headerlimit", format!("http://{header_limit}/"), &[healthy]),
     ];
     std::fs::write(
         &config,
@@ -281,12 +338,13 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     // The rules as users render them, with every `for` shortened.
     let catalog = lbtriage::catalog::Catalog::embedded();
     let mut rules_config = lbtriage::rules::RulesConfig::default();
+    let short_for = lbtriage::config::PromDuration::parse("4s").expect("valid");
     for cause in catalog.causes.iter().filter(|c| c.alert.is_some()) {
-        rules_config.for_overrides.insert(
-            cause.id.clone(),
-            lbtriage::config::PromDuration::parse("4s").expect("valid"),
-        );
+        rules_config.for_overrides.insert(cause.id.clone(), short_for);
     }
+    rules_config
+        .for_overrides
+        .insert("error_budget_burn".to_string(), short_for);
     let rules = dir.path().join("rules.yml");
     std::fs::write(
         &rules,
@@ -332,6 +390,11 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     let want: BTreeSet<(String, String)> = expected
         .iter()
         .flat_map(|(key, causes)| causes.iter().map(|cause| (lb(key), cause.to_string())))
+        .chain(
+            paged()
+                .into_iter()
+                .map(|key| (lb(key), "LBErrorBudgetBurn".to_string())),
+        )
         .collect();
     let mut first_seen: BTreeMap<(String, String), Duration> = BTreeMap::new();
     eventually("every expected alert to fire", Duration::from_secs(150), || {
@@ -354,6 +417,22 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         "unexpected {unexpected:?}, missing {missing:?}"
     );
 
+    // The page for the empty target group names its cause and the runbook.
+    let alerts = firing_alerts(prometheus_port).expect("alerts");
+    let page = alerts
+        .iter()
+        .find(|a| {
+            a["labels"]["alertname"] == "LBErrorBudgetBurn" && a["labels"]["lb"] == lb("emptytg").as_str()
+        })
+        .expect("the empty target group's page");
+    let description = page["annotations"]["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("no_healthy_targets (alerts/runbooks/no_healthy_targets.md)"),
+        "{description}"
+    );
+    assert_eq!(page["labels"]["provider"], "aws");
+    assert_eq!(page["labels"]["region"], "us-east-1");
+
     // The dashboards show this stack: every panel query works and has data in its scenario.
     dashboards::every_panel_returns_data(prometheus_port, lb);
 
@@ -365,23 +444,17 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
             let response = http_get(alertmanager_port, "/api/v2/alerts", &[]).ok()?;
             let alerts: Value = serde_json::from_slice(&response.body).ok()?;
             let alerts = alerts.as_array()?.clone();
-            let pairs: BTreeSet<(String, String)> = alerts
-                .iter()
-                .map(|a| {
-                    (
-                        a["labels"]["lb"].as_str().unwrap_or_default().to_string(),
-                        a["labels"]["cause"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect();
+            let pairs: BTreeSet<(String, String)> = alerts.iter().map(alert_key).collect();
             want.is_subset(&pairs).then_some(alerts)
         },
     )
     .await;
     for alert in &received {
-        let cause = alert["labels"]["cause"].as_str().unwrap_or_default();
         let runbook = alert["annotations"]["runbook_url"].as_str().unwrap_or_default();
-        assert_eq!(runbook, format!("alerts/runbooks/{cause}.md"));
+        let cause = alert["labels"]["cause"].as_str().unwrap_or_default();
+        if !cause.is_empty() {
+            assert_eq!(runbook, format!("alerts/runbooks/{cause}.md"));
+        }
         assert!(repo_root().join(runbook).is_file(), "{runbook} exists");
     }
 

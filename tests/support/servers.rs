@@ -26,8 +26,11 @@ pub enum Behaviour {
     Status(u16, Vec<(&'static str, &'static str)>),
     /// The health path answers 200, everything else 500 (php-fpm down behind a static health page).
     AppFailsHealthPasses(&'static str),
-    /// Requests whose head exceeds this many bytes get 431.
+    /// Requests whose head exceeds this many bytes get 431 (a backend's answer).
     RejectsLargeHeaders(usize),
+    /// Requests whose head exceeds this many bytes get 400, everything else 200: a load balancer
+    /// enforcing its documented limit (AWS: 16 K per header; Alibaba ALB: 32 KB).
+    EnforcesHeaderLimit(usize),
     /// Requests whose body exceeds this many bytes never get an answer (the MTU black hole).
     DropsLargeBodies(usize),
     /// 405 to POST, 200 to everything else.
@@ -224,6 +227,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             Behaviour::RejectsPost if head.starts_with("POST") => ok(405, &[]),
             Behaviour::RejectsLargeHeaders(limit) if head.len() > *limit => {
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
+            }
+            Behaviour::EnforcesHeaderLimit(limit) if head.len() > *limit => {
+                b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()
             }
             _ => ok(200, &[]),
         };

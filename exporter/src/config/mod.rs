@@ -147,8 +147,11 @@ pub const MAX_HEADER_CHECK_BYTES: usize = 64 * 1024;
 pub fn default_header_sizes() -> Vec<usize> {
     vec![16 * 1024, 40 * 1024]
 }
+/// 4 KiB of value: below the stock limits of nginx (8 KiB lines), Apache (8,190 bytes) and Tomcat
+/// (8 KiB for all headers), so a default backend never trips it; raise it to the load balancer's
+/// documented limit to learn when a backend accepts less than the load balancer forwards.
 pub fn default_header_floor() -> usize {
-    8 * 1024
+    4 * 1024
 }
 
 impl ProbeConfig {
