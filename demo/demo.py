@@ -158,6 +158,7 @@ class Webhook(http.server.BaseHTTPRequestHandler):
 
     seen = set()
     causes = set()
+    pages = {}  # lb -> the page's description, which lists the causes firing with it
     lock = threading.Lock()
 
     def log_message(self, *args):
@@ -172,11 +173,17 @@ class Webhook(http.server.BaseHTTPRequestHandler):
                 if key in Webhook.seen:
                     continue
                 Webhook.seen.add(key)
-                if alert.get("status") == "firing":
+                firing = alert.get("status") == "firing"
+                if firing and labels.get("cause"):
                     Webhook.causes.add(labels.get("cause"))
+                if firing and labels.get("alertname") == "LBErrorBudgetBurn":
+                    Webhook.pages[labels.get("lb")] = annotations.get("description", "")
             stamp = time.strftime("%H:%M:%S")
-            print(f"[{stamp}] ALERT {alert.get('status', '?').upper():8} {labels.get('alertname')} "
-                  f"cause={labels.get('cause')} lb={labels.get('lb', '-')}\n"
+            # The symptom page names no cause: its description lists the cause alerts firing with it.
+            kind = "PAGE " if labels.get("alertname") == "LBErrorBudgetBurn" else "ALERT"
+            print(f"[{stamp}] {kind} {alert.get('status', '?').upper():8} {labels.get('alertname')} "
+                  f"severity={labels.get('severity')} cause={labels.get('cause', '-')} "
+                  f"lb={labels.get('lb', '-')} region={labels.get('region', '-')}\n"
                   f"           {annotations.get('description', '')}\n"
                   f"           runbook: {annotations.get('runbook_url', '')}", flush=True)
         self.send_response(200)
@@ -312,11 +319,11 @@ def main():
         start([args.lbtriage, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}"], env=env)
         wait_http(f"http://127.0.0.1:{port}/-/healthy")
 
-        # The rules, rendered by lbtriage itself with every `for` shortened to 10 s for the demo.
+        # The rules, rendered by lbtriage itself with every `for` (the page's too) shortened to 10 s.
         causes = json.loads(subprocess.run([args.lbtriage, "causes", "--output", "json"], check=True,
                                            capture_output=True).stdout)
         rules_config = work / "rules-config.yml"
-        rules_config.write_text("rules:\n  for:\n" + "".join(
+        rules_config.write_text("rules:\n  for:\n    error_budget_burn: 10s\n" + "".join(
             f"    {c['cause']}: 10s\n" for c in causes if c["alert"]))
         rules_file = work / "lbtriage.rules.yml"
         rules_file.write_bytes(subprocess.run([args.lbtriage, "rules", f"--config.file={rules_config}"], check=True,
@@ -327,7 +334,7 @@ def main():
         am_port = free_port(9093)
         am_config = work / "alertmanager.yml"
         am_config.write_text(
-            "route:\n  receiver: demo\n  group_by: [lb, cause]\n  group_wait: 1s\n  group_interval: 5s\n"
+            "route:\n  receiver: demo\n  group_by: [provider, region, lb]\n  group_wait: 1s\n  group_interval: 5s\n"
             "  repeat_interval: 1h\nreceivers:\n  - name: demo\n    webhook_configs:\n"
             f"      - url: http://127.0.0.1:{hook.server_address[1]}/\n")
         start([shutil.which("prometheus-alertmanager") or "alertmanager", f"--config.file={am_config}",
@@ -365,7 +372,8 @@ def main():
         while not args.seconds or time.time() - started < args.seconds:
             if args.check:
                 with Webhook.lock:
-                    if expected_causes <= Webhook.causes and time.time() - started > 35:
+                    if (expected_causes <= Webhook.causes and "target_keepalive_too_short" in
+                            Webhook.pages.get(dim["shop"], "") and time.time() - started > 35):
                         break
             title = feeder.incident(time.time())[0]
             if title != last_title:
@@ -395,10 +403,15 @@ def main():
                         "lb_port_allocation_exhausted"}
             with Webhook.lock:
                 arrived = set(Webhook.causes)
+                shop_page = Webhook.pages.get(dim["shop"])
             print(f"check: shop LB 502 counted = {shop_502:g}; causes delivered by Alertmanager: {sorted(arrived)}")
+            print(f"check: the page for shop: {shop_page}")
             missing = expected - arrived
             if shop_502 <= 0 or missing:
                 print(f"check FAILED: missing {sorted(missing)}")
+                return 1
+            if not shop_page or "target_keepalive_too_short" not in shop_page:
+                print("check FAILED: no page for shop naming its cause (target_keepalive_too_short)")
                 return 1
             print("check passed: cloud API -> lbtriage -> Prometheus rules -> Alertmanager -> webhook")
         return 0

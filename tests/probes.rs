@@ -238,6 +238,55 @@ async fn header_and_body_limits_and_the_qps_marker() {
     assert_eq!(header(healthy, 40960), None);
     assert_eq!(header(strict, 16384), Some(Reason::Status));
     assert_eq!(header(strict, 40960), Some(Reason::Status));
+    // The floor (4 KiB by default) is always sent; only a rejection within it is evidence on a
+    // backend, and a load balancer's 4xx above its limit is evidence of nothing.
+    let check = |via: Via, target, bytes| {
+        report
+            .large_headers
+            .iter()
+            .find(|c| c.target == target && c.bytes == bytes && c.via == via)
+            .expect("the size was sent")
+    };
+    assert_eq!(header(strict, 4096), None);
+    assert!(check(Via::Backend, strict, 4096).within_floor);
+    assert!(!check(Via::Backend, strict, 16384).within_floor);
+    assert!(
+        !check(Via::Backend, strict, 16384).is_finding(),
+        "431 above the floor"
+    );
+    let strict_lb = run(&probe(&format!("    url: http://{strict}/\n    timeout: 2s\n"))).await;
+    let lb_check = strict_lb
+        .large_headers
+        .iter()
+        .find(|c| c.via == Via::Lb && c.bytes == 16384)
+        .expect("the size was sent through the load balancer");
+    assert_eq!(lb_check.outcome.status(), Some(431));
+    assert!(
+        !lb_check.is_finding(),
+        "a 4xx through the load balancer above the floor"
+    );
+    // A 5xx through the load balancer (Alibaba SLB answers long headers with 502) is evidence.
+    let bad_gateway = spawn(Behaviour::Status(502, vec![])).await;
+    let slb = run(&probe(&format!(
+        "    url: http://{bad_gateway}/\n    timeout: 2s\n"
+    )))
+    .await;
+    assert!(slb
+        .large_headers
+        .iter()
+        .filter(|c| c.via == Via::Lb)
+        .all(|c| c.outcome.status() == Some(502) && c.is_finding()));
+    let tight = run(&probe(&format!(
+        "    url: http://{healthy}/\n    timeout: 2s\n    backends: ['{strict}']\n    header_floor_bytes: 16384\n"
+    )))
+    .await;
+    assert!(
+        tight
+            .large_headers
+            .iter()
+            .any(|c| c.via == Via::Backend && c.target == strict && c.bytes == 16384 && c.is_finding()),
+        "the backend rejects a size within a 16 KiB floor"
+    );
     assert_eq!(
         http_reason(&report, strict, RequestKind::App),
         None,

@@ -700,6 +700,25 @@ pub fn render_causes_doc(catalog: &Catalog) -> String {
     }
 
     out.push_str(
+        "\n## Alerts that name no cause\n\n\
+         | alert | severity | what it says | runbook |\n|---|---|---|---|\n",
+    );
+    for op in &catalog.operational {
+        let severity = if op.slo {
+            "critical (fast burn), warning (slow burn)"
+        } else {
+            op.severity.as_str()
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {severity} | {} | [runbook](../{}) |",
+            op.alert_name(),
+            op.title,
+            op.runbook_path()
+        );
+    }
+
+    out.push_str(
         "\n## The documented behaviour each alert relies on\n\n\
          What the providers document about the metrics and APIs behind each rule, with the source. The\n\
          test scenarios (promtool and end to end) are built to behave the same way.\n",
