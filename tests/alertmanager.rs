@@ -36,6 +36,27 @@ fn amtool_accepts_the_config_and_routes_by_severity() {
         ]);
         assert!(ok, "{severity} should reach {receiver}: {text}");
     }
+    // The page routes as critical; lbtriage's own health never pages.
+    for (labels, receiver) in [
+        (
+            ["alertname=LBErrorBudgetBurn", "severity=critical"],
+            "lb-oncall-page",
+        ),
+        (["alertname=LBTriageSourceDown", "severity=warning"], "lb-tickets"),
+    ] {
+        let verify = format!("--verify.receivers={receiver}");
+        let (ok, text) = amtool(&[
+            "config",
+            "routes",
+            "test",
+            &config,
+            &verify,
+            labels[0],
+            labels[1],
+            "lb=app/shop/1",
+        ]);
+        assert!(ok, "{labels:?} should reach {receiver}: {text}");
+    }
     // The check can fail: a critical alert does not open a ticket.
     let (ok, _) = amtool(&[
         "config",

@@ -396,6 +396,55 @@ mod tests {
         }
     }
 
+    /// An on-call can act on every alert: commands per provider, the access-log signature and a
+    /// stopgap, besides the four sections every runbook has.
+    #[test]
+    fn every_alerts_runbook_has_commands_a_log_signature_and_a_stopgap() {
+        let catalog = Catalog::embedded();
+        let runbooks = catalog
+            .causes
+            .iter()
+            .filter(|c| c.alert.is_some())
+            .filter_map(|c| c.runbook.as_ref().map(|r| (c.id.as_str(), r)));
+        for (id, runbook) in runbooks {
+            assert!(runbook.stopgap.is_some(), "{id}: no stopgap");
+            assert!(runbook.access_log.is_some(), "{id}: no access-log signature");
+            assert!(!runbook.commands.is_empty(), "{id}: no commands");
+            for provider in runbook.commands.keys() {
+                assert!(
+                    ["aws", "alibaba"].contains(&provider.as_str()),
+                    "{id}: {provider}"
+                );
+            }
+        }
+        for op in &catalog.operational {
+            assert!(op.runbook.stopgap.is_some(), "{}: no stopgap", op.id);
+        }
+    }
+
+    #[test]
+    fn operational_ids_are_not_cause_ids_and_name_alerts_with_the_lb_prefix() {
+        let catalog = Catalog::embedded();
+        for op in &catalog.operational {
+            assert!(catalog.cause(&op.id).is_none(), "{}", op.id);
+            assert!(op.alert_name().starts_with("LB"), "{}", op.alert_name());
+        }
+        assert_eq!(
+            catalog
+                .operational("error_budget_burn")
+                .map(Operational::alert_name)
+                .as_deref(),
+            Some("LBErrorBudgetBurn")
+        );
+        assert_eq!(
+            catalog
+                .operational("triage_source_down")
+                .map(Operational::alert_name)
+                .as_deref(),
+            Some("LBTriageSourceDown")
+        );
+    }
+
     #[test]
     fn rejects_duplicates_and_unknown_sources() {
         let dup = "guides: {a: A}\ncauses:\n  - {id: x, title: X, layer: runbook_only, severity: info, sources: [a]}\n  - {id: x, title: X, layer: runbook_only, severity: info, sources: [a]}\n";

@@ -158,6 +158,16 @@ fn overview_panels(runbook: &str) -> Vec<Panel> {
         .column_unit("Value #C", "percentunit")
         .link("lb", "Load balancer detail", DETAIL_LINK.to_string()),
         panel(
+            "Error budget burn rate (last hour)",
+            "How many times faster than its SLO allows each load balancer spends its error budget over the last hour (all 5xx, its own and passed through). The page (LBErrorBudgetBurn) needs 14.4 here and over the last five minutes; 1 spends the budget exactly over the SLO window. Needs lbtriage's recording rules.",
+            Viz::TimeSeries,
+            "short",
+            vec![q(
+                r#"lbtriage:lb_error_ratio:rate1h / (1 - lbtriage:lb_slo_objective:ratio)"#,
+                "{{lb_name}}",
+            )],
+        ),
+        panel(
             "Request rate",
             "Requests each load balancer received.",
             Viz::TimeSeries,
@@ -274,12 +284,13 @@ fn detail_panels(runbook: &str) -> Vec<Panel> {
         ),
         panel(
             "Healthy and unhealthy targets",
-            "Targets the load balancer's health checks pass and fail, per target group.",
+            "Targets the load balancer's health checks pass and fail, and targets registered (from discovery), per target group. Registered at 0 is an empty group; healthy at 0 with unhealthy targets is an ALB failing open.",
             Viz::TimeSeries,
             "short",
             vec![
                 q(r#"sum by (target_group) (lbtriage_lb_healthy_targets{lb="$lb"})"#, "healthy {{target_group}}"),
                 q(r#"sum by (target_group) (lbtriage_lb_unhealthy_targets{lb="$lb"})"#, "unhealthy {{target_group}}"),
+                q(r#"sum by (target_group) (lbtriage_lb_registered_targets{lb="$lb"})"#, "registered {{target_group}}"),
             ],
         ),
         panel(
@@ -296,6 +307,7 @@ fn detail_panels(runbook: &str) -> Vec<Panel> {
             "s",
             vec![
                 q(r#"max(lbtriage_lb_target_response_time_seconds{lb="$lb"})"#, "target response time"),
+                q(r#"max(lbtriage_lb_target_response_time_max_seconds{lb="$lb"})"#, "slowest response"),
                 q(r#"max(lbtriage_lb_idle_timeout_seconds{lb="$lb"})"#, "idle timeout"),
                 q(r#"max(lbtriage_probe_lb_response_timeout_seconds{lb="$lb"})"#, "response timeout"),
             ],

@@ -133,6 +133,26 @@ mod tests {
     use super::*;
     use crate::store::Kind;
 
+    /// Each node reports the targets it sees: "no healthy target" must mean no node sees one
+    /// (Maximum), "unhealthy" that every node agrees (Minimum, as AWS alarms on it).
+    #[test]
+    fn host_counts_read_healthy_at_the_maximum_and_unhealthy_at_the_minimum() {
+        for lb_type in LoadBalancerType::ALL {
+            let (_, table) = for_type(lb_type);
+            let statistic = |name: &str| table.iter().find(|m| m.name == name).map(|m| m.statistic);
+            assert_eq!(
+                statistic("HealthyHostCount"),
+                Some(Statistic::Maximum),
+                "{lb_type:?}"
+            );
+            assert_eq!(
+                statistic("UnHealthyHostCount"),
+                Some(Statistic::Minimum),
+                "{lb_type:?}"
+            );
+        }
+    }
+
     #[test]
     fn counters_read_sums_and_gauges_do_not() {
         for lb_type in LoadBalancerType::ALL {
