@@ -17,23 +17,22 @@ fn amtool_accepts_the_config_and_routes_by_severity() {
     let (ok, text) = amtool(&["check-config", CONFIG]);
     assert!(ok && text.contains("SUCCESS"), "{text}");
     let config = format!("--config.file={CONFIG}");
+    let routes_to = |labels: &[&str], receiver: &str| {
+        let verify = format!("--verify.receivers={receiver}");
+        let mut args = vec!["config", "routes", "test", config.as_str(), verify.as_str()];
+        args.extend_from_slice(labels);
+        amtool(&args)
+    };
     for (severity, receiver) in [
         ("critical", "lb-oncall-page"),
         ("warning", "lb-tickets"),
         ("info", "lb-record"),
     ] {
-        let verify = format!("--verify.receivers={receiver}");
         let labels = format!("severity={severity}");
-        let (ok, text) = amtool(&[
-            "config",
-            "routes",
-            "test",
-            &config,
-            &verify,
-            &labels,
-            "cause=target_connection_refused",
-            "lb=app/shop/1",
-        ]);
+        let (ok, text) = routes_to(
+            &[&labels, "cause=target_connection_refused", "lb=app/shop/1"],
+            receiver,
+        );
         assert!(ok, "{severity} should reach {receiver}: {text}");
     }
     // The page routes as critical; lbtriage's own health never pages.
@@ -44,29 +43,11 @@ fn amtool_accepts_the_config_and_routes_by_severity() {
         ),
         (["alertname=LBTriageSourceDown", "severity=warning"], "lb-tickets"),
     ] {
-        let verify = format!("--verify.receivers={receiver}");
-        let (ok, text) = amtool(&[
-            "config",
-            "routes",
-            "test",
-            &config,
-            &verify,
-            labels[0],
-            labels[1],
-            "lb=app/shop/1",
-        ]);
+        let (ok, text) = routes_to(&[labels[0], labels[1], "lb=app/shop/1"], receiver);
         assert!(ok, "{labels:?} should reach {receiver}: {text}");
     }
     // The check can fail: a critical alert does not open a ticket.
-    let (ok, _) = amtool(&[
-        "config",
-        "routes",
-        "test",
-        &config,
-        "--verify.receivers=lb-tickets",
-        "severity=critical",
-        "lb=x",
-    ]);
+    let (ok, _) = routes_to(&["severity=critical", "lb=x"], "lb-tickets");
     assert!(!ok);
 }
 

@@ -94,15 +94,11 @@ fn rules_read_only_metrics_the_exporter_emits() {
     );
 }
 
-#[test]
-fn rules_subcommand_applies_config_overrides() {
+/// `lbtriage rules` with this config file; the directory holds the config and stays alive with it.
+fn render_with(config_yaml: &str) -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("lbtriage.yml");
-    std::fs::write(
-        &config,
-        "rules:\n  selector: 'job=\"lbtriage\"'\n  params: {lb_5xx_ratio: '0.05'}\n  for: {lb_listener_missing: 30s}\n  runbook_base_url: https://wiki.example/runbooks/\n",
-    )
-    .expect("write config");
+    std::fs::write(&config, config_yaml).expect("write config");
     let output = Command::new(env!("CARGO_BIN_EXE_lbtriage"))
         .args(["rules", &format!("--config.file={}", config.display())])
         .output()
@@ -112,7 +108,14 @@ fn rules_subcommand_applies_config_overrides() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let text = String::from_utf8_lossy(&output.stdout);
+    (dir, String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn rules_subcommand_applies_config_overrides() {
+    let (_dir, text) = render_with(
+        "rules:\n  selector: 'job=\"lbtriage\"'\n  params: {lb_5xx_ratio: '0.05'}\n  for: {lb_listener_missing: 30s}\n  runbook_base_url: https://wiki.example/runbooks/\n",
+    );
     assert!(text.contains("reason=\"refused\", job=\"lbtriage\"}"), "{text}");
     assert!(text.contains("> 0.05"));
     assert!(text.contains("        for: 30s\n        labels:\n          severity: critical\n          cause: lb_listener_missing"));
@@ -189,23 +192,10 @@ fn no_rule_reads_a_family_that_no_listed_provider_feeds() {
 /// load balancer held to 99.9 % and not one whose team chose 99 %.
 #[test]
 fn slo_overrides_per_selector_change_which_load_balancer_pages() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("lbtriage.yml");
-    std::fs::write(
-        &config,
+    let (dir, rules) = render_with(
         "rules:\n  slo:\n    objective: 0.999\n    overrides:\n      - selector: 'tag_team=\"batch\"'\n        objective: 0.99\n",
-    )
-    .expect("write config");
-    let output = Command::new(env!("CARGO_BIN_EXE_lbtriage"))
-        .args(["rules", &format!("--config.file={}", config.display())])
-        .output()
-        .expect("run lbtriage rules");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
     );
-    std::fs::write(dir.path().join("rules.yml"), &output.stdout).expect("write rules");
+    std::fs::write(dir.path().join("rules.yml"), rules).expect("write rules");
     let series = |lb: &str, team: &str| {
         format!(
             "      - series: 'lbtriage_lb_info{{provider=\"aws\",region=\"eu-west-1\",lb=\"{lb}\",lb_name=\"{lb}\",tag_team=\"{team}\"}}'\n        values: '1x20'\n\
