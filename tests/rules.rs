@@ -218,3 +218,19 @@ fn slo_overrides_per_selector_change_which_load_balancer_pages() {
     let (ok, text) = promtool(&["test", "rules", &test_file.display().to_string()]);
     assert!(ok, "{text}");
 }
+
+/// No rule alerts on a single event: a rate is compared with a minimum (`min_error_rate`,
+/// `min_request_rate`) or taken as a share of traffic, never with `> 0`.
+#[test]
+fn no_rate_is_compared_with_zero() {
+    let rules = std::fs::read_to_string(repo_root().join("alerts/lbtriage.rules.yml")).expect("rules file");
+    let offending: Vec<&str> = rules
+        .lines()
+        .filter(|line| line.contains("rate("))
+        .filter(|line| {
+            let line = line.trim_end().trim_end_matches(')');
+            line.ends_with("> 0") || line.ends_with(">0")
+        })
+        .collect();
+    assert!(offending.is_empty(), "{offending:#?}");
+}
