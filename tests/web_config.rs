@@ -208,3 +208,116 @@ fn a_bad_web_config_stops_the_start_and_names_the_key() {
         assert!(stderr.contains(key), "{web}: expected {key} in {stderr}");
     }
 }
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A flood of wrong passwords at bcrypt cost 10 while an authorised client scrapes: the checks run
+/// off the async workers, a few at once, and the good credential is remembered, so the authorised
+/// scrapes stay fast. (Before, a lock was held across bcrypt on a Tokio worker and every scrape
+/// queued behind the flood.)
+#[test]
+fn a_wrong_password_flood_never_stalls_an_authorised_scrape() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let hash = bcrypt::hash(PASSWORD, 10).expect("bcrypt");
+    let web = dir.path().join("web.yml");
+    std::fs::write(&web, format!("basic_auth_users:\n  {USER}: '{hash}'\n")).expect("write web config");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(&config, "probes: []\n").expect("write config");
+    let (_exporter, port) = start_exporter(&config, Stdio::null(), |command| {
+        command.arg(format!("--web.config.file={}", web.display()));
+    });
+    wait_until("the exporter to listen", Duration::from_secs(20), || {
+        http_get(port, "/-/healthy", &[]).is_ok()
+    });
+    let good = basic(USER, PASSWORD);
+    let scrape = || http_get(port, "/metrics", &[("Authorization", good.as_str())]).map(|r| r.status);
+    let first = scrape();
+    assert_eq!(
+        first.as_ref().ok(),
+        Some(&200),
+        "the first scrape pays bcrypt once: {first:?}"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let flooders: Vec<_> = (0..16)
+        .map(|thread| {
+            let (stop, refused) = (stop.clone(), refused.clone());
+            std::thread::spawn(move || {
+                // Bounded: at most 200 requests a thread, each with a password never tried before.
+                for i in 0..200 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let wrong = basic(USER, &format!("wrong-{thread}-{i}"));
+                    if let Ok(response) = http_get(port, "/metrics", &[("Authorization", wrong.as_str())]) {
+                        assert_eq!(response.status, 401);
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_until("the flood to be under way", Duration::from_secs(10), || {
+        refused.load(Ordering::Relaxed) >= 4
+    });
+    let mut slowest = Duration::ZERO;
+    for _ in 0..30 {
+        let started = Instant::now();
+        assert_eq!(scrape().ok(), Some(200));
+        slowest = slowest.max(started.elapsed());
+        // Paced, not waiting for anything: the flood keeps going between scrapes.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let during = refused.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for flooder in flooders {
+        flooder.join().expect("flooder");
+    }
+    assert!(during >= 8, "the flood ran during the scrapes ({during} refused)");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "an authorised scrape took {slowest:?} during the flood"
+    );
+}
+
+/// Certificates rotate without a restart: the web config's files are re-read when they change.
+#[test]
+fn a_rotated_certificate_is_served_without_a_restart() {
+    let secured = secured();
+    let dir = secured._dir.path();
+    let url = format!("https://localhost:{}/-/healthy", secured.port);
+    let auth = format!("{USER}:{PASSWORD}");
+    assert_eq!(curl(&secured, &url, Some(&auth)), 200);
+    // A new CA signs a new leaf in the same files: until the exporter re-reads them, a client that
+    // trusts only the new CA fails; afterwards it succeeds.
+    let pki = Pki::new();
+    let new_ca = dir.join("new-ca.pem");
+    std::fs::write(&new_ca, &pki.ca_pem).expect("write CA");
+    let (cert, key) = pki.leaf_files(
+        dir,
+        "rotated",
+        &["127.0.0.1", "localhost"],
+        (2020, 1, 1),
+        (2099, 1, 1),
+    );
+    let code = |ca: &std::path::Path| curl_code(Some(ca), &url, Some(&auth));
+    assert_eq!(code(&new_ca), "000", "the old certificate is still served");
+    std::fs::copy(&cert, dir.join("server.pem")).expect("rotate the certificate");
+    std::fs::copy(&key, dir.join("server.key")).expect("rotate the key");
+    wait_until(
+        "the rotated certificate to be served",
+        Duration::from_secs(20),
+        || code(&new_ca) == "200",
+    );
+}

@@ -231,10 +231,10 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             args.telemetry_path
         );
     }
-    let web = match &args.web_config_file {
-        Some(path) => server::WebConfig::load(path)?,
-        None => server::WebConfig::open(),
-    };
+    let access = Arc::new(match &args.web_config_file {
+        Some(path) => server::Access::load(path.clone())?,
+        None => server::Access::open(),
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -258,8 +258,9 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             telemetry_path: args.telemetry_path,
             static_samples: vec![build_info()],
             reload: reload_tx,
-            web,
+            access: access.clone(),
         });
+        tokio::spawn(server::access::watch(access, shutdown_rx.clone()));
         let server = tokio::spawn(server::serve(listener, state, shutdown_rx));
 
         use tokio::signal::unix::{signal, SignalKind};

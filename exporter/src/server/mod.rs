@@ -23,9 +23,11 @@ use tokio::sync::watch;
 use crate::catalog::Catalog;
 use crate::store::{Format, Sample, Store};
 
+pub mod access;
 mod page;
 pub mod web_config;
 
+pub use access::Access;
 pub use web_config::WebConfig;
 
 /// Clients get this long to finish the TLS handshake.
@@ -43,8 +45,8 @@ pub struct AppState {
     pub static_samples: Vec<Sample>,
     /// Asks the main loop to reload the config; the answer says whether it worked.
     pub reload: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
-    /// TLS and basic authentication (`--web.config.file`).
-    pub web: WebConfig,
+    /// TLS and basic authentication (`--web.config.file`), re-read when the file changes.
+    pub access: Arc<Access>,
 }
 
 type Body = Full<Bytes>;
@@ -70,7 +72,7 @@ pub async fn serve(
             _ = shutdown.changed() => break,
         };
         let watcher = graceful.watcher();
-        let tls = state.web.tls.clone().map(tokio_rustls::TlsAcceptor::from);
+        let tls = state.access.tls().map(tokio_rustls::TlsAcceptor::from);
         let state = state.clone();
         tokio::spawn(async move {
             match tls {
@@ -119,7 +121,7 @@ async fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body>
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
-    if !state.web.authorized(authorization) {
+    if !state.access.authorized(authorization).await {
         let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized.\n");
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,

@@ -12,9 +12,9 @@
 //!   prometheus: $2y$10$...       # bcrypt
 //! ```
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -51,14 +51,14 @@ struct RawTls {
 
 /// Positive results of bcrypt checks, keyed by user and a SHA-256 of the password, so a scrape
 /// every few seconds does not pay bcrypt's deliberate cost each time. No password is kept.
-const AUTH_CACHE_ENTRIES: usize = 64;
-
+/// One reading of the web config file: what `server::access` serves with until the file changes.
 pub struct WebConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
     users: BTreeMap<String, String>,
-    /// Checked for unknown users, at the configured cost, so timing does not tell users apart.
+    /// Checked for unknown users, so a wrong user name costs as much as a wrong password.
     dummy_hash: String,
-    verified: Mutex<HashMap<(String, Vec<u8>), ()>>,
+    /// Every file this reading depends on (the config, certificates, keys), to notice rotation.
+    pub files: Vec<PathBuf>,
 }
 
 impl std::fmt::Debug for WebConfig {
@@ -77,7 +77,7 @@ impl WebConfig {
             tls: None,
             users: BTreeMap::new(),
             dummy_hash: String::new(),
-            verified: Mutex::default(),
+            files: Vec::new(),
         }
     }
 
@@ -113,6 +113,7 @@ impl WebConfig {
                 ));
             }
         }
+        let mut files = vec![path.to_path_buf()];
         let tls = match raw.tls_server_config {
             None => None,
             Some(tls) => {
@@ -122,6 +123,10 @@ impl WebConfig {
                 let key = tls
                     .key_file
                     .ok_or_else(|| error(Some("tls_server_config.key_file"), "is required".to_string()))?;
+                files.extend([resolve(&cert), resolve(&key)]);
+                if let Some(ca) = &tls.client_ca_file {
+                    files.push(resolve(ca));
+                }
                 let chain = read_pem_certs(&resolve(&cert))
                     .map_err(|m| error(Some("tls_server_config.cert_file"), m))?;
                 let key =
@@ -194,7 +199,7 @@ impl WebConfig {
             tls,
             users: raw.basic_auth_users,
             dummy_hash,
-            verified: Mutex::default(),
+            files,
         })
     }
 
@@ -202,35 +207,36 @@ impl WebConfig {
         !self.users.is_empty()
     }
 
-    /// Whether an `Authorization` header value carries a configured user's password.
-    pub fn authorized(&self, header: Option<&str>) -> bool {
-        if !self.requires_auth() {
-            return true;
-        }
-        let Some((user, password)) = header.and_then(parse_basic) else {
-            return false;
+    /// The user, password and the bcrypt hash to check them against (the dummy hash for an
+    /// unknown user), or None when the header carries no basic credentials.
+    pub fn credentials(&self, header: Option<&str>) -> Option<Credentials> {
+        let (user, password) = header.and_then(parse_basic)?;
+        let (hash, known) = match self.users.get(&user) {
+            Some(hash) => (hash.clone(), true),
+            None => (self.dummy_hash.clone(), false),
         };
-        let digest = ring::digest::digest(&ring::digest::SHA256, password.as_bytes())
-            .as_ref()
-            .to_vec();
-        let cache_key = (user.clone(), digest);
-        let mut cache = self
-            .verified
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if cache.contains_key(&cache_key) {
-            return true;
-        }
-        // Unknown users cost a bcrypt check too.
-        let hash = self.users.get(&user).unwrap_or(&self.dummy_hash);
-        let ok = bcrypt::verify(&password, hash).unwrap_or(false) && self.users.contains_key(&user);
-        if ok {
-            if cache.len() >= AUTH_CACHE_ENTRIES {
-                cache.clear();
-            }
-            cache.insert(cache_key, ());
-        }
-        ok
+        Some(Credentials {
+            user,
+            password,
+            hash,
+            known,
+        })
+    }
+}
+
+/// Basic credentials from a request, ready to be checked off the async workers.
+pub struct Credentials {
+    pub user: String,
+    pub password: String,
+    hash: String,
+    known: bool,
+}
+
+impl Credentials {
+    /// The bcrypt check: slow on purpose (tens of milliseconds at cost 10). Never call it on an
+    /// async worker.
+    pub fn verify(&self) -> bool {
+        bcrypt::verify(&self.password, &self.hash).unwrap_or(false) && self.known
     }
 }
 
@@ -285,17 +291,20 @@ mod tests {
         )
     }
 
+    fn check(config: &WebConfig, header: Option<&str>) -> bool {
+        config.credentials(header).is_some_and(|c| c.verify())
+    }
+
     #[test]
     fn basic_auth_checks_user_and_password() {
         let config = with_users(&[("prometheus", "s3cret:with colon")]);
-        assert!(config.authorized(Some(&basic("prometheus", "s3cret:with colon"))));
-        // Cached now, and still exact.
-        assert!(config.authorized(Some(&basic("prometheus", "s3cret:with colon"))));
-        assert!(!config.authorized(Some(&basic("prometheus", "wrong"))));
-        assert!(!config.authorized(Some(&basic("nobody", "s3cret:with colon"))));
-        assert!(!config.authorized(None));
-        assert!(!config.authorized(Some("Bearer abc")));
-        assert!(!config.authorized(Some("Basic !!!not-base64")));
-        assert!(WebConfig::open().authorized(None));
+        assert!(config.requires_auth());
+        assert!(check(&config, Some(&basic("prometheus", "s3cret:with colon"))));
+        assert!(!check(&config, Some(&basic("prometheus", "wrong"))));
+        assert!(!check(&config, Some(&basic("nobody", "s3cret:with colon"))));
+        assert!(!check(&config, None));
+        assert!(!check(&config, Some("Bearer abc")));
+        assert!(!check(&config, Some("Basic !!!not-base64")));
+        assert!(!WebConfig::open().requires_auth());
     }
 }
