@@ -786,19 +786,103 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     Some(&text[from..from + len])
 }
 
-/// The first line (1-based) whose YAML key is the last named segment of `key`
-/// (`aws[0].regions[1]` → `regions:`).
+/// The line (1-based) of `key` (`aws[1].regions[0]`, `rules.slo.overrides[0].objective`) in the
+/// YAML text: the line of that very entry, whatever list index it sits under. A key the text does
+/// not hold (a missing required field) falls back to its nearest ancestor that it does.
 fn find_line(text: &str, key: &str) -> Option<usize> {
-    let last = key
-        .split(['.', '['])
-        .rfind(|segment| !segment.is_empty() && !segment.ends_with(']'))?;
-    text.lines()
-        .position(|line| {
-            let line = line.trim_start().trim_start_matches("- ").trim_start();
-            line.strip_prefix(last)
-                .is_some_and(|rest| rest.trim_start().starts_with(':'))
-        })
-        .map(|index| index + 1)
+    let lines = key_lines(text);
+    let mut key = key;
+    loop {
+        if let Some(line) = lines.get(key) {
+            return Some(*line);
+        }
+        let cut = key.rfind(['.', '['])?;
+        key = &key[..cut];
+    }
+}
+
+/// Every key path of the YAML text with the line it starts on, read from the parser's events so
+/// that list indexes count (`aws[1].name` is the second entry's `name`, not the first one's).
+fn key_lines(text: &str) -> std::collections::HashMap<String, usize> {
+    use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+    use yaml_rust2::scanner::Marker;
+
+    enum Frame {
+        /// The path of the mapping, and the key whose value comes next.
+        Map(String, Option<String>),
+        /// The path of the sequence, and the index of its next element.
+        Seq(String, usize),
+    }
+    #[derive(Default)]
+    struct Walk {
+        stack: Vec<Frame>,
+        lines: std::collections::HashMap<String, usize>,
+    }
+    impl Walk {
+        /// Where a new node goes: its path, or None when it is a mapping's key.
+        fn place(&mut self, scalar: Option<&str>, line: usize) -> Option<String> {
+            match self.stack.last_mut() {
+                None => Some(String::new()),
+                Some(Frame::Map(path, key @ None)) => {
+                    if let Some(name) = scalar {
+                        let full = if path.is_empty() {
+                            name.to_string()
+                        } else {
+                            format!("{path}.{name}")
+                        };
+                        self.lines.entry(full).or_insert(line);
+                        *key = Some(name.to_string());
+                    }
+                    None
+                }
+                Some(Frame::Map(path, key @ Some(_))) => {
+                    let name = key.take().unwrap_or_default();
+                    Some(if path.is_empty() {
+                        name
+                    } else {
+                        format!("{path}.{name}")
+                    })
+                }
+                Some(Frame::Seq(path, next)) => {
+                    let full = format!("{path}[{next}]");
+                    *next += 1;
+                    self.lines.entry(full.clone()).or_insert(line);
+                    Some(full)
+                }
+            }
+        }
+    }
+    impl MarkedEventReceiver for Walk {
+        fn on_event(&mut self, event: Event, mark: Marker) {
+            let line = mark.line();
+            match event {
+                Event::Scalar(value, ..) => {
+                    self.place(Some(&value), line);
+                }
+                Event::Alias(_) => {
+                    self.place(None, line);
+                }
+                Event::MappingStart(..) => {
+                    if let Some(path) = self.place(None, line) {
+                        self.stack.push(Frame::Map(path, None));
+                    }
+                }
+                Event::SequenceStart(..) => {
+                    if let Some(path) = self.place(None, line) {
+                        self.stack.push(Frame::Seq(path, 0));
+                    }
+                }
+                Event::MappingEnd | Event::SequenceEnd => {
+                    self.stack.pop();
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut walk = Walk::default();
+    // A text that does not parse has no lines to point at; the parse error says where instead.
+    let _ = Parser::new_from_str(text).load(&mut walk, false);
+    walk.lines
 }
 
 #[cfg(test)]
@@ -1054,6 +1138,31 @@ mod tests {
         assert_eq!(split_host_port("::1:80"), None);
         assert_eq!(split_host_port("host"), None);
         assert_eq!(split_host_port("host:http"), None);
+    }
+
+    #[test]
+    fn error_lines_follow_list_indexes_in_every_section() {
+        let text = "probes:\n  - name: one\n    url: http://a/\n  - name: two\n    url: http://b/\naws:\n  - name: first\n    regions: [us-east-1]\n  - name: second\n    regions: [eu-west-1, \"\"]\n    period: 7s\nrules:\n  slo:\n    overrides:\n      - {selector: 'a=\"b\"', objective: 0.9}\n      - selector: 'c=\"d\"'\n        objective: 2\n";
+        for (key, line) in [
+            ("probes[0].name", 2),
+            ("probes[1].name", 4),
+            ("probes[1].url", 5),
+            ("aws[0].name", 7),
+            ("aws[1].name", 9),
+            ("aws[1].regions[1]", 10),
+            ("aws[1].period", 11),
+            ("rules.slo.overrides[1].objective", 17),
+            ("rules.slo.overrides[0].objective", 15),
+            // Not in the text: the nearest ancestor that is.
+            ("aws[1].delay", 9),
+            ("probes[1]", 4),
+        ] {
+            assert_eq!(find_line(text, key), Some(line), "{key}");
+        }
+        // What the error of a second entry says.
+        let err = error("aws:\n  - name: a\n    regions: [us-east-1]\n  - name: b\n    regions: [us-east-1]\n    period: 7s\n");
+        assert_eq!(err.key.as_deref(), Some("aws[1].period"));
+        assert_eq!(err.line, Some(6));
     }
 
     #[test]
