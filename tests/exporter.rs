@@ -439,3 +439,82 @@ fn credentials_never_appear_in_any_output() {
         );
     }
 }
+
+/// A reload keeps the running source of a job whose settings did not change: its counter goes on
+/// from its first watermark, each period counted once, while the reload adds a probe. (Before, a
+/// reload rebuilt every source: the counter restarted at 0 and the periods in between were lost.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_counting_for_an_unchanged_job() {
+    use crate::support::servers::{spawn, Behaviour};
+    let emulator = Emulator::start();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    // 60 requests in every 10-second period from a minute ago to five minutes ahead.
+    let first = now / 10 * 10 - 60;
+    let datapoints: Vec<_> = (0..36)
+        .map(|i| json!({"lb": "steady", "metric": "RequestCount", "timestamp": first + i * 10 + 1, "value": 60.0}))
+        .collect();
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1",
+            "load_balancers": [{"key": "steady", "type": "application", "name": "steady"}],
+            "datapoints": datapoints}),
+        None,
+    );
+    let steady = crate::support::dimension(&fleet, "steady");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let job = format!(
+        "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\n",
+        emulator.endpoint
+    );
+    let config = write_config(dir.path(), &job);
+    let (_child, port) = start_exporter(&config, Stdio::null(), |_| {});
+    let requests = [("lb", steady.as_str())];
+    // (counter, data end) once the counter exists.
+    let read = || {
+        let series = scrape(port);
+        (count(&series, "lbtriage_lb_requests_total", &requests) == 1).then(|| {
+            (
+                value(&series, "lbtriage_lb_requests_total", &requests),
+                value(
+                    &series,
+                    "lbtriage_collection_data_end_timestamp_seconds",
+                    &[("source", "emu")],
+                ),
+            )
+        })
+    };
+    let (counted, data_end) = crate::support::eventually("a counted period", Duration::from_secs(60), || {
+        read().filter(|(counted, _)| *counted > 0.0)
+    })
+    .await;
+    // Where counting began: every period since then adds exactly 60.
+    let began = data_end - counted / 60.0 * 10.0;
+
+    let backend = spawn(Behaviour::Healthy).await;
+    write_config(
+        dir.path(),
+        &format!(
+            "{job}probes:\n  - name: added\n    url: http://{backend}/\n    interval: 1s\n    timeout: 2s\n"
+        ),
+    );
+    let reloaded = support::http_request(port, "POST", "/-/reload", &[], b"").expect("reload request");
+    assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    let (after, after_end) = crate::support::eventually(
+        "three more periods counted after the reload",
+        Duration::from_secs(60),
+        || read().filter(|(_, end)| *end >= data_end + 30.0),
+    )
+    .await;
+    assert_eq!(
+        after,
+        (after_end - began) / 10.0 * 60.0,
+        "every period since the first watermark counted once (began {began}, data end {after_end})"
+    );
+    assert!(after > counted, "the counter went on: {counted} → {after}");
+    assert_eq!(
+        value(&scrape(port), "lbtriage_config_last_reload_successful", &[]),
+        1.0
+    );
+}

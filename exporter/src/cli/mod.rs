@@ -2,6 +2,7 @@
 
 pub mod diagnose;
 mod logging;
+mod running;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
+use self::running::Running;
 use crate::config::Config;
 use crate::server::{self, AppState};
 use crate::store::{families, Sample, Store};
@@ -248,7 +250,8 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
         tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address), version = env!("CARGO_PKG_VERSION"), "lbtriage listening");
 
         let discovered = Arc::new(crate::sources::Discovered::default());
-        let mut generation = Generation::start(&config, &store, &discovered)?;
+        let mut running = Running::new(store.clone(), discovered.clone());
+        running.apply(&config).await?;
         let mut last_reload_success = (crate::sources::system_clock())();
         publish_reload(&store, true, last_reload_success);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -277,7 +280,7 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
                     None => continue,
                 },
             };
-            let outcome = reload(&args.config.config_file, &store, &discovered, &mut generation).await;
+            let outcome = reload(&args.config.config_file, &store, &mut running).await;
             if let Err(err) = &outcome {
                 tracing::error!(error = %err, "reload failed; the previous configuration keeps running");
             }
@@ -291,55 +294,18 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
         }
         tracing::info!("shutting down");
         let _ = shutdown_tx.send(true);
-        generation.stop().await;
+        running.stop().await;
         server.await.context("server task")?.context("server")?;
         Ok(())
     })
 }
 
-/// The sources and probes of one configuration; a reload replaces the whole generation.
-struct Generation {
-    shutdown: watch::Sender<bool>,
-    tasks: tokio::task::JoinSet<()>,
-}
-
-impl Generation {
-    fn start(
-        config: &Config,
-        store: &Arc<Store>,
-        discovered: &Arc<crate::sources::Discovered>,
-    ) -> anyhow::Result<Self> {
-        let probes = crate::sources::sharded_probes(config)
-            .cloned()
-            .map(crate::probes::Probe::new)
-            .collect::<Result<Vec<_>, _>>()?;
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks =
-            crate::sources::spawn_all(config, store.clone(), discovered.clone(), shutdown_rx.clone());
-        crate::probes::runner::spawn_all(probes, store.clone(), discovered.clone(), shutdown_rx, &mut tasks);
-        Ok(Generation { shutdown, tasks })
-    }
-
-    async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
-    }
-}
-
 const CONFIG_SOURCE: &str = "lbtriage/config";
 
-/// Reads the config file again; only a valid one replaces the running generation.
-async fn reload(
-    path: &std::path::Path,
-    store: &Arc<Store>,
-    discovered: &Arc<crate::sources::Discovered>,
-    generation: &mut Generation,
-) -> anyhow::Result<()> {
+/// Reads the config file again; only a valid one is applied, and only what changed restarts.
+async fn reload(path: &std::path::Path, store: &Arc<Store>, running: &mut Running) -> anyhow::Result<()> {
     let config = Config::load(path).with_context(|| format!("loading {}", path.display()))?;
-    // Probes are built before anything stops, so a bad CA file leaves the old generation running.
-    let next = Generation::start(&config, store, discovered)?;
-    let previous = std::mem::replace(generation, next);
-    previous.stop().await;
+    running.apply(&config).await?;
     store.reconfigure(crate::sources::source_keys(&config), &[CONFIG_SOURCE]);
     tracing::info!(file = %path.display(), "configuration reloaded");
     Ok(())

@@ -87,7 +87,7 @@ impl Scheme {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ProbeConfig {
     pub name: String,
@@ -208,7 +208,7 @@ impl LoadBalancerType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AwsJob {
     pub name: String,
@@ -272,7 +272,7 @@ impl AlibabaNamespace {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct AlibabaJob {
     pub name: String,

@@ -54,53 +54,52 @@ impl Shared {
     }
 }
 
-pub fn spawn_all(
-    probes: Vec<Probe>,
+/// Runs one probe until `shutdown`; `limiter` bounds the connections of every probe together.
+pub fn spawn(
+    probe: Probe,
     store: Arc<Store>,
     discovered: Arc<Discovered>,
+    limiter: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     tasks: &mut JoinSet<()>,
 ) {
-    let limiter = super::limiter();
-    for probe in probes {
-        let interval = probe.config.interval.as_duration();
-        let shared = Arc::new(Shared {
-            probe,
-            latest: Mutex::default(),
-            store: store.clone(),
-            discovered: discovered.clone(),
-            limiter: limiter.clone(),
-        });
-        let offset = start_offset(shared.probe.name(), interval);
-        let quick = shared.clone();
-        let mut schedule = Schedule::new(interval, offset, shutdown.clone());
-        tasks.spawn(async move {
-            while schedule.tick().await {
-                let run = async {
-                    let report = quick.probe.run(&quick.limiter, &quick.discovered).await;
-                    quick.publish(|latest| latest.report = Some(report));
-                };
-                if schedule.unless_stopped(run).await.is_none() {
-                    return;
-                }
+    let interval = probe.config.interval.as_duration();
+    let shared = Arc::new(Shared {
+        probe,
+        latest: Mutex::default(),
+        store,
+        discovered,
+        limiter,
+    });
+    let offset = start_offset(shared.probe.name(), interval);
+    let quick = shared.clone();
+    let mut schedule = Schedule::new(interval, offset, shutdown.clone());
+    tasks.spawn(async move {
+        while schedule.tick().await {
+            let run = async {
+                let report = quick.probe.run(&quick.limiter, &quick.discovered).await;
+                quick.publish(|latest| latest.report = Some(report));
+            };
+            if schedule.unless_stopped(run).await.is_none() {
+                return;
             }
-        });
-        let mut schedule = Schedule::new(interval, offset, shutdown.clone());
-        tasks.spawn(async move {
-            while schedule.tick().await {
-                let run = async {
-                    let keepalive = shared
-                        .probe
-                        .run_keepalive(&shared.limiter, &shared.discovered)
-                        .await;
-                    shared.publish(|latest| latest.keepalive = keepalive);
-                };
-                if schedule.unless_stopped(run).await.is_none() {
-                    return;
-                }
+        }
+    });
+    let mut schedule = Schedule::new(interval, offset, shutdown);
+    tasks.spawn(async move {
+        while schedule.tick().await {
+            let run = async {
+                let keepalive = shared
+                    .probe
+                    .run_keepalive(&shared.limiter, &shared.discovered)
+                    .await;
+                shared.publish(|latest| latest.keepalive = keepalive);
+            };
+            if schedule.unless_stopped(run).await.is_none() {
+                return;
             }
-        });
-    }
+        }
+    });
 }
 
 /// A stable point within the interval for each probe (as Prometheus spreads its scrapes), so many

@@ -121,40 +121,39 @@ pub fn source_keys(config: &Config) -> Vec<String> {
     aws.chain(alibaba).collect()
 }
 
-/// Starts every cloud source; each stops when `shutdown` turns true.
-pub fn spawn_all(
-    config: &Config,
+/// Starts the AWS source of one job and region; it stops when `shutdown` turns true.
+pub fn spawn_aws(
+    job: crate::config::AwsJob,
+    region: String,
+    shard: Option<crate::config::ShardAssignment>,
     store: Arc<Store>,
     discovered: Arc<Discovered>,
     shutdown: watch::Receiver<bool>,
-) -> JoinSet<()> {
-    let mut tasks = JoinSet::new();
-    // Validated with the config: an invalid shard never gets this far.
-    let shard = config.shard_assignment().ok().flatten();
-    for job in &config.aws {
-        for region in &job.regions {
-            let (job, region, store, shutdown) =
-                (job.clone(), region.clone(), store.clone(), shutdown.clone());
-            let discovered = discovered.clone();
-            tasks.spawn(async move {
-                let sdk = aws::client::sdk_config(&job, &region).await;
-                let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock())
-                    .with_discovered(discovered)
-                    .with_shard(shard);
-                run_source(source, store, shutdown).await;
-            });
-        }
+    tasks: &mut JoinSet<()>,
+) {
+    tasks.spawn(async move {
+        let sdk = aws::client::sdk_config(&job, &region).await;
+        let source = aws::AwsSource::new(job, region, aws::Clients::new(&sdk), system_clock())
+            .with_discovered(discovered)
+            .with_shard(shard);
+        run_source(source, store, shutdown).await;
+    });
+}
+
+/// Starts the Alibaba sources of one job, one per region; they share the job's call-rate bound
+/// (the limit is the account's).
+pub fn spawn_alibaba(
+    job: crate::config::AlibabaJob,
+    store: Arc<Store>,
+    shutdown: watch::Receiver<bool>,
+    tasks: &mut JoinSet<()>,
+) {
+    let limiter = Arc::new(alibaba::client::RateLimiter::new(job.max_calls_per_second));
+    for region in &job.regions {
+        let source =
+            alibaba::AlibabaSource::new(job.clone(), region.clone(), limiter.clone(), system_clock());
+        tasks.spawn(run_source(source, store.clone(), shutdown.clone()));
     }
-    for job in &config.alibaba {
-        // The call-rate limit is the account's: every region of a job shares one bound.
-        let limiter = Arc::new(alibaba::client::RateLimiter::new(job.max_calls_per_second));
-        for region in &job.regions {
-            let source =
-                alibaba::AlibabaSource::new(job.clone(), region.clone(), limiter.clone(), system_clock());
-            tasks.spawn(run_source(source, store.clone(), shutdown.clone()));
-        }
-    }
-    tasks
 }
 
 /// A cloud source: collects a whole snapshot per cycle, on its own interval.

@@ -1,0 +1,167 @@
+//! What runs for a configuration: one unit per AWS job and region, per Alibaba job (its regions
+//! share the job's call-rate bound) and per probe. A reload stops only the units whose settings
+//! changed or went away and starts only new ones, so a source whose job did not change keeps its
+//! ledgers, counters and discovery cache: no period is lost or counted twice.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::config::{AlibabaJob, AwsJob, Config, ProbeConfig, ShardAssignment};
+use crate::probes::Probe;
+use crate::sources::Discovered;
+use crate::store::Store;
+
+/// A unit's settings: equal settings keep the running unit.
+#[derive(Debug, Clone, PartialEq)]
+enum Settings {
+    Aws(Box<AwsJob>, String, Option<ShardAssignment>),
+    Alibaba(Box<AlibabaJob>),
+    Probe(Box<ProbeConfig>),
+}
+
+struct Unit {
+    settings: Settings,
+    shutdown: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl Unit {
+    async fn stop(mut self) {
+        let _ = self.shutdown.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Every unit of a configuration, by a key that names it across reloads.
+fn units(config: &Config) -> BTreeMap<String, Settings> {
+    // Validated with the config: an invalid shard never gets this far.
+    let shard = config.shard_assignment().ok().flatten();
+    let mut units = BTreeMap::new();
+    for job in &config.aws {
+        for region in &job.regions {
+            units.insert(
+                crate::sources::aws::source_key(&job.name, region),
+                Settings::Aws(Box::new(job.clone()), region.clone(), shard),
+            );
+        }
+    }
+    for job in &config.alibaba {
+        units.insert(
+            format!("alibaba/{}", job.name),
+            Settings::Alibaba(Box::new(job.clone())),
+        );
+    }
+    for probe in crate::sources::sharded_probes(config) {
+        units.insert(
+            crate::probes::runner::source_key(&probe.name),
+            Settings::Probe(Box::new(probe.clone())),
+        );
+    }
+    units
+}
+
+pub struct Running {
+    units: BTreeMap<String, Unit>,
+    store: Arc<Store>,
+    discovered: Arc<Discovered>,
+    /// One connection bound for every probe, across reloads.
+    probe_limiter: Arc<Semaphore>,
+}
+
+impl Running {
+    pub fn new(store: Arc<Store>, discovered: Arc<Discovered>) -> Self {
+        Running {
+            units: BTreeMap::new(),
+            store,
+            discovered,
+            probe_limiter: crate::probes::limiter(),
+        }
+    }
+
+    /// Makes the running units those of `config`. Probes are built before anything stops, so a
+    /// probe that cannot start (a bad CA file) leaves everything as it was.
+    pub async fn apply(&mut self, config: &Config) -> anyhow::Result<()> {
+        let wanted = units(config);
+        let mut starting = Vec::new();
+        for (key, settings) in &wanted {
+            if self.units.get(key).is_some_and(|unit| unit.settings == *settings) {
+                continue;
+            }
+            let probe = match settings {
+                Settings::Probe(probe) => Some(Probe::new((**probe).clone())?),
+                _ => None,
+            };
+            starting.push((key.clone(), settings.clone(), probe));
+        }
+        let stale: Vec<String> = self
+            .units
+            .iter()
+            .filter(|(key, unit)| wanted.get(*key) != Some(&unit.settings))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &stale {
+            if let Some(unit) = self.units.remove(key) {
+                unit.stop().await;
+            }
+        }
+        let started = starting.len();
+        for (key, settings, probe) in starting {
+            let unit = self.start(settings, probe);
+            self.units.insert(key, unit);
+        }
+        tracing::debug!(
+            started,
+            stopped = stale.len(),
+            running = self.units.len(),
+            "units applied"
+        );
+        Ok(())
+    }
+
+    fn start(&self, settings: Settings, probe: Option<Probe>) -> Unit {
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let (store, discovered) = (self.store.clone(), self.discovered.clone());
+        match &settings {
+            Settings::Aws(job, region, shard) => crate::sources::spawn_aws(
+                (**job).clone(),
+                region.clone(),
+                *shard,
+                store,
+                discovered,
+                shutdown_rx,
+                &mut tasks,
+            ),
+            Settings::Alibaba(job) => {
+                crate::sources::spawn_alibaba((**job).clone(), store, shutdown_rx, &mut tasks)
+            }
+            Settings::Probe(_) => {
+                if let Some(probe) = probe {
+                    crate::probes::runner::spawn(
+                        probe,
+                        store,
+                        discovered,
+                        self.probe_limiter.clone(),
+                        shutdown_rx,
+                        &mut tasks,
+                    );
+                }
+            }
+        }
+        Unit {
+            settings,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// Stops every unit and waits for them.
+    pub async fn stop(self) {
+        for (_, unit) in self.units {
+            unit.stop().await;
+        }
+    }
+}
