@@ -173,19 +173,44 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("aws[0].period"));
 
-    // Environment overrides are read, and held to the same schema: an unknown key is named.
-    let output = lbtriage_command()
-        .arg("check-config")
-        .arg(format!("--config.file={}", good.display()))
-        .env("LBTRIAGE__BOGUS", "1")
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(1));
-    assert!(
-        String::from_utf8_lossy(&output.stderr).contains("config key `bogus`"),
+    // `${NAME}` in a value reads the environment (secrets and endpoints in containers); an unset
+    // variable is an error naming the key and its line.
+    let templated = dir.path().join("templated.yml");
+    std::fs::write(
+        &templated,
+        "aws:\n  - name: prod\n    regions: [us-east-1]\n    endpoint_url: ${LBTRIAGE_TEST_ENDPOINT}\n",
+    )
+    .expect("write config");
+    let check = |endpoint: Option<&str>| {
+        let mut command = lbtriage_command();
+        command
+            .arg("check-config")
+            .arg(format!("--config.file={}", templated.display()))
+            .env_remove("LBTRIAGE_TEST_ENDPOINT");
+        if let Some(endpoint) = endpoint {
+            command.env("LBTRIAGE_TEST_ENDPOINT", endpoint);
+        }
+        command.output().expect("run")
+    };
+    let set = check(Some("http://127.0.0.1:5000"));
+    assert_eq!(
+        set.status.code(),
+        Some(0),
         "{}",
-        String::from_utf8_lossy(&output.stderr)
+        String::from_utf8_lossy(&set.stderr)
     );
+    let unset = check(None);
+    assert_eq!(unset.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&unset.stderr);
+    assert!(
+        stderr.contains("config key `aws[0].endpoint_url` (line 4)")
+            && stderr.contains("LBTRIAGE_TEST_ENDPOINT is not set"),
+        "{stderr}"
+    );
+    // The expanded value is held to the schema like any other.
+    let bad = check(Some("ftp://nowhere"));
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("aws[0].endpoint_url"));
 
     let missing = lbtriage_command()
         .args(["check-config", "--config.file=/nonexistent/lbtriage.yml"])

@@ -248,11 +248,10 @@ pub struct CatalogError(String);
 
 impl Catalog {
     pub fn parse(text: &str) -> Result<Catalog, CatalogError> {
-        let catalog: Catalog = config::Config::builder()
-            .add_source(config::File::from_str(text, config::FileFormat::Yaml))
-            .build()
-            .and_then(|raw| raw.try_deserialize())
-            .map_err(|err| CatalogError(err.to_string()))?;
+        let catalog: Catalog = crate::config::yaml::from_str(text).map_err(|err| {
+            let at = err.path.map(|path| format!("{path}: ")).unwrap_or_default();
+            CatalogError(format!("{at}{}", err.message))
+        })?;
         let mut seen = std::collections::HashSet::new();
         for cause in &catalog.causes {
             let fail = |message: String| Err(CatalogError(format!("cause {}: {message}", cause.id)));

@@ -91,11 +91,7 @@ impl WebConfig {
         let raw: Raw = if text.trim().is_empty() {
             Raw::default()
         } else {
-            config::Config::builder()
-                .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
-                .build()
-                .and_then(|c| c.try_deserialize())
-                .map_err(|err| error(None, err.to_string()))?
+            crate::config::yaml::from_str(&text).map_err(|err| error(err.path.as_deref(), err.message))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |file: &Path| {
