@@ -349,3 +349,100 @@ fn diagnose_usage_errors_exit_2() {
         assert!(!output.stderr.is_empty(), "{args:?} explains itself");
     }
 }
+
+/// Runs `lbtriage diagnose` under a pseudo-terminal (`script` from util-linux), returning each
+/// chunk of what the terminal showed with the time it arrived.
+fn on_a_terminal(args: &[String]) -> Vec<(std::time::Duration, String)> {
+    use std::io::Read as _;
+    let mut command_line = format!("'{}' diagnose", env!("CARGO_BIN_EXE_lbtriage"));
+    for arg in args {
+        command_line.push_str(&format!(" '{arg}'"));
+    }
+    let started = std::time::Instant::now();
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command_line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) must be installed");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut chunks = Vec::new();
+    let mut buffer = [0u8; 4096];
+    // Bounded by the child: diagnose ends within its timeouts.
+    while let Ok(read) = stdout.read(&mut buffer) {
+        if read == 0 {
+            break;
+        }
+        chunks.push((
+            started.elapsed(),
+            String::from_utf8_lossy(&buffer[..read]).into_owned(),
+        ));
+    }
+    let _ = child.wait();
+    chunks
+}
+
+/// On a terminal the quick checks show as soon as they finish, a status line says what is still
+/// running and for how long at most, and the keep-alive measurement can be skipped; JSON output
+/// stays one document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_results_show_as_they_arrive() {
+    let backend = spawn(Behaviour::Healthy).await;
+    let url = format!("http://{backend}/");
+    // A 3 s idle timeout: the keep-alive measurement watches for about 4 s.
+    let args = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "--url",
+            &url,
+            "--backend",
+            &backend.to_string(),
+            "--lb-idle-timeout",
+            "3s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    let chunks = on_a_terminal(&args(&[]));
+    let arrived = |text: &str| {
+        let mut seen = String::new();
+        chunks.iter().find_map(|(at, chunk)| {
+            seen.push_str(chunk);
+            seen.contains(text).then_some(*at)
+        })
+    };
+    let quick = arrived("http app").expect("the quick checks' rows");
+    let status = arrived("still running: the keep-alive measurement (up to").expect("a status line");
+    let first_status = arrived("still running: ").expect("a status line from the start");
+    let done = arrived("No findings").expect("the end");
+    let keepalive = arrived("keep-alive   backend").expect("the keep-alive row");
+    assert!(
+        first_status <= quick && quick <= status && status < keepalive,
+        "a status line, the quick checks' rows, what still runs, then the keep-alive row"
+    );
+    assert!(
+        done.saturating_sub(quick) >= std::time::Duration::from_secs(2),
+        "the quick checks showed while the measurement still ran ({quick:?} vs {done:?})"
+    );
+
+    let skipped: String = on_a_terminal(&args(&["--skip-keepalive"]))
+        .into_iter()
+        .map(|(_, chunk)| chunk)
+        .collect();
+    assert!(
+        skipped.contains("http app") && !skipped.contains("keep-alive   backend"),
+        "{skipped}"
+    );
+
+    let json: String = on_a_terminal(&args(&["--output", "json"]))
+        .into_iter()
+        .map(|(_, chunk)| chunk)
+        .collect();
+    let parsed: serde_json::Value =
+        serde_json::from_str(json.trim()).expect("one JSON document, no progress");
+    assert!(parsed["checks"]
+        .as_array()
+        .is_some_and(|checks| checks.iter().any(|c| c["check"] == "keep-alive")));
+}

@@ -60,6 +60,10 @@ pub struct DiagnoseArgs {
     header_floor: usize,
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
+    /// Skip the keep-alive measurement, which lasts up to the LB idle timeout plus a margin (the
+    /// evidence for target_keepalive_too_short).
+    #[arg(long = "skip-keepalive")]
+    skip_keepalive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -133,7 +137,10 @@ pub fn run(args: DiagnoseArgs) -> i32 {
             return 2;
         }
     };
-    let (report, keepalive) = runtime.block_on(run_checks(&probe));
+    // On a terminal, text output shows the quick checks as they finish and what is still running;
+    // anywhere else (and always for JSON) everything is printed once, at the end.
+    let live = args.output == Output::Text && std::io::stdout().is_terminal();
+    let (report, keepalive) = runtime.block_on(run_checks(&probe, &args, live));
     let found = findings::evaluate(&report, &keepalive);
     let catalog = Catalog::embedded();
     match args.output {
@@ -141,32 +148,68 @@ pub fn run(args: DiagnoseArgs) -> i32 {
             "{}",
             serde_json::to_string_pretty(&to_json(&found, &report, &keepalive, catalog)).unwrap_or_default()
         ),
+        // The quick checks are on the screen already.
+        Output::Text if live => print!(
+            "{}{}",
+            rows_text(&keepalive_rows(&report, &keepalive)),
+            findings_text(&found, catalog)
+        ),
         Output::Text => print!("{}", to_text(&args.url, &found, &report, &keepalive, catalog)),
     }
     i32::from(!found.is_empty())
 }
 
-/// Quick checks and the keep-alive measurement together, with a progress line on a terminal.
-async fn run_checks(probe: &Probe) -> (Report, Vec<KeepAliveCheck>) {
+/// The quick checks and the keep-alive measurement (unless skipped), side by side. With `live`,
+/// the quick checks' rows are printed when they finish, and a status line says how long the
+/// keep-alive measurement may still take.
+async fn run_checks(probe: &Probe, args: &DiagnoseArgs, live: bool) -> (Report, Vec<KeepAliveCheck>) {
     let limiter = limiter();
     let discovered = Discovered::default();
-    let checks = async {
-        tokio::join!(
-            probe.run(&limiter, &discovered),
-            probe.run_keepalive(&limiter, &discovered)
-        )
+    let quick_done = std::sync::atomic::AtomicBool::new(false);
+    let quick = async {
+        let report = probe.run(&limiter, &discovered).await;
+        quick_done.store(true, std::sync::atomic::Ordering::Relaxed);
+        if live {
+            eprint!("\r\x1b[2K");
+            print!(
+                "lbtriage diagnose {}\n\nChecks\n{}",
+                args.url,
+                rows_text(&report_rows(&report))
+            );
+            use std::io::Write as _;
+            let _ = std::io::stdout().flush();
+        }
+        report
     };
-    if !std::io::stderr().is_terminal() {
+    let keepalive = async {
+        if args.skip_keepalive {
+            Vec::new()
+        } else {
+            probe.run_keepalive(&limiter, &discovered).await
+        }
+    };
+    let checks = async { tokio::join!(quick, keepalive) };
+    if !live {
         return checks.await;
     }
+    // The keep-alive measurement watches an idle connection for up to the idle timeout plus a margin.
+    let idle = probe.lb_idle_timeout(&discovered);
+    let longest = idle + crate::probes::keepalive::margin(idle) + args.timeout.as_duration();
     let started = Instant::now();
     let progress = async {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tick.tick().await;
+            let left = longest.saturating_sub(started.elapsed());
+            let running = if quick_done.load(std::sync::atomic::Ordering::Relaxed) {
+                "the keep-alive measurement"
+            } else {
+                "the checks and the keep-alive measurement"
+            };
             eprint!(
-                "\rlbtriage: running checks ({:.0}s; the keep-alive measurement lasts up to the LB idle timeout)",
-                started.elapsed().as_secs_f64()
+                "\r\x1b[2Klbtriage: {:.0}s; still running: {running} (up to {:.0}s more; --skip-keepalive skips it)",
+                started.elapsed().as_secs_f64(),
+                left.as_secs_f64()
             );
         }
     };
@@ -191,7 +234,14 @@ fn ms(d: Duration) -> String {
     format!("{:.0}ms", d.as_secs_f64() * 1000.0)
 }
 
+/// Every check's row: the quick checks', then the keep-alive measurements'.
 fn rows(report: &Report, keepalive: &[KeepAliveCheck]) -> Vec<Row> {
+    let mut rows = report_rows(report);
+    rows.extend(keepalive_rows(report, keepalive));
+    rows
+}
+
+fn report_rows(report: &Report) -> Vec<Row> {
     let mut rows = Vec::new();
     let dns = &report.dns;
     let addresses: Vec<String> = dns.addresses.iter().map(|a| a.to_string()).collect();
@@ -301,6 +351,11 @@ fn rows(report: &Report, keepalive: &[KeepAliveCheck]) -> Vec<Row> {
             });
         }
     }
+    rows
+}
+
+fn keepalive_rows(report: &Report, keepalive: &[KeepAliveCheck]) -> Vec<Row> {
+    let mut rows = Vec::new();
     for check in keepalive {
         let (ok, summary, fields) = match &check.result {
             KeepAlive::Closed(after) => (
@@ -373,22 +428,33 @@ fn to_text(
     keepalive: &[KeepAliveCheck],
     catalog: &Catalog,
 ) -> String {
-    let mut out = format!("lbtriage diagnose {url}\n\nChecks\n");
-    for row in rows(report, keepalive) {
-        out.push_str(&format!(
-            "  {} {:<12} {:<8} {:<22} {}\n",
-            if row.ok { "ok  " } else { "FAIL" },
-            row.check,
-            row.path,
-            row.target,
-            row.summary
-        ));
-    }
+    format!(
+        "lbtriage diagnose {url}\n\nChecks\n{}{}",
+        rows_text(&rows(report, keepalive)),
+        findings_text(found, catalog)
+    )
+}
+
+fn rows_text(rows: &[Row]) -> String {
+    rows.iter()
+        .map(|row| {
+            format!(
+                "  {} {:<12} {:<8} {:<22} {}\n",
+                if row.ok { "ok  " } else { "FAIL" },
+                row.check,
+                row.path,
+                row.target,
+                row.summary
+            )
+        })
+        .collect()
+}
+
+fn findings_text(found: &[Finding], catalog: &Catalog) -> String {
     if found.is_empty() {
-        out.push_str("\nNo findings: nothing these checks can see explains load-balancer errors.\n");
-        return out;
+        return "\nNo findings: nothing these checks can see explains load-balancer errors.\n".to_string();
     }
-    out.push_str("\nSuspected causes\n");
+    let mut out = String::from("\nSuspected causes\n");
     for finding in found {
         let cause = catalog.cause(finding.cause);
         out.push_str(&format!(

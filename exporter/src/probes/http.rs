@@ -55,9 +55,16 @@ impl HttpOutcome {
     pub fn failure(&self) -> Option<Failure> {
         match &self.response {
             Err(failure) => Some(failure.clone()),
+            // The reason already says "status": the detail is the code and its meaning.
             Ok(response) if response.status >= 400 => Some(Failure::new(
                 Reason::Status,
-                format!("status {}", response.status),
+                match hyper::StatusCode::from_u16(response.status)
+                    .ok()
+                    .and_then(|code| code.canonical_reason())
+                {
+                    Some(meaning) => format!("{} {meaning}", response.status),
+                    None => response.status.to_string(),
+                },
             )),
             Ok(_) => None,
         }
