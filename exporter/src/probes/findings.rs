@@ -16,6 +16,15 @@ pub struct Finding {
     pub evidence: Vec<String>,
 }
 
+/// What one probe's latest results point at, for the `/` page (the same logic as `diagnose`); the
+/// runner attaches it to the probe's snapshot in the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeFindings {
+    pub probe: String,
+    pub lb: Option<String>,
+    pub findings: Vec<Finding>,
+}
+
 #[derive(Default)]
 struct Findings(Vec<Finding>);
 

@@ -8,10 +8,11 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::findings::ProbeFindings;
 use super::{KeepAliveCheck, Probe, Report};
 use crate::config::stable_hash;
 use crate::sources::{Discovered, Schedule};
-use crate::store::{ProbeFindings, Store};
+use crate::store::Store;
 
 pub fn source_key(probe: &str) -> String {
     format!("probe/{probe}")
@@ -49,7 +50,7 @@ impl Shared {
                 lb: self.probe.config.lb.clone(),
                 findings: super::findings::evaluate(report, &latest.keepalive),
             };
-            self.store.publish_findings(&key, findings);
+            self.store.attach(&key, Arc::new(findings));
         }
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::catalog::Catalog;
+use crate::probes::findings::ProbeFindings;
 use crate::store::{families, Sample, Store};
 
 fn escape(text: &str) -> Cow<'_, str> {
@@ -84,7 +85,7 @@ fn findings_section(out: &mut String, store: &Store, catalog: &Catalog) {
          <p>From each probe's latest results, as <code>lbtriage diagnose</code> would judge them. Causes that \
          need the cloud's metrics are the alert rules' to name.</p>\n",
     );
-    let probes = store.findings();
+    let probes = store.attachments::<ProbeFindings>();
     let rows: Vec<_> = probes
         .iter()
         .flat_map(|probe| probe.findings.iter().map(move |finding| (probe, finding)))
@@ -250,21 +251,20 @@ fn catalog_section(out: &mut String, catalog: &Catalog) {
 mod tests {
     use super::*;
     use crate::probes::findings::Finding;
-    use crate::store::ProbeFindings;
 
     #[test]
     fn values_from_the_network_are_escaped() {
         let store = Store::new(Vec::<String>::new());
-        store.publish_findings(
+        store.attach(
             "probe/x",
-            ProbeFindings {
+            std::sync::Arc::new(ProbeFindings {
                 probe: "x".to_string(),
                 lb: Some("<script>alert(1)</script>".to_string()),
                 findings: vec![Finding {
                     cause: "lb_listener_missing",
                     evidence: vec!["a \"quoted\" & <b>bold</b> line".to_string()],
                 }],
-            },
+            }),
         );
         let page = render(&store, "/metrics", Catalog::embedded(), 0.0);
         assert!(!page.contains("<script>"), "{page}");

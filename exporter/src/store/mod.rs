@@ -12,8 +12,6 @@ use std::sync::{Arc, RwLock};
 
 pub use families::{Family, Kind};
 
-use crate::probes::findings::Finding;
-
 /// Label pairs in output order. Names are static except for the few built from data (`tag_<key>`).
 pub type Labels = Vec<(Cow<'static, str>, String)>;
 
@@ -52,13 +50,9 @@ impl Format {
     }
 }
 
-/// What one probe's latest results point at, for the `/` page (the same logic as `diagnose`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ProbeFindings {
-    pub probe: String,
-    pub lb: Option<String>,
-    pub findings: Vec<Finding>,
-}
+/// Data a source publishes beside its samples (the probes' findings, for the `/` page): kept and
+/// dropped with the source's snapshot, never read by the store itself.
+pub type Attachment = Arc<dyn std::any::Any + Send + Sync>;
 
 #[derive(Default)]
 struct Inner {
@@ -66,7 +60,7 @@ struct Inner {
     generation: u64,
     snapshots: BTreeMap<String, Arc<Vec<Sample>>>,
     /// Keyed like the snapshots, and dropped with them on reconfiguration.
-    findings: BTreeMap<String, Arc<ProbeFindings>>,
+    attachments: BTreeMap<String, Attachment>,
     expected: BTreeSet<String>,
 }
 
@@ -102,12 +96,12 @@ impl Store {
         inner.generation += 1;
         let Inner {
             snapshots,
-            findings,
+            attachments,
             expected,
             ..
         } = &mut *inner;
         snapshots.retain(|key, _| expected.contains(key) || keep.contains(&key.as_str()));
-        findings.retain(|key, _| expected.contains(key));
+        attachments.retain(|key, _| expected.contains(key));
     }
 
     /// Replaces the snapshot of one source.
@@ -120,19 +114,23 @@ impl Store {
         inner.generation += 1;
     }
 
-    /// Replaces the findings of one probe source.
-    pub fn publish_findings(&self, source: &str, findings: ProbeFindings) {
+    /// Replaces what one source publishes beside its samples.
+    pub fn attach(&self, source: &str, attachment: Attachment) {
         let mut inner = self
             .inner
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.findings.insert(source.to_string(), Arc::new(findings));
+        inner.attachments.insert(source.to_string(), attachment);
     }
 
-    /// The latest findings of every probe, in probe-source order.
-    pub fn findings(&self) -> Vec<Arc<ProbeFindings>> {
+    /// The attachments of type `T`, in source order.
+    pub fn attachments<T: Send + Sync + 'static>(&self) -> Vec<Arc<T>> {
         let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        inner.findings.values().cloned().collect()
+        inner
+            .attachments
+            .values()
+            .filter_map(|attachment| attachment.clone().downcast::<T>().ok())
+            .collect()
     }
 
     /// The current samples of one family, across sources (for the `/` page).
@@ -327,57 +325,64 @@ mod tests {
             .collect()
     }
 
+    /// Text format 0.0.4, whole: families in declaration order whatever the input order, HELP and
+    /// TYPE once per family, `_total` on counters, label values escaped (`"`, `\\`, newline).
     #[test]
-    fn prometheus_text_names_counters_with_total() {
+    fn prometheus_text_renders_whole_families_in_order() {
         let samples = [
             Sample::new(&LB_REQUESTS, labels(&[("lb", "app/a/1")]), 12.0),
             Sample::new(&LB_IDLE_TIMEOUT, labels(&[("lb", "app/a/1")]), 60.0),
             Sample::new(&LB_INFO, labels(&[("lb", "say \"hi\"\\\n")]), 1.0),
         ];
-        let text = render(samples.iter(), Format::Prometheus);
-        assert!(
-            text.contains(
-                "# TYPE lbtriage_lb_requests_total counter\nlbtriage_lb_requests_total{lb=\"app/a/1\"} 12\n"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains("# TYPE lbtriage_lb_idle_timeout_seconds gauge\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("lbtriage_lb_info{lb=\"say \\\"hi\\\"\\\\\\n\"} 1\n"),
-            "{text}"
-        );
-        assert!(!text.contains("# EOF"));
-        // Families come out in declaration order whatever the input order.
-        assert!(
-            text.find("lbtriage_lb_info").unwrap_or(usize::MAX)
-                < text.find("lbtriage_lb_requests").unwrap_or(0)
+        assert_eq!(
+            render(samples.iter(), Format::Prometheus),
+            "# HELP lbtriage_lb_info A discovered load balancer; tags become tag_<key> labels.\n\
+             # TYPE lbtriage_lb_info gauge\n\
+             lbtriage_lb_info{lb=\"say \\\"hi\\\"\\\\\\n\"} 1\n\
+             # HELP lbtriage_lb_idle_timeout_seconds Configured idle timeout of the load balancer's connections.\n\
+             # TYPE lbtriage_lb_idle_timeout_seconds gauge\n\
+             lbtriage_lb_idle_timeout_seconds{lb=\"app/a/1\"} 60\n\
+             # HELP lbtriage_lb_requests_total Requests the load balancer received.\n\
+             # TYPE lbtriage_lb_requests_total counter\n\
+             lbtriage_lb_requests_total{lb=\"app/a/1\"} 12\n"
         );
     }
 
+    /// OpenMetrics 1.0, whole: counter families named without `_total` (samples with it), info
+    /// families without `_info`, UNIT for families with a unit, `# EOF` last.
     #[test]
-    fn openmetrics_has_units_info_and_eof() {
+    fn openmetrics_renders_units_info_and_eof() {
         let samples = [
             Sample::new(&LB_REQUESTS, labels(&[]), 1.5),
             Sample::new(&LB_IDLE_TIMEOUT, labels(&[]), 60.0),
             Sample::new(&LB_INFO, labels(&[("lb", "x")]), 1.0),
         ];
-        let text = render(samples.iter(), Format::OpenMetrics);
-        assert!(
-            text.contains("# TYPE lbtriage_lb_requests counter\nlbtriage_lb_requests_total 1.5\n"),
-            "{text}"
+        assert_eq!(
+            render(samples.iter(), Format::OpenMetrics),
+            "# HELP lbtriage_lb A discovered load balancer; tags become tag_<key> labels.\n\
+             # TYPE lbtriage_lb info\n\
+             lbtriage_lb_info{lb=\"x\"} 1\n\
+             # HELP lbtriage_lb_idle_timeout_seconds Configured idle timeout of the load balancer's connections.\n\
+             # TYPE lbtriage_lb_idle_timeout_seconds gauge\n\
+             # UNIT lbtriage_lb_idle_timeout_seconds seconds\n\
+             lbtriage_lb_idle_timeout_seconds 60\n\
+             # HELP lbtriage_lb_requests Requests the load balancer received.\n\
+             # TYPE lbtriage_lb_requests counter\n\
+             lbtriage_lb_requests_total 1.5\n\
+             # EOF\n"
         );
-        assert!(
-            text.contains("# UNIT lbtriage_lb_idle_timeout_seconds seconds\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("# TYPE lbtriage_lb info\nlbtriage_lb_info{lb=\"x\"} 1\n"),
-            "{text}"
-        );
-        assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn attachments_are_typed_and_dropped_with_their_source() {
+        let store = Store::new(["a".to_string(), "b".to_string()]);
+        store.attach("a", Arc::new("first".to_string()));
+        store.attach("b", Arc::new(7_u32));
+        assert_eq!(store.attachments::<String>(), [Arc::new("first".to_string())]);
+        assert_eq!(store.attachments::<u32>(), [Arc::new(7)]);
+        store.reconfigure(["b".to_string()], &[]);
+        assert!(store.attachments::<String>().is_empty());
+        assert_eq!(store.attachments::<u32>(), [Arc::new(7)]);
     }
 
     #[test]
@@ -401,7 +406,12 @@ mod tests {
             vec![Sample::new(&SOURCE_UP, labels(&[("source", "a")]), 0.0)],
         );
         let changed = store.render_shared(Format::Prometheus, &[]);
-        assert!(String::from_utf8_lossy(&changed).contains("lbtriage_source_up{source=\"a\"} 0"));
+        assert_eq!(
+            String::from_utf8_lossy(&changed),
+            "# HELP lbtriage_source_up 1 when the last collection of this source job and region succeeded, 0 when it failed.\n\
+             # TYPE lbtriage_source_up gauge\n\
+             lbtriage_source_up{source=\"a\"} 0\n"
+        );
         assert_eq!(changed, bytes::Bytes::from(store.render(Format::Prometheus, &[])));
     }
 
@@ -413,9 +423,6 @@ mod tests {
         assert!(!store.ready());
         store.publish("b", vec![Sample::new(&SOURCE_UP, labels(&[]), 0.0)]);
         assert!(store.ready());
-        assert!(store
-            .render(Format::Prometheus, &[])
-            .contains("lbtriage_source_up 0\n"));
     }
 
     #[test]
