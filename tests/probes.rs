@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use lbtriage::config::Config;
 use lbtriage::probes::keepalive::KeepAlive;
 use lbtriage::probes::{limiter, Probe, Reason, Report, RequestKind, Via};
-use lbtriage::sources::Discovered;
+use lbtriage::runtime::Discovered;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{parse_exposition, value};

@@ -9,6 +9,7 @@ pub mod docs;
 pub mod fuzzing;
 pub mod probes;
 pub mod rules;
+pub mod runtime;
 pub mod server;
 pub mod sources;
 pub mod store;

@@ -14,7 +14,7 @@ use crate::config::{Config, ProbeConfig, PromDuration, Scheme};
 use crate::probes::findings::{self, Finding};
 use crate::probes::keepalive::KeepAlive;
 use crate::probes::{limiter, KeepAliveCheck, Probe, Report};
-use crate::sources::Discovered;
+use crate::runtime::Discovered;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Output {

@@ -249,10 +249,10 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             .with_context(|| format!("listening on {address}"))?;
         tracing::info!(address = %listener.local_addr().map(|a| a.to_string()).unwrap_or(address), version = env!("CARGO_PKG_VERSION"), "lbtriage listening");
 
-        let discovered = Arc::new(crate::sources::Discovered::default());
+        let discovered = Arc::new(crate::runtime::Discovered::default());
         let mut running = Running::new(store.clone(), discovered.clone());
         running.apply(&config).await?;
-        let mut last_reload_success = (crate::sources::system_clock())();
+        let mut last_reload_success = (crate::runtime::system_clock())();
         publish_reload(&store, true, last_reload_success);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (reload_tx, mut reload_rx) = tokio::sync::mpsc::channel(4);
@@ -285,7 +285,7 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
                 tracing::error!(error = %err, "reload failed; the previous configuration keeps running");
             }
             if outcome.is_ok() {
-                last_reload_success = (crate::sources::system_clock())();
+                last_reload_success = (crate::runtime::system_clock())();
             }
             publish_reload(&store, outcome.is_ok(), last_reload_success);
             if let Some(reply) = reply {

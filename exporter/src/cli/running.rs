@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use crate::config::{AlibabaJob, AwsJob, Config, ProbeConfig, ShardAssignment};
 use crate::probes::Probe;
-use crate::sources::Discovered;
+use crate::runtime::Discovered;
 use crate::store::Store;
 
 /// A unit's settings: equal settings keep the running unit.
@@ -54,7 +54,7 @@ fn units(config: &Config) -> BTreeMap<String, Settings> {
             Settings::Alibaba(Box::new(job.clone())),
         );
     }
-    for probe in crate::sources::sharded_probes(config) {
+    for probe in config.sharded_probes() {
         units.insert(
             crate::probes::runner::source_key(&probe.name),
             Settings::Probe(Box::new(probe.clone())),

@@ -439,6 +439,14 @@ impl Config {
             })
     }
 
+    /// The probes this exporter runs: all of them, or its shard's share (by probe name).
+    pub fn sharded_probes(&self) -> impl Iterator<Item = &ProbeConfig> {
+        let shard = self.shard_assignment().ok().flatten();
+        self.probes
+            .iter()
+            .filter(move |probe| shard.is_none_or(|shard| shard.owns(&format!("probe/{}", probe.name))))
+    }
+
     /// The resolved shard, if the config splits the fleet.
     pub fn shard_assignment(&self) -> Result<Option<ShardAssignment>, ConfigError> {
         let Some(shard) = self.shard else { return Ok(None) };

@@ -27,7 +27,7 @@ use tokio::sync::Semaphore;
 use crate::config::{
     is_link_local, probe_url_host, split_host_port, ProbeConfig, Scheme, DEFAULT_LB_IDLE_TIMEOUT,
 };
-use crate::sources::Discovered;
+use crate::runtime::Discovered;
 
 use self::dns::DnsResult;
 use self::http::HttpOutcome;

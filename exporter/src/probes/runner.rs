@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 use super::findings::ProbeFindings;
 use super::{KeepAliveCheck, Probe, Report};
 use crate::config::stable_hash;
-use crate::sources::{Discovered, Schedule};
+use crate::runtime::{Discovered, Schedule};
 use crate::store::Store;
 
 pub fn source_key(probe: &str) -> String {

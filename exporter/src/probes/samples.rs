@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use super::keepalive::KeepAlive;
 use super::{Failure, KeepAliveCheck, Probe, Report, RequestKind, Via};
-use crate::sources::Discovered;
+use crate::runtime::Discovered;
 use crate::store::{families, Labels, Sample};
 
 impl Probe {

@@ -151,7 +151,7 @@ async fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body>
             "Not ready: waiting for the first collection of every source.\n",
         ),
         "/" => {
-            let now = (crate::sources::system_clock())() as f64;
+            let now = (crate::runtime::system_clock())() as f64;
             html(&page::render(
                 &state.store,
                 &state.telemetry_path,

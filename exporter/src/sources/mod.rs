@@ -7,16 +7,14 @@ pub mod aws;
 pub mod period;
 pub mod telemetry;
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::MissedTickBehavior;
 
 use crate::config::Config;
+use crate::runtime::{system_clock, Discovered, Schedule};
 use crate::store::Store;
 
 /// The families a kind of load balancer's source fills: its metric table and what discovery
@@ -47,63 +45,6 @@ pub fn families_fed(kind: crate::catalog::LbKind) -> std::collections::BTreeSet<
         LbKind::AlibabaAlb => alibaba(AlibabaNamespace::Alb, &mut fed),
     }
     fed
-}
-
-/// Unix seconds now; injectable so tests can step time.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
-    })
-}
-
-/// What cloud discovery learned about each load balancer that probes can use, keyed by `lb`.
-#[derive(Debug, Default)]
-pub struct Discovered {
-    facts: RwLock<HashMap<String, LbFacts>>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LbFacts {
-    pub idle_timeout: Option<Duration>,
-    /// Registered targets given by IP address (instance targets would need EC2 lookups).
-    pub ip_targets: Vec<SocketAddr>,
-}
-
-impl Discovered {
-    pub fn update(&self, lb: &str, facts: LbFacts) {
-        let mut map = self
-            .facts
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.insert(lb.to_string(), facts);
-    }
-
-    fn get(&self, lb: &str) -> Option<LbFacts> {
-        let map = self.facts.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-        map.get(lb).cloned()
-    }
-
-    pub fn idle_timeout(&self, lb: &str) -> Option<Duration> {
-        self.get(lb).and_then(|facts| facts.idle_timeout)
-    }
-
-    pub fn ip_targets(&self, lb: &str) -> Vec<SocketAddr> {
-        self.get(lb).map(|facts| facts.ip_targets).unwrap_or_default()
-    }
-}
-
-/// The probes this exporter runs: all of them, or its shard's share (by probe name).
-pub fn sharded_probes(config: &Config) -> impl Iterator<Item = &crate::config::ProbeConfig> {
-    let shard = config.shard_assignment().ok().flatten();
-    config
-        .probes
-        .iter()
-        .filter(move |probe| shard.is_none_or(|shard| shard.owns(&format!("probe/{}", probe.name))))
 }
 
 /// Store keys of every source the config defines; the exporter is ready once each has reported.
@@ -184,37 +125,6 @@ impl Source for alibaba::AlibabaSource {
     }
     fn collect(&mut self) -> impl std::future::Future<Output = Vec<crate::store::Sample>> + Send {
         alibaba::AlibabaSource::collect(self)
-    }
-}
-
-/// Work on a fixed interval until shutdown: the first tick after `offset`, and a run that overruns
-/// delays the next one rather than bunching them up.
-pub struct Schedule {
-    ticker: tokio::time::Interval,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Schedule {
-    pub fn new(interval: Duration, offset: Duration, shutdown: watch::Receiver<bool>) -> Self {
-        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, interval);
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        Schedule { ticker, shutdown }
-    }
-
-    /// Waits for the next tick; false once shutdown was asked for.
-    pub async fn tick(&mut self) -> bool {
-        tokio::select! {
-            _ = self.ticker.tick() => true,
-            _ = self.shutdown.changed() => false,
-        }
-    }
-
-    /// Runs `work` unless shutdown comes first.
-    pub async fn unless_stopped<T>(&mut self, work: impl std::future::Future<Output = T>) -> Option<T> {
-        tokio::select! {
-            done = work => Some(done),
-            _ = self.shutdown.changed() => None,
-        }
     }
 }
 

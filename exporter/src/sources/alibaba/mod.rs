@@ -20,8 +20,8 @@ use self::datapoints::Datapoint;
 use self::metrics::{Ports, Series, SERIES};
 use super::period::{Counters, Ledger};
 use super::telemetry::{ApiCalls, Health};
-use super::Clock;
 use crate::config::{AlibabaJob, AlibabaNamespace};
+use crate::runtime::Clock;
 use crate::store::{families, Kind, Labels, Sample};
 
 /// Levels take the newest datapoint within this many periods.

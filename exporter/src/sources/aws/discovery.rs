@@ -38,8 +38,8 @@ pub struct LoadBalancer {
 
 impl LoadBalancer {
     /// What probes may use: the idle timeout, and targets registered by IP address.
-    pub fn facts(&self) -> crate::sources::LbFacts {
-        crate::sources::LbFacts {
+    pub fn facts(&self) -> crate::runtime::LbFacts {
+        crate::runtime::LbFacts {
             idle_timeout: self.idle_timeout_seconds.map(std::time::Duration::from_secs_f64),
             ip_targets: self
                 .target_groups

@@ -23,8 +23,8 @@ use self::cloudwatch::SeriesKey;
 use self::discovery::Inventory;
 use super::period::{Counters, Ledger};
 use super::telemetry::{ApiCalls, Health, Outcome};
-use super::{Clock, Discovered};
 use crate::config::{AwsJob, ShardAssignment};
+use crate::runtime::{Clock, Discovered};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
 
 /// Levels (host counts, response time) take the newest datapoint within this many periods.

@@ -1,0 +1,10 @@
+//! The pieces every running part shares, whatever produced them: the clock, what cloud discovery
+//! learned for the probes, and the schedule loops run on.
+
+mod clock;
+mod discovered;
+mod schedule;
+
+pub use clock::{system_clock, Clock};
+pub use discovered::{Discovered, LbFacts};
+pub use schedule::Schedule;
