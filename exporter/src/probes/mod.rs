@@ -6,6 +6,7 @@
 //! Targets come only from configuration (and the cloud source's discovery): nothing that arrives
 //! in a request can point a probe anywhere.
 
+pub mod address;
 pub mod dns;
 pub mod exchange;
 pub mod findings;
@@ -24,11 +25,10 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use tokio::sync::Semaphore;
 
-use crate::config::{
-    is_link_local, probe_url_host, split_host_port, ProbeConfig, Scheme, DEFAULT_LB_IDLE_TIMEOUT,
-};
+use crate::config::{ProbeConfig, Scheme, DEFAULT_LB_IDLE_TIMEOUT};
 use crate::runtime::Discovered;
 
+use self::address::{is_link_local, probe_url_host, split_host_port};
 use self::dns::DnsResult;
 use self::http::HttpOutcome;
 use self::keepalive::KeepAlive;
