@@ -1,10 +1,10 @@
 //! The example Alertmanager configuration (`deploy/alertmanager/alertmanager.yml`): amtool accepts
 //! it, routes each severity to its receiver, and a real Alertmanager applies its inhibitions.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{free_port, http_get, http_request, repo_root, wait_until, Process};
+use crate::support::{http_get, http_request, repo_root, start_on_a_port, wait_until};
 
 const CONFIG: &str = "deploy/alertmanager/alertmanager.yml";
 
@@ -62,21 +62,19 @@ fn alert(labels: &[(&str, &str)]) -> serde_json::Value {
 #[test]
 fn a_real_alertmanager_applies_the_inhibitions() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let _alertmanager = Process(
-        Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", repo_root().join(CONFIG).display()))
-            .arg(format!("--storage.path={}", dir.path().display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--cluster.listen-address=")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start Alertmanager"),
+    let (_alertmanager, port) = start_on_a_port(
+        "prometheus-alertmanager",
+        |port| {
+            let mut command = Command::new("prometheus-alertmanager");
+            command
+                .arg(format!("--config.file={}", repo_root().join(CONFIG).display()))
+                .arg(format!("--storage.path={}", dir.path().display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address=");
+            command
+        },
+        |port| http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200),
     );
-    wait_until("Alertmanager to be ready", Duration::from_secs(20), || {
-        http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200)
-    });
     let alerts = serde_json::json!([
         // app/shop/1: the page (both burn rates), a critical cause, a warning cause that explains
         // 5xx, and lb_5xx_unattributed.

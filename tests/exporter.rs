@@ -3,14 +3,13 @@
 
 use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::json;
 
 use crate::support::{
-    self, count, free_port, http_get, lbtriage_command, parse_exposition, start_exporter, value, wait_until,
-    Emulator,
+    self, count, http_get, lbtriage_command, parse_exposition, start_exporter, value, wait_until, Emulator,
 };
 
 fn write_config(dir: &Path, text: &str) -> std::path::PathBuf {
@@ -51,7 +50,7 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
             emulator.endpoint
         ),
     );
-    let (mut child, port) = start_exporter(&config, Stdio::piped(), |_| {});
+    let (mut child, port) = start_exporter(&config, |_| {});
 
     wait_until("/-/healthy", Duration::from_secs(10), || {
         http_get(port, "/-/healthy", &[]).is_ok_and(|r| r.status == 200)
@@ -114,14 +113,11 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
     child.signal("TERM");
     let mut exit = None;
     wait_until("exit after SIGTERM", Duration::from_secs(10), || {
-        exit = child.0.try_wait().ok().flatten();
+        exit = child.try_wait();
         exit.is_some()
     });
     assert_eq!(exit.and_then(|s| s.code()), Some(0));
-    let mut log = String::new();
-    if let Some(mut stderr) = child.0.stderr.take() {
-        let _ = stderr.read_to_string(&mut log);
-    }
+    let log = child.log();
     assert!(
         log.contains("level=warn") && log.contains("source=aws/dead/us-east-1"),
         "failure logged: {log}"
@@ -167,7 +163,7 @@ fn check_config_accepts_valid_and_names_the_bad_key() {
     // The exporter refuses to start on the same file, naming the key too.
     let output = lbtriage_command()
         .arg(format!("--config.file={}", bad.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .arg("--web.listen-address=127.0.0.1:0")
         .output()
         .expect("run");
     assert_eq!(output.status.code(), Some(1));
@@ -234,7 +230,7 @@ async fn exporter_runs_configured_probes() {
             "probes:\n  - name: shop\n    url: http://{lb}/\n    lb: app/shop/1\n    backends: ['{closes}', '{dead}']\n    lb_idle_timeout: 1s\n    interval: 1s\n    timeout: 2s\n    vantage: ci\n"
         ),
     );
-    let (_child, port) = start_exporter(&config, Stdio::null(), |_| {});
+    let (_child, port) = start_exporter(&config, |_| {});
     wait_until(
         "/-/ready after the first probe run",
         Duration::from_secs(20),
@@ -311,7 +307,7 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
         format!("probes:\n  - name: {name}\n    url: http://{backend}/\n    interval: 1s\n    timeout: 2s\n")
     };
     let config = write_config(dir.path(), &probe_config("first"));
-    let (child, port) = start_exporter(&config, Stdio::null(), |_| {});
+    let (child, port) = start_exporter(&config, |_| {});
     let probes_seen = || -> Vec<String> {
         let mut names: Vec<String> = scrape(port)
             .iter()
@@ -386,7 +382,7 @@ fn credentials_never_appear_in_any_output() {
             .env("ALIBABA_CLOUD_ACCESS_KEY_ID", crate::support::ALIBABA_KEY_ID)
             .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", crate::support::ALIBABA_SECRET);
     };
-    let (mut child, port) = start_exporter(&config, Stdio::piped(), |command| {
+    let (mut child, port) = start_exporter(&config, |command| {
         command
             .arg("--log.level=debug")
             .env("AWS_ACCESS_KEY_ID", KEY_ID)
@@ -440,11 +436,7 @@ fn credentials_never_appear_in_any_output() {
         ),
     ));
     child.signal("TERM");
-    let _ = child.0.wait();
-    let mut log = String::new();
-    if let Some(mut stderr) = child.0.stderr.take() {
-        let _ = stderr.read_to_string(&mut log);
-    }
+    let log = child.log();
     assert!(
         log.contains("level=warn") && log.contains("level=debug"),
         "the log has content to search: {log}"
@@ -494,7 +486,7 @@ async fn a_reload_keeps_counting_for_an_unchanged_job() {
         emulator.endpoint
     );
     let config = write_config(dir.path(), &job);
-    let (_child, port) = start_exporter(&config, Stdio::null(), |_| {});
+    let (_child, port) = start_exporter(&config, |_| {});
     let requests = [("lb", steady.as_str())];
     // (counter, data end) once the counter exists.
     let read = || {

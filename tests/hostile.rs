@@ -4,7 +4,6 @@
 //! stated bound (docs/BENCHMARKS.md).
 
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::servers::{spawn, Behaviour};
@@ -41,7 +40,7 @@ async fn a_thousand_hostile_targets_stay_under_the_memory_bound() {
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("lbtriage.yml");
     std::fs::write(&config, probes).expect("write config");
-    let (exporter, port) = start_exporter(&config, Stdio::null(), |_| {});
+    let (exporter, port) = start_exporter(&config, |_| {});
 
     // Every probe reaches a verdict for its application request.
     let reasons = eventually("all 1,000 probes to report", Duration::from_secs(180), || {
@@ -76,7 +75,7 @@ async fn a_thousand_hostile_targets_stay_under_the_memory_bound() {
         "the endless body, capped"
     );
 
-    let peak = peak_rss_kib(exporter.0.id()).expect("/proc status");
+    let peak = peak_rss_kib(exporter.id()).expect("/proc status");
     eprintln!("peak RSS with 1,000 hostile targets: {} MiB", peak / 1024);
     assert!(
         peak < RSS_BOUND_MIB * 1024,

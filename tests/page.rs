@@ -3,15 +3,15 @@
 //! that meet real misbehaving servers. DOM assertions, a click through to a runbook, and a
 //! screenshot kept in `target/test-artifacts/`.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::support::servers::{spawn, Behaviour};
 use crate::support::{
-    dimension, eventually, free_port, http_get, http_request, refusing_port, repo_root, start_exporter,
-    wait_until, Emulator, Process,
+    dimension, eventually, http_get, http_request, refusing_port, repo_root, start_exporter, start_on_a_port,
+    Emulator, Process,
 };
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -26,18 +26,15 @@ struct Browser {
 
 impl Browser {
     fn start() -> Browser {
-        let port = free_port();
-        let driver = Process(
-            Command::new("chromedriver")
-                .arg(format!("--port={port}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("chromedriver must be installed (make test installs chromium-driver)"),
+        let (driver, port) = start_on_a_port(
+            "chromedriver",
+            |port| {
+                let mut command = Command::new("chromedriver");
+                command.arg(format!("--port={port}"));
+                command
+            },
+            |port| http_get(port, "/status", &[]).is_ok_and(|r| r.status == 200),
         );
-        wait_until("chromedriver to answer", Duration::from_secs(20), || {
-            http_get(port, "/status", &[]).is_ok_and(|r| r.status == 200)
-        });
         let profile = tempfile::tempdir().expect("profile dir");
         // The flags keep Chromium off the network it cannot reach here (see the machine notes).
         let args = [
@@ -200,7 +197,7 @@ async fn the_triage_page_shows_sources_probes_and_causes_in_a_browser() {
         ),
     )
     .expect("write config");
-    let (_lbtriage, port) = start_exporter(&config, Stdio::null(), |_| {});
+    let (_lbtriage, port) = start_exporter(&config, |_| {});
 
     // The page is served once the evidence is in (the keep-alive check takes the idle timeout).
     eventually(

@@ -1,13 +1,13 @@
 //! `--web.config.file`: TLS and bcrypt basic authentication on every endpoint, exercised by real
 //! TLS clients — curl (OpenSSL) and Prometheus (Go's TLS stack) scraping with `basic_auth`.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::servers::Pki;
-use crate::support::{free_port, http_get, lbtriage_command, start_exporter, wait_until, Process};
+use crate::support::{http_get, lbtriage_command, start_exporter, start_on_a_port, wait_until, Exporter};
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "correct horse battery staple";
@@ -16,7 +16,7 @@ struct Secured {
     _dir: tempfile::TempDir,
     ca: std::path::PathBuf,
     port: u16,
-    _exporter: Process,
+    _exporter: Exporter,
 }
 
 fn secured() -> Secured {
@@ -45,7 +45,7 @@ fn secured() -> Secured {
     .expect("write web config");
     let config = dir.path().join("lbtriage.yml");
     std::fs::write(&config, "probes: []\n").expect("write config");
-    let (exporter, port) = start_exporter(&config, Stdio::null(), |command| {
+    let (exporter, port) = start_exporter(&config, |command| {
         command.arg(format!("--web.config.file={}", web.display()));
     });
     Secured {
@@ -121,7 +121,6 @@ fn every_endpoint_needs_tls_and_a_password() {
 fn prometheus_scrapes_with_tls_and_basic_auth() {
     let secured = secured();
     let dir = tempfile::tempdir().expect("temp dir");
-    let prometheus_port = free_port();
     let job = |name: &str, password: &str| {
         format!(
             "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: {USER}\n      password: '{password}'\n    static_configs:\n      - targets: ['127.0.0.1:{}']\n",
@@ -138,15 +137,17 @@ fn prometheus_scrapes_with_tls_and_basic_auth() {
         ),
     )
     .expect("write prometheus.yml");
-    let _prometheus = Process(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}/prometheus.yml", dir.path().display()))
-            .arg(format!("--storage.tsdb.path={}/tsdb", dir.path().display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus must be installed (make test installs it)"),
+    let (_prometheus, prometheus_port) = start_on_a_port(
+        "prometheus",
+        |port| {
+            let mut command = Command::new("prometheus");
+            command
+                .arg(format!("--config.file={}/prometheus.yml", dir.path().display()))
+                .arg(format!("--storage.tsdb.path={}/tsdb", dir.path().display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"));
+            command
+        },
+        |port| http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200),
     );
     let targets = || -> Option<Vec<Value>> {
         let response = http_get(prometheus_port, "/api/v1/targets", &[]).ok()?;
@@ -199,7 +200,7 @@ fn a_bad_web_config_stops_the_start_and_names_the_key() {
         std::fs::write(&path, web).expect("write");
         let output = lbtriage_command()
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+            .arg("--web.listen-address=127.0.0.1:0")
             .arg(format!("--web.config.file={}", path.display()))
             .output()
             .expect("run");
@@ -233,7 +234,7 @@ fn a_wrong_password_flood_never_stalls_an_authorised_scrape() {
     std::fs::write(&web, format!("basic_auth_users:\n  {USER}: '{hash}'\n")).expect("write web config");
     let config = dir.path().join("lbtriage.yml");
     std::fs::write(&config, "probes: []\n").expect("write config");
-    let (_exporter, port) = start_exporter(&config, Stdio::null(), |command| {
+    let (_exporter, port) = start_exporter(&config, |command| {
         command.arg(format!("--web.config.file={}", web.display()));
     });
     wait_until("the exporter to listen", Duration::from_secs(20), || {

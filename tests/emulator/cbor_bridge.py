@@ -26,6 +26,8 @@ import threading
 import botocore.session
 import cbor2
 
+import listening  # noqa: E402  (beside this script)
+
 PREFIX = "/service/GraniteServiceVersion20100801/operation/"
 SERVICE_MODEL = botocore.session.get_session().get_service_model("cloudwatch")
 
@@ -148,17 +150,13 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--listen-port", type=int, required=True)
+    listening.add_arguments(parser)
     parser.add_argument("--moto-port", type=int, required=True)
     args = parser.parse_args()
     Bridge.moto_port = args.moto_port
-    server = Server(("127.0.0.1", args.listen_port), Bridge)
-    print(f"bridge listening on 127.0.0.1:{args.listen_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
+    server = listening.server(Server, Bridge, args)
+    print(f"bridge listening on 127.0.0.1:{server.server_address[1]}", flush=True)
+    return listening.serve_forever(server)
 
 
 if __name__ == "__main__":

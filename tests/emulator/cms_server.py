@@ -29,6 +29,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from alibabacloud_openapi_util.client import Client as OpenApiUtil
 
+import listening  # noqa: E402  (beside this script)
+
 INSTANCE_DIMENSION = {"acs_slb_dashboard": "instanceId", "acs_alb": "loadBalancerId"}
 COMMON = ("Format", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce",
           "Timestamp", "Signature", "Action")
@@ -237,14 +239,14 @@ def make_handler(state):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--port", type=int, required=True)
+    listening.add_arguments(parser, "--port")
     parser.add_argument("--access-key-id", required=True)
     parser.add_argument("--access-key-secret", required=True)
     parser.add_argument("--rate-limit", type=int, default=50, help="calls per second per API, as the account limit")
     parser.add_argument("--max-page", type=int, default=1000, help="points per page at most")
     args = parser.parse_args()
     state = State(args.access_key_id, args.access_key_secret, args.rate_limit, args.max_page)
-    server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state))
+    server = listening.server(ThreadingHTTPServer, make_handler(state), args)
     server.serve_forever()
 
 

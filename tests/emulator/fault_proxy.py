@@ -25,6 +25,8 @@ import struct
 import threading
 import time
 
+import listening  # noqa: E402  (beside this script)
+
 STATE = {"mode": "pass", "seconds": 30.0}
 STATS = {}
 LOCK = threading.Lock()
@@ -127,11 +129,11 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--listen-port", type=int, required=True)
+    listening.add_arguments(parser)
     parser.add_argument("--upstream-port", type=int, required=True)
     args = parser.parse_args()
     Proxy.upstream_port = args.upstream_port
-    Server(("127.0.0.1", args.listen_port), Proxy).serve_forever()
+    listening.server(Server, Proxy, args).serve_forever()
 
 
 if __name__ == "__main__":

@@ -39,11 +39,47 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// A port the kernel just handed out and took back: only for servers that cannot take a held
+/// socket, through [`start_on_a_port`] (which retries a start that loses it) or nginx's own retry.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
         .expect("a free loopback port")
+}
+
+/// Starts a third-party server that takes a port number (Prometheus, Alertmanager, chromedriver).
+/// It cannot take a held socket, so it gets a port the kernel just handed out; a start that loses
+/// that port to another process (the server exits before it is `ready`) is retried on a new one,
+/// three times at most.
+pub fn start_on_a_port(
+    what: &str,
+    command: impl Fn(u16) -> Command,
+    ready: impl Fn(u16) -> bool,
+) -> (Process, u16) {
+    for attempt in 1..=3 {
+        let port = free_port();
+        let mut process = Process(
+            command(port)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|err| panic!("{what} must be installed (make test installs it): {err}")),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = process.0.try_wait() {
+                assert!(attempt < 3, "{what} exited ({status}) three times");
+                break;
+            }
+            if ready(port) {
+                return (process, port);
+            }
+            assert!(Instant::now() < deadline, "{what} did not answer within 30 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    unreachable!("the last attempt returns or fails its assertion")
 }
 
 /// A loopback port that refuses connections for as long as the returned socket lives: bound but
@@ -94,17 +130,79 @@ pub fn lbtriage_command() -> Command {
     command
 }
 
-/// Runs the exporter with `config` on a free loopback port; `extra` adds flags or environment
-/// (later `env` calls override the test credentials). Returns the process and its port.
-pub fn start_exporter(config: &Path, stderr: Stdio, extra: impl FnOnce(&mut Command)) -> (Process, u16) {
-    let port = free_port();
+/// The exporter under test: its process and everything it logged.
+pub struct Exporter {
+    pub process: Process,
+    log: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Exporter {
+    pub fn signal(&self, signal: &str) {
+        self.process.signal(signal);
+    }
+
+    pub fn id(&self) -> u32 {
+        self.process.0.id()
+    }
+
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.process.0.try_wait().ok().flatten()
+    }
+
+    /// Everything it logged (stderr); waits for the process to end first.
+    pub fn log(&mut self) -> String {
+        let _ = self.process.0.wait();
+        self.log
+            .take()
+            .and_then(|reader| reader.join().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Runs the exporter with `config` on loopback port 0 and learns the port it bound from its
+/// "listening" log line, so no port is guessed; `extra` adds flags or environment (later `env`
+/// calls override the test credentials). Returns the exporter and its port.
+pub fn start_exporter(config: &Path, extra: impl FnOnce(&mut Command)) -> (Exporter, u16) {
+    use std::io::BufRead as _;
     let mut command = lbtriage_command();
     command
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stderr(stderr);
+        .arg("--web.listen-address=127.0.0.1:0")
+        .arg("--log.format=logfmt")
+        .stderr(Stdio::piped());
     extra(&mut command);
-    (Process(command.spawn().expect("start lbtriage")), port)
+    let mut child = command.spawn().expect("start lbtriage");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        let mut log = String::new();
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("msg=\"lbtriage listening\"") {
+                let port = line
+                    .split_whitespace()
+                    .find_map(|field| field.strip_prefix("address="))
+                    .and_then(|address| address.rsplit_once(':'))
+                    .and_then(|(_, port)| port.parse::<u16>().ok());
+                let _ = port_tx.send(port);
+            }
+            log.push_str(&line);
+            log.push('\n');
+        }
+        log
+    });
+    let process = Process(child);
+    let port = port_rx
+        .recv_timeout(Duration::from_secs(30))
+        .ok()
+        .flatten()
+        .expect("lbtriage logs the address it listens on");
+    (
+        Exporter {
+            process,
+            log: Some(log),
+        },
+        port,
+    )
 }
 
 impl Drop for Process {
@@ -120,55 +218,87 @@ pub struct Emulator {
     pub moto_endpoint: String,
     pub bridge_port: u16,
     moto_port: u16,
+    /// The bridge's socket, held while it runs; dropped when it is killed (a crashed server's port
+    /// refuses connections) and bound again on the same port when it restarts.
+    bridge_socket: Option<HeldPort>,
     bridge: Option<Process>,
     moto: Option<Process>,
+    _moto_socket: HeldPort,
 }
 
-/// Runs one of the test's Python servers (`tests/emulator/<script>`) in the project virtualenv.
-pub fn python_script(script: &str, args: &[&str]) -> Process {
+/// A loopback port bound and listening for as long as this lives. A child process gets the socket
+/// itself (as fd 3, `--listen-fd 3`), so the port is never guessed free and nothing else can take
+/// it, not even while the child restarts.
+pub struct HeldPort {
+    listener: TcpListener,
+    pub port: u16,
+}
+
+impl HeldPort {
+    pub fn new() -> HeldPort {
+        Self::on(0)
+    }
+
+    /// `port` again (a restart on the port clients know); 0 lets the kernel choose.
+    pub fn on(port: u16) -> HeldPort {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        HeldPort { listener, port }
+    }
+
+    /// The child of `command` finds the socket at fd 3.
+    pub fn pass_to(&self, command: &mut Command) {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::process::CommandExt as _;
+        let fd = self.listener.as_raw_fd();
+        // SAFETY: runs in the child between fork and exec, calling only async-signal-safe
+        // functions (dup2, fcntl) on a descriptor the parent keeps open.
+        unsafe {
+            command.pre_exec(move || {
+                if fd == 3 {
+                    // dup2 onto itself keeps close-on-exec: clear it instead.
+                    if libc::fcntl(3, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                } else if libc::dup2(fd, 3) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+}
+
+/// Runs one of the test's Python servers (`tests/emulator/<script>`) in the project virtualenv,
+/// serving on `port`'s socket.
+pub fn python_server(script: &str, port: &HeldPort, args: &[&str]) -> Process {
+    let mut command = Command::new(python());
+    command
+        .arg(repo_root().join("tests/emulator").join(script))
+        .args(["--listen-fd", "3"])
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    port.pass_to(&mut command);
     Process(
-        Command::new(python())
-            .arg(repo_root().join("tests/emulator").join(script))
-            .args(args)
-            .stdout(Stdio::null())
+        command
             .spawn()
             .unwrap_or_else(|err| panic!("start {script}: {err}")),
     )
 }
 
-fn spawn_bridge(bridge_port: u16, moto_port: u16) -> Process {
-    python_script(
-        "cbor_bridge.py",
-        &[
-            "--listen-port",
-            &bridge_port.to_string(),
-            "--moto-port",
-            &moto_port.to_string(),
-        ],
-    )
+fn spawn_bridge(socket: &HeldPort, moto_port: u16) -> Process {
+    python_server("cbor_bridge.py", socket, &["--moto-port", &moto_port.to_string()])
 }
 
 impl Emulator {
     pub fn start() -> Emulator {
-        let python = python();
-        let moto_port = free_port();
-        let moto = Process(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "moto.server",
-                    "-H",
-                    "127.0.0.1",
-                    "-p",
-                    &moto_port.to_string(),
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start moto"),
-        );
-        let bridge_port = free_port();
-        let bridge = spawn_bridge(bridge_port, moto_port);
+        let moto_socket = HeldPort::new();
+        let moto_port = moto_socket.port;
+        let moto = python_server("moto_server.py", &moto_socket, &[]);
+        let bridge_socket = HeldPort::new();
+        let bridge_port = bridge_socket.port;
+        let bridge = spawn_bridge(&bridge_socket, moto_port);
         wait_until("moto and the bridge to answer", Duration::from_secs(30), || {
             http_get(moto_port, "/moto-api/", &[]).is_ok() && http_get(bridge_port, "/moto-api/", &[]).is_ok()
         });
@@ -177,19 +307,24 @@ impl Emulator {
             moto_endpoint: format!("http://127.0.0.1:{moto_port}"),
             bridge_port,
             moto_port,
+            bridge_socket: Some(bridge_socket),
             bridge: Some(bridge),
             moto: Some(moto),
+            _moto_socket: moto_socket,
         }
     }
 
     /// Kills the CloudWatch front end (the bridge) as a crash would; moto keeps its state.
     pub fn kill_bridge(&mut self) {
         self.bridge = None;
+        self.bridge_socket = None;
     }
 
     /// Starts the bridge again on the same port.
     pub fn restart_bridge(&mut self) {
-        self.bridge = Some(spawn_bridge(self.bridge_port, self.moto_port));
+        let socket = HeldPort::on(self.bridge_port);
+        self.bridge = Some(spawn_bridge(&socket, self.moto_port));
+        self.bridge_socket = Some(socket);
         wait_until("the bridge to answer again", Duration::from_secs(30), || {
             http_get(self.bridge_port, "/moto-api/", &[]).is_ok()
         });
@@ -579,17 +714,18 @@ pub struct CmsServer {
     pub port: u16,
     pub endpoint: String,
     _process: Process,
+    _socket: HeldPort,
 }
 
 impl CmsServer {
     /// `max_page` caps points per page (pagination with little data); `rate_limit` is calls/s.
     pub fn start(max_page: u32, rate_limit: u32) -> CmsServer {
-        let port = free_port();
-        let process = python_script(
+        let socket = HeldPort::new();
+        let port = socket.port;
+        let process = python_server(
             "cms_server.py",
+            &socket,
             &[
-                "--port",
-                &port.to_string(),
                 "--access-key-id",
                 ALIBABA_KEY_ID,
                 "--access-key-secret",
@@ -609,6 +745,7 @@ impl CmsServer {
             port,
             endpoint: format!("http://127.0.0.1:{port}"),
             _process: process,
+            _socket: socket,
         }
     }
 
