@@ -481,8 +481,11 @@ async fn a_reload_keeps_counting_for_an_unchanged_job() {
     );
     let steady = crate::support::dimension(&fleet, "steady");
     let dir = tempfile::tempdir().expect("temp dir");
+    let backend = spawn(Behaviour::Healthy).await;
+    // A probe that runs once a minute: after the reload its series must still be there, long
+    // before its next run.
     let job = format!(
-        "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\n",
+        "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\nprobes:\n  - name: kept\n    url: http://{backend}/\n    interval: 60s\n    timeout: 2s\n",
         emulator.endpoint
     );
     let config = write_config(dir.path(), &job);
@@ -509,15 +512,21 @@ async fn a_reload_keeps_counting_for_an_unchanged_job() {
     // Where counting began: every period since then adds exactly 60.
     let began = data_end - counted / 60.0 * 10.0;
 
-    let backend = spawn(Behaviour::Healthy).await;
+    let kept = [("probe", "kept")];
+    crate::support::eventually("the kept probe's first run", Duration::from_secs(70), || {
+        (count(&scrape(port), "lbtriage_probe_http_success", &kept) > 0).then_some(())
+    })
+    .await;
     write_config(
         dir.path(),
-        &format!(
-            "{job}probes:\n  - name: added\n    url: http://{backend}/\n    interval: 1s\n    timeout: 2s\n"
-        ),
+        &format!("{job}  - name: added\n    url: http://{backend}/\n    interval: 1s\n    timeout: 2s\n"),
     );
     let reloaded = support::http_request(port, "POST", "/-/reload", &[], b"").expect("reload request");
     assert_eq!(reloaded.status, 200, "{}", reloaded.text());
+    assert!(
+        count(&scrape(port), "lbtriage_probe_http_success", &kept) > 0,
+        "an unchanged probe keeps its series across the reload"
+    );
     let (after, after_end) = crate::support::eventually(
         "three more periods counted after the reload",
         Duration::from_secs(60),

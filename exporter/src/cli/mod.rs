@@ -306,7 +306,14 @@ const CONFIG_SOURCE: &str = "lbtriage/config";
 async fn reload(path: &std::path::Path, store: &Arc<Store>, running: &mut Running) -> anyhow::Result<()> {
     let config = Config::load(path).with_context(|| format!("loading {}", path.display()))?;
     running.apply(&config).await?;
-    store.reconfigure(crate::sources::source_keys(&config), &[CONFIG_SOURCE]);
+    // The probes that keep running keep their series and findings; removed ones lose them.
+    let probes: Vec<String> = config
+        .sharded_probes()
+        .map(|probe| crate::probes::runner::source_key(&probe.name))
+        .collect();
+    let mut keep: Vec<&str> = probes.iter().map(String::as_str).collect();
+    keep.push(CONFIG_SOURCE);
+    store.reconfigure(crate::sources::source_keys(&config), &keep);
     tracing::info!(file = %path.display(), "configuration reloaded");
     Ok(())
 }

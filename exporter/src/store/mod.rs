@@ -85,8 +85,9 @@ impl Store {
         }
     }
 
-    /// After a reload: the new config's sources become the expected set, and snapshots of sources
-    /// it no longer has are dropped (their series disappear rather than going stale).
+    /// After a reload: the new config's sources become the expected set, and snapshots (with their
+    /// attachments) of sources it no longer has and `keep` does not name are dropped: their series
+    /// disappear rather than going stale.
     pub fn reconfigure(&self, expected_sources: impl IntoIterator<Item = String>, keep: &[&str]) {
         let mut inner = self
             .inner
@@ -101,7 +102,7 @@ impl Store {
             ..
         } = &mut *inner;
         snapshots.retain(|key, _| expected.contains(key) || keep.contains(&key.as_str()));
-        attachments.retain(|key, _| expected.contains(key));
+        attachments.retain(|key, _| expected.contains(key) || keep.contains(&key.as_str()));
     }
 
     /// Replaces the snapshot of one source.
