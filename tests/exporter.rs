@@ -528,9 +528,9 @@ async fn a_reload_keeps_counting_for_an_unchanged_job() {
         "an unchanged probe keeps its series across the reload"
     );
     let (after, after_end) = crate::support::eventually(
-        "three more periods counted after the reload",
+        "two more periods counted after the reload",
         Duration::from_secs(60),
-        || read().filter(|(_, end)| *end >= data_end + 30.0),
+        || read().filter(|(_, end)| *end >= data_end + 20.0),
     )
     .await;
     assert_eq!(
