@@ -74,7 +74,7 @@ impl Probe {
             out.push(Sample::new(
                 &families::PROBE_QPS_LIMITED,
                 probe_labels.clone(),
-                f64::from(u8::from(report.qps_limited())),
+                flag(report.qps_limited()),
             ));
             for check in &report.http {
                 let base = self.labels(check.via, &check.target.to_string());
@@ -89,7 +89,7 @@ impl Probe {
                 out.push(Sample::new(
                     &families::PROBE_HTTP_SUCCESS,
                     labels,
-                    f64::from(u8::from(failure.is_none())),
+                    flag(failure.is_none()),
                 ));
                 let request = [("request", check.request.as_str().to_string())];
                 out.push(Sample::new(
@@ -115,7 +115,6 @@ impl Probe {
                             expiry as f64,
                         ));
                     }
-                    let flag = |ok: bool| f64::from(u8::from(ok));
                     out.push(Sample::new(
                         &families::PROBE_TLS_HOSTNAME_MATCH,
                         base.clone(),
@@ -142,7 +141,7 @@ impl Probe {
                 out.push(Sample::new(
                     &families::PROBE_TCP_SUCCESS,
                     labels,
-                    f64::from(u8::from(failure.is_none())),
+                    flag(failure.is_none()),
                 ));
             }
             for check in &report.large_headers {
@@ -162,7 +161,7 @@ impl Probe {
                 out.push(Sample::new(
                     &families::PROBE_LARGE_HEADER_SUCCESS,
                     with(labels, &[("reason", reason(failure.as_ref()))]),
-                    f64::from(u8::from(failure.is_none())),
+                    flag(failure.is_none()),
                 ));
             }
             for check in &report.large_bodies {
@@ -177,7 +176,7 @@ impl Probe {
                 out.push(Sample::new(
                     &families::PROBE_LARGE_BODY_SUCCESS,
                     labels,
-                    f64::from(u8::from(failure.is_none())),
+                    flag(failure.is_none()),
                 ));
             }
         }
@@ -193,4 +192,9 @@ impl Probe {
         }
         out
     }
+}
+
+/// A check's outcome as a sample value: 1 passed, 0 failed.
+fn flag(ok: bool) -> f64 {
+    f64::from(u8::from(ok))
 }
