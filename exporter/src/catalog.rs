@@ -182,6 +182,16 @@ pub fn alert_name(id: &str) -> String {
     name
 }
 
+/// The runbook's path in the repository.
+pub fn runbook_path(id: &str) -> String {
+    format!("alerts/runbooks/{id}.md")
+}
+
+/// The summary annotation: the title as a sentence.
+pub fn summary(title: &str) -> String {
+    format!("{}.", title.trim_end_matches('.'))
+}
+
 /// An alert that names no cause: the symptom page (users are failing now) and lbtriage's own
 /// health. It carries no `cause` label.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -204,18 +214,18 @@ impl Operational {
     }
 
     pub fn runbook_path(&self) -> String {
-        format!("alerts/runbooks/{}.md", self.id)
+        runbook_path(&self.id)
     }
 
     pub fn summary(&self) -> String {
-        format!("{}.", self.title.trim_end_matches('.'))
+        summary(&self.title)
     }
 }
 
 impl Cause {
-    /// The runbook's path in the repository.
+    /// See [`runbook_path`].
     pub fn runbook(&self) -> String {
-        format!("alerts/runbooks/{}.md", self.id)
+        runbook_path(&self.id)
     }
 
     /// See [`alert_name`].
@@ -223,9 +233,9 @@ impl Cause {
         alert_name(&self.id)
     }
 
-    /// The summary annotation: the title as a sentence.
+    /// See [`summary`].
     pub fn summary(&self) -> String {
-        format!("{}.", self.title.trim_end_matches('.'))
+        summary(&self.title)
     }
 }
 
