@@ -411,30 +411,31 @@ fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
         ));
     }
     let info = |matchers: &str| format!("group by ({LB_LABELS}) (lbtriage_lb_info{})", sel(matchers));
+    // Each override sets the objective of the load balancers its selector matches that no earlier
+    // one took; the default then covers every other load balancer with traffic, with or without an
+    // info series.
+    let scopes = config
+        .slo
+        .overrides
+        .iter()
+        .map(|o| (o.objective, info(&o.selector)))
+        .chain(std::iter::once((
+            config.slo.objective,
+            format!("group by ({LB_LABELS}) (lbtriage:lb_traffic:rate5m)"),
+        )));
     let mut taken: Vec<String> = Vec::new();
-    for o in &config.slo.overrides {
-        let mut expr = format!("{} + 0 * {}", o.objective, info(&o.selector));
+    for (objective, population) in scopes {
+        let mut expr = format!("{objective} + 0 * {population}");
         if !taken.is_empty() {
-            expr.push_str(&format!(
+            let _ = write!(
+                expr,
                 "\n  unless on (provider, region, lb)\n({})",
                 taken.join(" or ")
-            ));
+            );
         }
-        taken.push(info(&o.selector));
+        taken.push(population);
         rules.push(("lbtriage:lb_slo_objective:ratio".to_string(), expr));
     }
-    // The default covers every load balancer with traffic, with or without an info series.
-    let mut default = format!(
-        "{} + 0 * group by ({LB_LABELS}) (lbtriage:lb_traffic:rate5m)",
-        config.slo.objective
-    );
-    if !taken.is_empty() {
-        default.push_str(&format!(
-            "\n  unless on (provider, region, lb)\n({})",
-            taken.join(" or ")
-        ));
-    }
-    rules.push(("lbtriage:lb_slo_objective:ratio".to_string(), default));
     rules
 }
 
