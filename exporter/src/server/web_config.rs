@@ -49,8 +49,6 @@ struct RawTls {
     client_ca_file: Option<PathBuf>,
 }
 
-/// Positive results of bcrypt checks, keyed by user and a SHA-256 of the password, so a scrape
-/// every few seconds does not pay bcrypt's deliberate cost each time. No password is kept.
 /// One reading of the web config file: what `server::access` serves with until the file changes.
 pub struct WebConfig {
     pub tls: Option<Arc<rustls::ServerConfig>>,
@@ -119,14 +117,14 @@ impl WebConfig {
                 let key = tls
                     .key_file
                     .ok_or_else(|| error(Some("tls_server_config.key_file"), "is required".to_string()))?;
-                files.extend([resolve(&cert), resolve(&key)]);
+                let (cert, key) = (resolve(&cert), resolve(&key));
+                files.extend([cert.clone(), key.clone()]);
                 if let Some(ca) = &tls.client_ca_file {
                     files.push(resolve(ca));
                 }
-                let chain = read_pem_certs(&resolve(&cert))
-                    .map_err(|m| error(Some("tls_server_config.cert_file"), m))?;
-                let key =
-                    read_pem_key(&resolve(&key)).map_err(|m| error(Some("tls_server_config.key_file"), m))?;
+                let chain =
+                    read_pem_certs(&cert).map_err(|m| error(Some("tls_server_config.cert_file"), m))?;
+                let key = read_pem_key(&key).map_err(|m| error(Some("tls_server_config.key_file"), m))?;
                 let versions: &[&rustls::SupportedProtocolVersion] = match tls.min_version.as_deref() {
                     None | Some("TLS12") => &[&rustls::version::TLS13, &rustls::version::TLS12],
                     Some("TLS13") => &[&rustls::version::TLS13],
