@@ -171,11 +171,7 @@ async fn run_checks(probe: &Probe, args: &DiagnoseArgs, live: bool) -> (Report, 
         quick_done.store(true, std::sync::atomic::Ordering::Relaxed);
         if live {
             eprint!("\r\x1b[2K");
-            print!(
-                "lbtriage diagnose {}\n\nChecks\n{}",
-                args.url,
-                rows_text(&report_rows(&report))
-            );
+            print!("{}{}", heading(&args.url), rows_text(&report_rows(&report)));
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         }
@@ -429,10 +425,15 @@ fn to_text(
     catalog: &Catalog,
 ) -> String {
     format!(
-        "lbtriage diagnose {url}\n\nChecks\n{}{}",
+        "{}{}{}",
+        heading(url),
         rows_text(&rows(report, keepalive)),
         findings_text(found, catalog)
     )
+}
+
+fn heading(url: &str) -> String {
+    format!("lbtriage diagnose {url}\n\nChecks\n")
 }
 
 fn rows_text(rows: &[Row]) -> String {
