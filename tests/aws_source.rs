@@ -47,6 +47,8 @@ fn fleet_spec(base: i64) -> serde_json::Value {
     })
 }
 
+const FULL: &str = "    collection: full\n";
+
 /// The emulator seeded with [`fleet_spec`], the base time, the fleet, and a source pointed at it.
 async fn seeded(extra_yaml: &str) -> (Emulator, i64, serde_json::Value, Harness) {
     let emulator = Emulator::start();
@@ -58,7 +60,8 @@ async fn seeded(extra_yaml: &str) -> (Emulator, i64, serde_json::Value, Harness)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_each_period_once_with_exact_values() {
-    let (emulator, base, fleet, mut harness) = seeded("").await;
+    // `full` collection: every metric every cycle (adaptive tiers: tests/adaptive.rs).
+    let (emulator, base, fleet, mut harness) = seeded(FULL).await;
     let shop = dimension(&fleet, "shop");
     let edge = dimension(&fleet, "edge");
     let shop_group = fleet["shop"]["target_groups"]["shop-web"]
@@ -303,7 +306,7 @@ async fn batches_queries_by_500() {
         &json!({"region": "us-east-1", "load_balancers": load_balancers}),
         None,
     );
-    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    let mut harness = Harness::new(&emulator.endpoint, FULL).await;
     let base = base_time();
     harness.collect_at(base).await;
     let series = harness.collect_at(base + 60).await;
@@ -361,7 +364,7 @@ async fn api_failure_keeps_last_good_values_and_recounts_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttling_is_retried_then_marks_the_source_down() {
-    let (emulator, base, fleet, mut harness) = seeded("").await;
+    let (emulator, base, fleet, mut harness) = seeded(FULL).await;
     let shop = dimension(&fleet, "shop");
     let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
     harness.collect_at(base + 190).await;

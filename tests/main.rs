@@ -1,5 +1,6 @@
 //! The one integration-test binary; each module is one area (keeps link time low).
 
+mod adaptive;
 mod alertmanager;
 mod alibaba_source;
 mod aws_source;

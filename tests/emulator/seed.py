@@ -20,6 +20,7 @@ Usage: seed.py --endpoint http://127.0.0.1:PORT [--fleet fleet.json] < spec.json
 import argparse
 import datetime
 import json
+import re
 import sys
 
 import boto3
@@ -121,9 +122,23 @@ def seed_fleet(c, spec):
     return fleet
 
 
+# ALB publishes HTTPCode_ELB_5XX_Count as every 5xx the load balancer generated, the per-code
+# counts included ("the number of HTTP 5XX server error codes that originate from the load
+# balancer", reported when non-zero): a datapoint for one code is one for the class too.
+ELB_CODE = re.compile(r"HTTPCode_ELB_5\d\d_Count")
+
+
+def with_derived(fleet, datapoints):
+    derived = list(datapoints)
+    for point in datapoints:
+        if fleet[point["lb"]]["type"] == "application" and ELB_CODE.fullmatch(point["metric"]):
+            derived.append(dict(point, metric="HTTPCode_ELB_5XX_Count"))
+    return derived
+
+
 def seed_datapoints(c, fleet, datapoints):
     batch = {}
-    for point in datapoints:
+    for point in with_derived(fleet, datapoints):
         lb = fleet[point["lb"]]
         namespace = NAMESPACES[lb["type"]]
         name = "LoadBalancerName" if lb["type"] == "classic" else "LoadBalancer"

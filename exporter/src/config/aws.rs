@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::PromDuration;
+use super::{Collection, PromDuration};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +51,12 @@ pub struct AwsJob {
     pub interval: PromDuration,
     #[serde(default = "default_discovery_ttl")]
     pub discovery_ttl: PromDuration,
+    /// Which metrics are read when: `adaptive` (tiers) or `full` (every metric every cycle).
+    #[serde(default)]
+    pub collection: Collection,
+    /// How often the slow tier is read in `adaptive` collection.
+    #[serde(default = "default_slow_interval")]
+    pub slow_interval: PromDuration,
 }
 
 fn all_types() -> Vec<LoadBalancerType> {
@@ -65,6 +71,10 @@ pub(super) fn default_delay() -> PromDuration {
 }
 pub(super) fn default_interval() -> PromDuration {
     PromDuration(Duration::from_secs(60))
+}
+pub(super) fn default_slow_interval() -> PromDuration {
+    // 15 minutes keeps a quiet ALB under $1.50 a month (docs/BENCHMARKS.md); 5m costs $1.81.
+    PromDuration(Duration::from_secs(900))
 }
 fn default_discovery_ttl() -> PromDuration {
     PromDuration(Duration::from_secs(300))

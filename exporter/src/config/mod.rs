@@ -49,6 +49,27 @@ pub struct Config {
     pub shard: Option<Shard>,
 }
 
+/// Which metrics a cloud job reads, and when (docs/design.md, "Adaptive collection").
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Collection {
+    /// Every cycle the sentinel tier; the detail tier for a load balancer whose sentinel shows
+    /// errors, back-filled from its own watermark; the slow tier every `slow_interval`.
+    #[default]
+    Adaptive,
+    /// Every metric every cycle.
+    Full,
+}
+
+impl Collection {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Collection::Adaptive => "adaptive",
+            Collection::Full => "full",
+        }
+    }
+}
+
 /// A configuration error: which key, where, and what is wrong with it.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{}{}: {message}", key.as_deref().map(|k| format!("config key `{k}`")).unwrap_or_else(|| "config".to_string()), line.map(|l| format!(" (line {l})")).unwrap_or_default())]

@@ -57,6 +57,12 @@ impl Config {
             if job.discovery_ttl.as_duration() < Duration::from_secs(1) {
                 return Err(ConfigError::at(key("discovery_ttl"), "must be at least 1s"));
             }
+            if job.slow_interval.as_duration() < job.interval.as_duration() {
+                return Err(ConfigError::at(
+                    key("slow_interval"),
+                    format!("{} is shorter than interval {}", job.slow_interval, job.interval),
+                ));
+            }
         }
         self.validate_alibaba(&mut names)?;
         self.validate_probes()?;

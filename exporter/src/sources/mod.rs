@@ -6,6 +6,7 @@ pub mod alibaba;
 pub mod aws;
 pub mod period;
 pub mod telemetry;
+pub mod tiers;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -48,6 +48,12 @@ impl Ledger {
         }
     }
 
+    /// Starts counting at `watermark` instead of where the first call finds the data complete.
+    pub fn starting_at(mut self, watermark: i64) -> Self {
+        self.watermark = Some(watermark);
+        self
+    }
+
     pub fn period(&self) -> i64 {
         self.period
     }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::period::Ledger;
+use super::tiers::Tier;
 
 use crate::store::{families, Labels, Sample};
 
@@ -99,6 +100,8 @@ pub struct ApiCalls {
     counts: Mutex<BTreeMap<(&'static str, Outcome), u64>>,
     /// What CloudWatch bills: metric queries sent, summed over calls.
     metrics_requested: AtomicU64,
+    /// Metric-reading calls and metrics requested by collection tier.
+    tiers: Mutex<BTreeMap<Tier, (u64, u64)>>,
 }
 
 impl ApiCalls {
@@ -114,6 +117,20 @@ impl ApiCalls {
 
     pub fn add_metrics_requested(&self, count: u64) {
         self.metrics_requested.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// One metric-reading call of `tier` that asked for `metrics` metrics.
+    pub fn record_tier(&self, tier: Tier, calls: u64, metrics: u64) {
+        let mut tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = tiers.entry(tier).or_insert((0, 0));
+        entry.0 += calls;
+        entry.1 += metrics;
+    }
+
+    /// (calls, metrics requested) of a tier so far.
+    pub fn tier_usage(&self, tier: Tier) -> (u64, u64) {
+        let tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());
+        tiers.get(&tier).copied().unwrap_or((0, 0))
     }
 
     pub fn metrics_requested(&self) -> u64 {
@@ -134,6 +151,21 @@ impl ApiCalls {
             labels.push((Cow::Borrowed("api"), (*api).to_string()));
             labels.push((Cow::Borrowed("outcome"), outcome.as_str().to_string()));
             out.push(Sample::new(&families::API_CALLS, labels, *count as f64));
+        }
+        let tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());
+        for (tier, (calls, metrics)) in tiers.iter() {
+            let mut labels = base.clone();
+            labels.push((Cow::Borrowed("tier"), tier.as_str().to_string()));
+            out.push(Sample::new(
+                &families::COLLECTION_CALLS,
+                labels.clone(),
+                *calls as f64,
+            ));
+            out.push(Sample::new(
+                &families::COLLECTION_METRICS_REQUESTED,
+                labels,
+                *metrics as f64,
+            ));
         }
     }
 }

@@ -151,6 +151,10 @@ families! {
         "Cloud API operations by provider, api and outcome (success, throttled, error), retries included in one.";
     CLOUDWATCH_METRICS_REQUESTED = Counter "lbtriage_cloudwatch_metrics_requested",
         "Metric queries sent in GetMetricData calls: the quantity AWS bills.";
+    COLLECTION_CALLS = Counter "lbtriage_collection_calls",
+        "Metric-reading API calls by collection tier (sentinel, detail, slow).";
+    COLLECTION_METRICS_REQUESTED = Counter "lbtriage_collection_metrics_requested",
+        "Metrics requested by collection tier, summed over calls: the bill per tier.";
 }
 
 #[cfg(test)]

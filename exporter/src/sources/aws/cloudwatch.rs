@@ -1,7 +1,7 @@
 //! Building the cycle's metric queries and reading them with as few `GetMetricData` calls as
 //! possible: each metric of each load balancer once, at most 500 queries per call.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
@@ -10,7 +10,9 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use super::discovery::{Inventory, LoadBalancer};
 use super::metrics::{self, CloudWatchMetric, Scope, Statistic};
 use super::{call, AwsError};
+use crate::config::Collection;
 use crate::sources::telemetry::ApiCalls;
+use crate::sources::tiers::Tier;
 
 /// The GetMetricData limit on queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -36,16 +38,20 @@ pub struct Query {
     pub namespace: &'static str,
 }
 
-/// One query per (load balancer or target group, metric) that the catalog needs.
-pub fn build_queries(inventory: &Inventory) -> Vec<Query> {
-    inventory.load_balancers.iter().flat_map(queries_for).collect()
+/// One query per (load balancer or target group, metric) that a cycle in this mode may read.
+pub fn build_queries(inventory: &Inventory, collection: Collection) -> Vec<Query> {
+    inventory
+        .load_balancers
+        .iter()
+        .flat_map(|lb| queries_for(lb, collection))
+        .collect()
 }
 
 /// The queries of one load balancer, in table order.
-pub fn queries_for(lb: &LoadBalancer) -> Vec<Query> {
+pub fn queries_for(lb: &LoadBalancer, collection: Collection) -> Vec<Query> {
     let (namespace, table) = metrics::for_type(lb.lb_type);
     let mut queries = Vec::new();
-    for metric in table {
+    for metric in table.iter().filter(|m| m.read_in(collection)) {
         let groups: Vec<Option<&str>> = match metric.scope {
             Scope::LoadBalancer => vec![None],
             Scope::TargetGroup => lb
@@ -127,7 +133,11 @@ pub async fn read(
                 .enumerate()
                 .map(|(i, query)| to_sdk_query(offset + i, query, period))
                 .collect::<Vec<_>>();
-            read_batch(client, calls, sdk_queries, start, end)
+            let mut tiers = BTreeMap::new();
+            for query in chunk {
+                *tiers.entry(query.metric.tier).or_insert(0u64) += 1;
+            }
+            read_batch(client, calls, tiers, sdk_queries, start, end)
         })
         .collect::<Vec<_>>();
     let results = stream::iter(batches)
@@ -149,6 +159,7 @@ pub async fn read(
 async fn read_batch(
     client: &aws_sdk_cloudwatch::Client,
     calls: &ApiCalls,
+    tiers: BTreeMap<Tier, u64>,
     queries: Vec<MetricDataQuery>,
     start: i64,
     end: i64,
@@ -172,6 +183,10 @@ async fn read_batch(
         )
         .await?;
         calls.add_metrics_requested(count as u64);
+        // A call serving several tiers (`full` collection) counts as a call of each.
+        for (tier, metrics) in &tiers {
+            calls.record_tier(*tier, 1, *metrics);
+        }
         for result in output.metric_data_results() {
             let index = result
                 .id()

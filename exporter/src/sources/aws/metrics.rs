@@ -1,8 +1,14 @@
 //! Where a CloudWatch metric becomes a Prometheus family: one row per metric lbtriage reads, and only
 //! the metrics the cause catalog needs. A family's kind decides the treatment: counter families take
 //! the `Sum` of each period once; gauge families take the newest datapoint.
+//!
+//! Each row also names its tier for adaptive collection (`sources/tiers.rs`): the sentinel is read
+//! every cycle and its alarms wake the detail tier; the slow tier holds what matters without 5xx.
+//! The detail tier holds only errors that come with an alarm (an ALB answers a failed connection
+//! to a target with a 502), so a back-fill over a quiet stretch adds next to nothing.
 
-use crate::config::LoadBalancerType;
+use crate::config::{Collection, LoadBalancerType};
+use crate::sources::tiers::Tier;
 use crate::store::families::{self as f, Family};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +45,45 @@ pub struct CloudWatchMetric {
     pub family: &'static Family,
     /// Fixed labels this metric contributes (`origin`, `code`), in output order.
     pub labels: &'static [(&'static str, &'static str)],
+    pub tier: Tier,
+    /// A sentinel whose non-zero period wakes the load balancer's detail tier.
+    pub alarm: bool,
+    /// False for a metric read only as an alarm in adaptive collection (its value is exported
+    /// through finer metrics of the detail tier).
+    pub exported: bool,
+}
+
+impl CloudWatchMetric {
+    const fn sentinel(self) -> Self {
+        CloudWatchMetric {
+            tier: Tier::Sentinel,
+            ..self
+        }
+    }
+    const fn alarm(self) -> Self {
+        CloudWatchMetric {
+            tier: Tier::Sentinel,
+            alarm: true,
+            ..self
+        }
+    }
+    const fn alarm_only(self) -> Self {
+        CloudWatchMetric {
+            exported: false,
+            ..self.alarm()
+        }
+    }
+    const fn slow(self) -> Self {
+        CloudWatchMetric {
+            tier: Tier::Slow,
+            ..self
+        }
+    }
+
+    /// Whether a cycle in this collection mode reads the metric at all.
+    pub fn read_in(&self, collection: Collection) -> bool {
+        self.exported || collection == Collection::Adaptive
+    }
 }
 
 const fn m(
@@ -54,6 +99,9 @@ const fn m(
         scope,
         family,
         labels,
+        tier: Tier::Detail,
+        alarm: false,
+        exported: true,
     }
 }
 
@@ -61,63 +109,70 @@ use Scope::{LoadBalancer as Lb, TargetGroup as Tg};
 use Statistic::{Average, Maximum, Minimum, Sum};
 
 /// `AWS/ApplicationELB`. Per-code ELB metrics instead of `HTTPCode_ELB_5XX_Count`, so the rules can
-/// tell 502 from 503 from 504 (other LB 5xx codes, 501/505/561, are not read).
+/// tell 502 from 503 from 504 (other LB 5xx codes, 501/505/561, are not read). Sentinel: requests
+/// and the two 5xx classes, what the page needs every minute; `HTTPCode_ELB_5XX_Count` is read
+/// only as the alarm that wakes the per-code detail. Slow: what fails users without a 5xx
+/// (rejected connections, client TLS failures, the load balancer's 4xx) and the host counts.
 #[rustfmt::skip]
 pub static APPLICATION: &[CloudWatchMetric] = &[
-    m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]),
+    m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]).sentinel(),
+    m("HTTPCode_ELB_5XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "5xx")]).alarm_only(),
+    m("HTTPCode_Target_5XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]).alarm(),
     m("HTTPCode_ELB_500_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "500")]),
     m("HTTPCode_ELB_502_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "502")]),
     m("HTTPCode_ELB_503_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "503")]),
     m("HTTPCode_ELB_504_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "504")]),
-    m("HTTPCode_ELB_4XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]),
-    m("HTTPCode_Target_5XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]),
     m("TargetConnectionErrorCount", Sum, Lb, &f::LB_TARGET_CONNECTION_ERRORS, &[]),
     m("TargetTLSNegotiationErrorCount", Sum, Lb, &f::LB_TARGET_TLS_ERRORS, &[]),
-    m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]),
-    m("RejectedConnectionCount", Sum, Lb, &f::LB_REJECTED_CONNECTIONS, &[]),
-    // The denominator of the client TLS error share.
-    m("NewConnectionCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]),
     m("TargetResponseTime", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
     // The slowest response of the period: one request at the idle timeout shows (504 signature).
     m("TargetResponseTime", Maximum, Lb, &f::LB_TARGET_RESPONSE_TIME_MAX, &[]),
+    m("HTTPCode_ELB_4XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]).slow(),
+    m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]).slow(),
+    m("RejectedConnectionCount", Sum, Lb, &f::LB_REJECTED_CONNECTIONS, &[]).slow(),
+    // The denominator of the client TLS error share.
+    m("NewConnectionCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]).slow(),
     // Each load balancer node reports the targets it sees. Healthy takes the Maximum: a node in a
     // zone without targets reads 0, and "no healthy target" must mean no node sees one. Unhealthy
     // takes the Minimum, as AWS's own alarm advice does: every node agrees the target fails.
-    m("HealthyHostCount", Maximum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
-    m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]),
+    m("HealthyHostCount", Maximum, Tg, &f::LB_HEALTHY_TARGETS, &[]).slow(),
+    m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]).slow(),
 ];
 
-/// `AWS/NetworkELB`.
+/// `AWS/NetworkELB`. No HTTP: the resets the load balancer or the targets send and failed source
+/// ports are the alarms.
 #[rustfmt::skip]
 pub static NETWORK: &[CloudWatchMetric] = &[
-    m("TCP_ELB_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "lb")]),
-    m("TCP_Target_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "target")]),
-    m("TCP_Client_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "client")]),
-    m("PortAllocationErrorCount", Sum, Lb, &f::LB_PORT_ALLOCATION_ERRORS, &[]),
+    m("TCP_ELB_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "lb")]).alarm(),
+    m("TCP_Target_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "target")]).alarm(),
+    m("PortAllocationErrorCount", Sum, Lb, &f::LB_PORT_ALLOCATION_ERRORS, &[]).alarm(),
     m("TargetTLSNegotiationErrorCount", Sum, Lb, &f::LB_TARGET_TLS_ERRORS, &[]),
-    m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]),
-    m("NewFlowCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]),
-    m("HealthyHostCount", Maximum, Tg, &f::LB_HEALTHY_TARGETS, &[]),
-    m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]),
+    // Clients reset flows all the time: traffic, not an error of the load balancer.
+    m("TCP_Client_Reset_Count", Sum, Lb, &f::LB_RESETS, &[("origin", "client")]).slow(),
+    m("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]).slow(),
+    m("NewFlowCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]).slow(),
+    m("HealthyHostCount", Maximum, Tg, &f::LB_HEALTHY_TARGETS, &[]).slow(),
+    m("UnHealthyHostCount", Minimum, Tg, &f::LB_UNHEALTHY_TARGETS, &[]).slow(),
 ];
 
-/// `AWS/ELB` (Classic). It reports only the 5xx class, and has no target groups.
+/// `AWS/ELB` (Classic). It reports only the 5xx class, and has no target groups. Sentinel: requests
+/// and both 5xx classes, exported as they are.
 #[rustfmt::skip]
 pub static CLASSIC: &[CloudWatchMetric] = &[
-    m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]),
-    m("HTTPCode_ELB_5XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "5xx")]),
-    m("HTTPCode_ELB_4XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]),
-    m("HTTPCode_Backend_5XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]),
+    m("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]).sentinel(),
+    m("HTTPCode_ELB_5XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "5xx")]).alarm(),
+    m("HTTPCode_Backend_5XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]).alarm(),
     // Includes health-check connection failures, unlike the ALB metric.
     m("BackendConnectionErrors", Sum, Lb, &f::LB_TARGET_CONNECTION_ERRORS, &[]),
     m("SpilloverCount", Sum, Lb, &f::LB_SPILLOVER, &[]),
     m("SurgeQueueLength", Maximum, Lb, &f::LB_SURGE_QUEUE_LENGTH, &[]),
     m("Latency", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
     m("Latency", Maximum, Lb, &f::LB_TARGET_RESPONSE_TIME_MAX, &[]),
+    m("HTTPCode_ELB_4XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]).slow(),
     // Without an AvailabilityZone dimension, Classic counts across zones only with cross-zone
     // load balancing on; otherwise per zone, and the Maximum is the best zone's view.
-    m("HealthyHostCount", Maximum, Lb, &f::LB_HEALTHY_TARGETS, &[]),
-    m("UnHealthyHostCount", Minimum, Lb, &f::LB_UNHEALTHY_TARGETS, &[]),
+    m("HealthyHostCount", Maximum, Lb, &f::LB_HEALTHY_TARGETS, &[]).slow(),
+    m("UnHealthyHostCount", Minimum, Lb, &f::LB_UNHEALTHY_TARGETS, &[]).slow(),
 ];
 
 pub fn for_type(lb_type: LoadBalancerType) -> (&'static str, &'static [CloudWatchMetric]) {
@@ -150,6 +205,26 @@ mod tests {
                 Some(Statistic::Minimum),
                 "{lb_type:?}"
             );
+        }
+    }
+
+    /// Alarms are read every cycle; a metric read only as an alarm is one; the slow tier holds
+    /// no alarm; and every table has at least one alarm, or its detail tier would never wake.
+    #[test]
+    fn tiers_are_consistent() {
+        for lb_type in LoadBalancerType::ALL {
+            let (_, table) = for_type(lb_type);
+            for metric in table {
+                if metric.alarm {
+                    assert_eq!(metric.tier, Tier::Sentinel, "{}", metric.name);
+                    assert_eq!(metric.family.kind, Kind::Counter, "{}", metric.name);
+                }
+                if !metric.exported {
+                    assert!(metric.alarm, "{}", metric.name);
+                    assert!(!metric.read_in(Collection::Full), "{}", metric.name);
+                }
+            }
+            assert!(table.iter().any(|m| m.alarm), "{lb_type:?}");
         }
     }
 

@@ -19,11 +19,12 @@ use aws_sdk_cloudwatch::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_smithy_async::future::pagination_stream::PaginationStream;
 use aws_smithy_runtime_api::client::result::SdkError;
 
-use self::cloudwatch::SeriesKey;
+use self::cloudwatch::{Query, SeriesKey};
 use self::discovery::Inventory;
-use super::period::{Counters, Ledger};
+use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health, Outcome};
-use crate::config::{AwsJob, ShardAssignment};
+use super::tiers::{Book, Policy, Tier};
+use crate::config::{AwsJob, Collection, ShardAssignment};
 use crate::runtime::{Clock, Discovered};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
 
@@ -117,12 +118,23 @@ pub struct AwsSource {
     clock: Clock,
     calls: ApiCalls,
     inventory: Option<(Instant, Inventory)>,
+    /// The sentinel's ledger, shared by every load balancer of the source.
     ledger: Ledger,
+    /// The detail and slow tiers of each load balancer, by its dimension.
+    books: HashMap<String, Book<SeriesKey>>,
     counters: Counters<SeriesKey>,
-    gauges: HashMap<SeriesKey, f64>,
+    /// Gauges with the period of their newest datapoint, exported while it is recent.
+    gauges: HashMap<SeriesKey, (i64, f64)>,
     health: Health,
     discovered: Option<Arc<Discovered>>,
     shard: Option<ShardAssignment>,
+}
+
+/// The queries read in one call set, and the window each (load balancer, tier) counts.
+#[derive(Default)]
+struct Read {
+    queries: Vec<Query>,
+    windows: HashMap<(String, Tier), Window>,
 }
 
 impl AwsSource {
@@ -132,14 +144,19 @@ impl AwsSource {
             job.delay.as_duration(),
             MAX_PERIODS_PER_CYCLE,
         );
+        let calls = ApiCalls::default();
+        for tier in Tier::ALL {
+            calls.record_tier(tier, 0, 0);
+        }
         AwsSource {
             job,
             region,
             clients,
             clock,
-            calls: ApiCalls::default(),
+            calls,
             inventory: None,
             ledger,
+            books: HashMap::new(),
             counters: Counters::default(),
             gauges: HashMap::new(),
             health: Health::default(),
@@ -169,6 +186,15 @@ impl AwsSource {
         &self.calls
     }
 
+    fn policy(&self) -> Policy {
+        Policy {
+            collection: self.job.collection,
+            period: self.job.period.as_duration(),
+            delay: self.job.delay.as_duration(),
+            slow_interval: self.job.slow_interval.as_duration(),
+        }
+    }
+
     /// Runs one cycle and returns the snapshot to publish.
     pub async fn collect(&mut self) -> Vec<Sample> {
         let started = Instant::now();
@@ -179,7 +205,7 @@ impl AwsSource {
         self.snapshot()
     }
 
-    async fn cycle(&mut self) -> Result<(), AwsError> {
+    async fn refresh_inventory(&mut self) -> Result<(), AwsError> {
         let ttl = self.job.discovery_ttl.as_duration();
         let stale = self.inventory.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl);
         if stale {
@@ -193,54 +219,185 @@ impl AwsSource {
             }
             self.inventory = Some((Instant::now(), inventory));
         }
+        Ok(())
+    }
+
+    /// One cycle: the sentinel of every load balancer, then the detail tier of those it alarmed
+    /// and the slow tier where it is due. Each tier commits on its own, so a failed read is
+    /// retried next cycle from its own watermark and nothing is counted twice.
+    async fn cycle(&mut self) -> Result<(), AwsError> {
+        self.refresh_inventory().await?;
         let Some((_, inventory)) = &self.inventory else {
             return Ok(());
         };
-        let queries = cloudwatch::build_queries(inventory);
-
+        let queries = cloudwatch::build_queries(inventory, self.job.collection);
         let now = (self.clock)();
         let window = self.ledger.pending(now);
-        let period = self.ledger.period();
-        let read_start = window.start.min(window.end - GAUGE_LOOKBACK_PERIODS * period);
-        let points = if queries.is_empty() {
-            HashMap::new()
-        } else {
-            let period = i32::try_from(period).unwrap_or(i32::MAX);
-            cloudwatch::read(
-                &self.clients.cloudwatch,
-                &self.calls,
-                &queries,
-                read_start,
-                window.end,
-                period,
-            )
-            .await?
-        };
 
-        // Everything answered: apply the cycle.
         let live: HashSet<&SeriesKey> = queries.iter().map(|q| &q.key).collect();
         self.counters.retain(|key| live.contains(key));
-        let mut gauges = HashMap::new();
-        for (index, query) in queries.iter().enumerate() {
-            let series = points.get(&index).map(Vec::as_slice).unwrap_or_default();
-            if query.metric.family.kind == Kind::Counter {
+        self.gauges.retain(|key, _| live.contains(key));
+        let policy = self.policy();
+        self.books.retain(|lb, _| queries.iter().any(|q| &q.key.lb == lb));
+        for query in &queries {
+            self.books
+                .entry(query.key.lb.clone())
+                .or_insert_with(|| Book::new(policy, window.start));
+            if query.metric.family.kind == Kind::Counter && query.metric.exported {
                 self.counters.add(&query.key, 0.0);
-                for (timestamp, value) in series {
-                    if window.contains(*timestamp) {
-                        self.counters.add(&query.key, *value);
-                    }
-                }
-            } else if let Some((_, value)) = series.last() {
-                gauges.insert(query.key.clone(), *value);
             }
         }
-        self.gauges = gauges;
+
+        // The sentinel; in `full` collection every tier in the same calls.
+        let mut first = Read {
+            queries: queries
+                .iter()
+                .filter(|q| q.metric.tier == Tier::Sentinel)
+                .cloned()
+                .collect(),
+            windows: self
+                .books
+                .keys()
+                .map(|lb| ((lb.clone(), Tier::Sentinel), window))
+                .collect(),
+        };
+        if self.job.collection == Collection::Full {
+            let rest = self.plan_tiers(&queries, now);
+            first.queries.extend(rest.queries);
+            first.windows.extend(rest.windows);
+        }
+        let points = self.read(&first).await?;
+        self.apply(&first, &points, now);
         self.ledger.commit(window);
-        Ok(())
+
+        let result = match self.job.collection {
+            Collection::Full => Ok(()),
+            Collection::Adaptive => {
+                let rest = self.plan_tiers(&queries, now);
+                self.read(&rest)
+                    .await
+                    .map(|points| self.apply(&rest, &points, now))
+            }
+        };
+        for book in self.books.values_mut() {
+            book.release(now, &mut self.counters);
+        }
+        result
+    }
+
+    /// The detail queries of load balancers whose detail tier is awake, and the slow queries of
+    /// those whose slow tier is due (only the gauges where it is not, but detail is awake).
+    fn plan_tiers(&mut self, queries: &[Query], now: i64) -> Read {
+        let mut read = Read::default();
+        for (lb, book) in &mut self.books {
+            let awake = book.detail_awake();
+            let slow_due = book.slow_due(now);
+            if awake {
+                let window = book.pending(Tier::Detail, now);
+                read.windows.insert((lb.clone(), Tier::Detail), window);
+            }
+            if slow_due {
+                let window = book.pending(Tier::Slow, now);
+                read.windows.insert((lb.clone(), Tier::Slow), window);
+            }
+            let gauge = |q: &Query| q.metric.family.kind != Kind::Counter;
+            read.queries.extend(
+                queries
+                    .iter()
+                    .filter(|q| &q.key.lb == lb)
+                    .filter(|q| match q.metric.tier {
+                        Tier::Sentinel => false,
+                        Tier::Detail => awake,
+                        Tier::Slow => slow_due || (awake && gauge(q)),
+                    })
+                    .cloned(),
+            );
+        }
+        read
+    }
+
+    /// Reads the queries over the union of their windows (and the gauge lookback).
+    async fn read(&self, read: &Read) -> Result<cloudwatch::Datapoints, AwsError> {
+        if read.queries.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let period = self.ledger.period();
+        let end = self.ledger.complete_until((self.clock)());
+        let start = read
+            .windows
+            .values()
+            .map(|w| w.start)
+            .chain([end - GAUGE_LOOKBACK_PERIODS * period])
+            .min()
+            .unwrap_or(end);
+        let end = read.windows.values().map(|w| w.end).fold(end, i64::max);
+        let period = i32::try_from(period).unwrap_or(i32::MAX);
+        cloudwatch::read(
+            &self.clients.cloudwatch,
+            &self.calls,
+            &read.queries,
+            start,
+            end,
+            period,
+        )
+        .await
+    }
+
+    /// Counts each query's datapoints inside its (load balancer, tier) window (slow counters are
+    /// held for release), keeps the newest gauge datapoint, notes alarms, and commits the windows.
+    fn apply(&mut self, read: &Read, points: &cloudwatch::Datapoints, now: i64) {
+        for (index, query) in read.queries.iter().enumerate() {
+            let series = points.get(&index).map(Vec::as_slice).unwrap_or_default();
+            let tier = query.metric.tier;
+            if query.metric.family.kind != Kind::Counter {
+                if let Some(&(timestamp, value)) = series.last() {
+                    let newer = self.gauges.get(&query.key).is_none_or(|(t, _)| *t <= timestamp);
+                    if newer {
+                        self.gauges.insert(query.key.clone(), (timestamp, value));
+                    }
+                }
+                continue;
+            }
+            let lb = &query.key.lb;
+            let (Some(window), Some(book)) = (read.windows.get(&(lb.clone(), tier)), self.books.get_mut(lb))
+            else {
+                continue;
+            };
+            for &(timestamp, value) in series.iter().filter(|(t, _)| window.contains(*t)) {
+                if query.metric.alarm && value > 0.0 {
+                    book.alarm(timestamp);
+                }
+                if !query.metric.exported {
+                    continue;
+                }
+                match tier {
+                    Tier::Slow => book.hold(&query.key, timestamp, value),
+                    _ => self.counters.add(&query.key, value),
+                }
+            }
+        }
+        for ((lb, tier), window) in &read.windows {
+            if let (Some(book), false) = (self.books.get_mut(lb), *tier == Tier::Sentinel) {
+                book.commit(*tier, *window, now);
+            }
+        }
+    }
+
+    /// How old a gauge's datapoint may be and still be exported: the lookback, plus the slow
+    /// interval for gauges read on the slow cadence.
+    fn gauge_horizon(&self, tier: Tier) -> i64 {
+        let lookback = GAUGE_LOOKBACK_PERIODS * self.ledger.period();
+        match (tier, self.job.collection) {
+            (Tier::Slow, Collection::Adaptive) => {
+                lookback + self.job.slow_interval.as_duration().as_secs() as i64
+            }
+            _ => lookback,
+        }
     }
 
     fn snapshot(&self) -> Vec<Sample> {
         let mut out = Vec::new();
+        let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
         if let Some((_, inventory)) = &self.inventory {
             for lb in &inventory.load_balancers {
                 let base = self.lb_labels(lb);
@@ -276,11 +433,18 @@ impl AwsSource {
                         out.push(Sample::new(&families::LB_TARGET_HEALTH, labels, 1.0));
                     }
                 }
-                for query in cloudwatch::queries_for(lb) {
+                for query in cloudwatch::queries_for(lb, self.job.collection) {
+                    if !query.metric.exported {
+                        continue;
+                    }
                     let value = if query.metric.family.kind == Kind::Counter {
                         Some(self.counters.get(&query.key))
                     } else {
-                        self.gauges.get(&query.key).copied()
+                        let horizon = self.gauge_horizon(query.metric.tier);
+                        self.gauges
+                            .get(&query.key)
+                            .filter(|(timestamp, _)| *timestamp >= data_end.saturating_sub(horizon))
+                            .map(|(_, value)| *value)
                     };
                     let Some(value) = value else { continue };
                     let mut labels = base.clone();

@@ -1,0 +1,239 @@
+//! Adaptive collection: which of a load balancer's metrics are read in a cycle, and how each
+//! period is still counted exactly once when tiers are read at different times.
+//!
+//! - The **sentinel** tier is read every cycle. Some of its metrics are *alarms* (5xx counts): a
+//!   period where one is above zero wakes the detail tier of that load balancer.
+//! - The **detail** tier is read for a load balancer while its detail watermark has not passed the
+//!   newest alarming period, from that watermark: the quiet periods before are back-filled, so the
+//!   first erroring period is counted, and a failed read is retried from the same place.
+//! - The **slow** tier is read every `slow_interval`. Its counters are released one period at a
+//!   time, `slow_interval` after the period's data was complete, so `rate()` sees a steady series
+//!   shifted by a constant lag instead of one step every `slow_interval`. Its gauges (host counts)
+//!   are also read every cycle while the detail tier is awake, so they are current in an outage.
+//!
+//! In `full` collection every tier is read every cycle and nothing is held back.
+
+use std::time::Duration;
+
+use super::period::{Counters, Ledger, Window};
+use crate::config::Collection;
+
+/// How often a metric is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tier {
+    Sentinel,
+    Detail,
+    Slow,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 3] = [Tier::Sentinel, Tier::Detail, Tier::Slow];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tier::Sentinel => "sentinel",
+            Tier::Detail => "detail",
+            Tier::Slow => "slow",
+        }
+    }
+}
+
+/// The timing every load balancer of a source shares.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub collection: Collection,
+    pub period: Duration,
+    pub delay: Duration,
+    pub slow_interval: Duration,
+}
+
+impl Policy {
+    /// How long slow-tier counters are held back: `slow_interval`, in whole periods.
+    fn lag(&self) -> i64 {
+        match self.collection {
+            Collection::Full => 0,
+            Collection::Adaptive => {
+                let period = self.period.as_secs().max(1) as i64;
+                (self.slow_interval.as_secs() as i64 + period - 1) / period * period
+            }
+        }
+    }
+}
+
+/// CloudWatch keeps one-minute data for 15 days: the detail tier back-fills at most that far.
+const BACKFILL_HORIZON: Duration = Duration::from_secs(15 * 86_400);
+
+/// One load balancer's tiers: a ledger for detail and slow (the sentinel's is the source's), the
+/// newest alarming period, and the slow counters' values waiting for release.
+#[derive(Debug, Clone)]
+pub struct Book<K> {
+    policy: Policy,
+    detail: Ledger,
+    slow: Ledger,
+    alarm: Option<i64>,
+    last_slow_read: Option<i64>,
+    held: Vec<(i64, K, f64)>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Book<K> {
+    /// A load balancer first seen when the sentinel counts from `start`: its tiers count from
+    /// there too, so an alarm in that first window is covered by the detail tier.
+    pub fn new(policy: Policy, start: i64) -> Self {
+        let backfill = (BACKFILL_HORIZON.as_secs() / policy.period.as_secs().max(1)) as u32;
+        Book {
+            policy,
+            detail: Ledger::new(policy.period, policy.delay, backfill).starting_at(start),
+            slow: Ledger::new(policy.period, policy.delay, backfill).starting_at(start),
+            alarm: None,
+            last_slow_read: None,
+            held: Vec::new(),
+        }
+    }
+
+    /// Records that the sentinel saw an alarm in the period starting at `period_start`.
+    pub fn alarm(&mut self, period_start: i64) {
+        self.alarm = self.alarm.max(Some(period_start));
+    }
+
+    /// Whether the detail tier is read this cycle: always in `full`, else while an alarming
+    /// period is not yet covered.
+    pub fn detail_awake(&self) -> bool {
+        match self.policy.collection {
+            Collection::Full => true,
+            Collection::Adaptive => match (self.alarm, self.detail.watermark()) {
+                (Some(alarm), Some(watermark)) => watermark <= alarm,
+                _ => false,
+            },
+        }
+    }
+
+    /// Whether the whole slow tier is read this cycle.
+    pub fn slow_due(&self, now: i64) -> bool {
+        match self.policy.collection {
+            Collection::Full => true,
+            Collection::Adaptive => self
+                .last_slow_read
+                .is_none_or(|last| now - last >= self.policy.slow_interval.as_secs() as i64),
+        }
+    }
+
+    /// The periods the detail (or slow) tier would count at `now`.
+    pub fn pending(&mut self, tier: Tier, now: i64) -> Window {
+        match tier {
+            Tier::Slow => self.slow.pending(now),
+            _ => self.detail.pending(now),
+        }
+    }
+
+    /// Marks a tier's window counted; for the slow tier, also when it was read.
+    pub fn commit(&mut self, tier: Tier, window: Window, now: i64) {
+        match tier {
+            Tier::Slow => {
+                self.slow.commit(window);
+                self.last_slow_read = Some(now);
+            }
+            _ => self.detail.commit(window),
+        }
+    }
+
+    /// Keeps a slow counter's period value until its release.
+    pub fn hold(&mut self, key: &K, period_start: i64, value: f64) {
+        self.held.push((period_start, key.clone(), value));
+    }
+
+    /// Adds to `counters` every held value whose period is due at `now`: `lag` after the period's
+    /// data was complete, and never past what the slow tier has read.
+    pub fn release(&mut self, now: i64, counters: &mut Counters<K>) {
+        let complete = self.slow.complete_until(now) - self.policy.lag();
+        let until = self.slow.watermark().map_or(complete, |w| w.min(complete));
+        self.held.retain(|(period, key, value)| {
+            if *period < until {
+                counters.add(key, *value);
+                false
+            } else {
+                true
+            }
+        });
+    }
+
+    /// Where the slow tier's released counters stand.
+    pub fn slow_lag(&self) -> Duration {
+        Duration::from_secs(self.policy.lag() as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: i64 = 60;
+
+    fn policy(collection: Collection) -> Policy {
+        Policy {
+            collection,
+            period: Duration::from_secs(60),
+            delay: Duration::from_secs(120),
+            slow_interval: Duration::from_secs(300),
+        }
+    }
+
+    #[test]
+    fn detail_sleeps_until_an_alarm_and_back_fills_from_its_watermark() {
+        let mut book: Book<&str> = Book::new(policy(Collection::Adaptive), 100 * P);
+        assert!(!book.detail_awake());
+        // Quiet for an hour, then the sentinel sees errors in period 160.
+        book.alarm(160 * P);
+        assert!(book.detail_awake());
+        let window = book.pending(Tier::Detail, 163 * P);
+        assert_eq!((window.start, window.end), (100 * P, 161 * P));
+        book.commit(Tier::Detail, window, 163 * P);
+        assert!(!book.detail_awake(), "the alarming period is covered");
+    }
+
+    #[test]
+    fn a_failed_detail_read_stays_awake() {
+        let mut book: Book<&str> = Book::new(policy(Collection::Adaptive), 100 * P);
+        book.alarm(101 * P);
+        let failed = book.pending(Tier::Detail, 104 * P);
+        assert!(book.detail_awake(), "nothing committed: read again next cycle");
+        let retry = book.pending(Tier::Detail, 105 * P);
+        assert_eq!(retry.start, failed.start);
+    }
+
+    #[test]
+    fn slow_counters_are_released_one_period_at_a_time_after_the_lag() {
+        let mut book = Book::new(policy(Collection::Adaptive), 100 * P);
+        let mut counters = Counters::default();
+        assert!(book.slow_due(100 * P));
+        // At 108 P the slow read covers periods 100..106, one count each.
+        let window = book.pending(Tier::Slow, 108 * P);
+        for period in window.start / P..window.end / P {
+            book.hold(&"x", period * P, 1.0);
+        }
+        book.commit(Tier::Slow, window, 108 * P);
+        assert!(!book.slow_due(112 * P));
+        assert!(book.slow_due(113 * P));
+        // Complete until 106 P; with a five-period lag, periods before 101 P are released.
+        book.release(108 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 1.0);
+        book.release(109 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 2.0);
+        // Never past what was read, and each period once.
+        book.release(200 * P, &mut counters);
+        book.release(200 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 6.0);
+    }
+
+    #[test]
+    fn full_collection_reads_everything_and_holds_nothing_back() {
+        let mut book = Book::new(policy(Collection::Full), 100 * P);
+        let mut counters = Counters::default();
+        assert!(book.detail_awake());
+        let window = book.pending(Tier::Slow, 103 * P);
+        book.hold(&"x", 100 * P, 4.0);
+        book.commit(Tier::Slow, window, 103 * P);
+        assert!(book.slow_due(103 * P));
+        book.release(103 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 4.0);
+    }
+}

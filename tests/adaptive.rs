@@ -1,0 +1,236 @@
+//! Adaptive collection against moto: what it costs next to `full` collection of the same fleet over
+//! the same cycles, and that every period is still counted exactly once across tier switches,
+//! back-fills, failures and retries. The seeded data behaves as CloudWatch documents it: an ALB's
+//! `HTTPCode_ELB_5XX_Count` includes each per-code count (seed.py derives it), and a metric without
+//! occurrences has no datapoint.
+
+use serde_json::{json, Value};
+
+use crate::support::{base_time, dimension, value, Emulator, Harness, Series};
+
+const PERIOD: i64 = 60;
+/// The first cycle: minute 1 is the first complete one (delay 120 s), and counting starts there.
+const FIRST_CYCLE: i64 = 190;
+
+fn point(base: i64, lb: &str, metric: &str, minute: i64, value: f64) -> Value {
+    json!({"lb": lb, "metric": metric, "timestamp": base + minute * PERIOD + 5, "value": value})
+}
+
+fn group_point(base: i64, lb: &str, metric: &str, minute: i64, value: f64) -> Value {
+    json!({"lb": lb, "target_group": format!("{lb}-tg"), "metric": metric,
+           "timestamp": base + minute * PERIOD + 5, "value": value})
+}
+
+/// The minutes (from `base`) the counters cover.
+fn counted_minutes(base: i64, series: &[Series]) -> std::ops::Range<i64> {
+    let end = value(series, "lbtriage_collection_data_end_timestamp_seconds", &[]) as i64;
+    1..(end - base) / PERIOD
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counters() {
+    let emulator = Emulator::start();
+    let names: Vec<String> = (0..20).map(|i| format!("a{i:02}")).collect();
+    let failing = ["a00", "a01"];
+    let scanned = "a05";
+    let base = base_time();
+    let point = |lb: &str, metric: &str, minute: i64, v: f64| point(base, lb, metric, minute, v);
+    let group_point = |lb: &str, metric: &str, minute: i64, v: f64| group_point(base, lb, metric, minute, v);
+    let mut points = Vec::new();
+    for minute in 0..28 {
+        for name in &names {
+            points.push(point(name, "RequestCount", minute, 100.0));
+            points.push(group_point(name, "HealthyHostCount", minute, 2.0));
+            points.push(group_point(name, "UnHealthyHostCount", minute, 0.0));
+        }
+        for name in failing {
+            points.push(point(name, "HTTPCode_ELB_502_Count", minute, 4.0));
+            points.push(point(name, "TargetConnectionErrorCount", minute, 4.0));
+            points.push(point(name, "HTTPCode_Target_5XX_Count", minute, 3.0));
+        }
+        // Internet scanners failing TLS: noise every internet-facing ALB has, read by the slow tier.
+        points.push(point(scanned, "ClientTLSNegotiationErrorCount", minute, 7.0));
+        points.push(point(scanned, "NewConnectionCount", minute, 50.0));
+    }
+    let load_balancers: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"key": n, "type": "application", "name": n, "target_groups": [format!("{n}-tg")]}))
+        .collect();
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": load_balancers, "datapoints": points}),
+        None,
+    );
+
+    let mut adaptive = Harness::new(&emulator.endpoint, "").await;
+    let mut full = Harness::new(&emulator.endpoint, "    collection: full\n").await;
+    let (mut last_adaptive, mut last_full) = (Vec::new(), Vec::new());
+    for cycle in 0..24 {
+        let now = base + FIRST_CYCLE + cycle * PERIOD;
+        last_adaptive = adaptive.collect_at(now).await;
+        last_full = full.collect_at(now).await;
+    }
+    let (a, f) = (&last_adaptive, &last_full);
+    assert_eq!(value(a, "lbtriage_source_up", &[]), 1.0);
+    let counted = counted_minutes(base, a);
+    assert_eq!(counted, counted_minutes(base, f), "both count the same periods");
+    let periods = counted.end - counted.start;
+    assert!(periods >= 20, "{periods} periods counted");
+
+    let requested = |s: &[Series]| value(s, "lbtriage_cloudwatch_metrics_requested_total", &[]);
+    let ratio = requested(a) / requested(f);
+    assert!(
+        ratio <= 0.30,
+        "adaptive requested {} metrics, full {}: {:.1} %",
+        requested(a),
+        requested(f),
+        ratio * 100.0
+    );
+    let by_tier: f64 = ["sentinel", "detail", "slow"]
+        .iter()
+        .map(|tier| {
+            value(
+                a,
+                "lbtriage_collection_metrics_requested_total",
+                &[("tier", tier)],
+            )
+        })
+        .sum();
+    assert_eq!(by_tier, requested(a), "the tiers add up to the bill");
+
+    for name in failing {
+        let lb = dimension(&fleet, name);
+        for (family, labels, per_minute) in [
+            (
+                "lbtriage_lb_responses_total",
+                vec![("origin", "lb"), ("code", "502")],
+                4.0,
+            ),
+            (
+                "lbtriage_lb_responses_total",
+                vec![("origin", "backend"), ("code", "5xx")],
+                3.0,
+            ),
+            ("lbtriage_lb_target_connection_errors_total", vec![], 4.0),
+            ("lbtriage_lb_requests_total", vec![], 100.0),
+        ] {
+            let mut labels = labels.clone();
+            labels.push(("lb", &lb));
+            let expected = per_minute * periods as f64;
+            assert_eq!(
+                value(a, family, &labels),
+                expected,
+                "{name} {family} {labels:?} adaptive"
+            );
+            assert_eq!(
+                value(f, family, &labels),
+                expected,
+                "{name} {family} {labels:?} full"
+            );
+        }
+    }
+    // A quiet ALB's detail counters exist at zero, its host counts come from the slow tier.
+    let quiet = dimension(&fleet, "a10");
+    let quiet_502 = [("lb", quiet.as_str()), ("origin", "lb"), ("code", "502")];
+    assert_eq!(value(a, "lbtriage_lb_responses_total", &quiet_502), 0.0);
+    assert_eq!(value(a, "lbtriage_lb_healthy_targets", &[("lb", &quiet)]), 2.0);
+    // Slow counters are exact, a slow interval (15 minutes) behind full collection.
+    let scanned = dimension(&fleet, scanned);
+    let tls = [("lb", scanned.as_str())];
+    assert_eq!(
+        value(f, "lbtriage_lb_client_tls_errors_total", &tls),
+        7.0 * periods as f64
+    );
+    assert_eq!(
+        value(a, "lbtriage_lb_client_tls_errors_total", &tls),
+        7.0 * (periods - 15) as f64
+    );
+}
+
+/// Errors start in the middle of a quiet stretch, stop, fail a cycle, and start again: the detail
+/// counters include the first erroring period and the quiet periods before it (back-fill), and no
+/// period is counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_after_a_quiet_stretch_are_back_filled_once() {
+    let emulator = Emulator::start();
+    let base = base_time();
+    let point = |lb: &str, metric: &str, minute: i64, v: f64| point(base, lb, metric, minute, v);
+    let erroring = |minute: i64| (12..16).contains(&minute) || (20..23).contains(&minute);
+    let mut points = Vec::new();
+    for minute in 0..30 {
+        points.push(point("shop", "RequestCount", minute, 100.0));
+        if erroring(minute) {
+            points.push(point("shop", "HTTPCode_ELB_502_Count", minute, 5.0));
+            points.push(point("shop", "TargetConnectionErrorCount", minute, 5.0));
+        }
+    }
+    // A target connection error in a quiet minute, without a 5xx: only a back-fill counts it.
+    points.push(point("shop", "TargetConnectionErrorCount", 8, 3.0));
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1",
+                "load_balancers": [{"key": "shop", "type": "application", "name": "shop"}],
+                "datapoints": points}),
+        None,
+    );
+    let lb = dimension(&fleet, "shop");
+    let shop_502 = [("lb", lb.as_str()), ("origin", "lb"), ("code", "502")];
+    let connection_errors = [("lb", lb.as_str())];
+    let detail_requested = |s: &[Series]| {
+        value(
+            s,
+            "lbtriage_collection_metrics_requested_total",
+            &[("tier", "detail")],
+        )
+    };
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    let at = |minute_complete: i64| base + (minute_complete + 1) * PERIOD + 120 + 10;
+
+    // Quiet until minute 11 is counted: the detail tier was never read.
+    let mut series = Vec::new();
+    for minute in [0, 4, 8, 11] {
+        series = harness.collect_at(at(minute)).await;
+    }
+    assert_eq!(detail_requested(&series), 0.0);
+    assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 0.0);
+
+    // Minute 12 errs: the same cycle back-fills the detail tier from its watermark.
+    series = harness.collect_at(at(12)).await;
+    assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 5.0);
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_lb_target_connection_errors_total",
+            &connection_errors
+        ),
+        3.0 + 5.0
+    );
+
+    // A cycle that fails while errors continue, then its retry.
+    emulator.throttle_cloudwatch(100);
+    let failed = harness.collect_at(at(14)).await;
+    assert_eq!(value(&failed, "lbtriage_source_up", &[]), 0.0);
+    assert_eq!(value(&failed, "lbtriage_lb_responses_total", &shop_502), 5.0);
+    emulator.throttle_cloudwatch(0);
+    for minute in [15, 18, 21, 23, 27] {
+        series = harness.collect_at(at(minute)).await;
+        assert_eq!(value(&series, "lbtriage_source_up", &[]), 1.0, "minute {minute}");
+    }
+    let counted = counted_minutes(base, &series);
+    assert_eq!(counted, 1..28);
+    let errors = counted.clone().filter(|m| erroring(*m)).count() as f64;
+    assert_eq!(
+        value(&series, "lbtriage_lb_responses_total", &shop_502),
+        5.0 * errors
+    );
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_lb_target_connection_errors_total",
+            &connection_errors
+        ),
+        3.0 + 5.0 * errors
+    );
+    assert_eq!(
+        value(&series, "lbtriage_lb_requests_total", &[("lb", &lb)]),
+        100.0 * 27.0
+    );
+}
