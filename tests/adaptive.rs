@@ -234,3 +234,82 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
         100.0 * 27.0
     );
 }
+
+/// `lbtriage plan` against the emulator, then a run of the same fleet: the plan's metrics per read
+/// are what each cycle and slow read spends, and its month is that spend extrapolated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_prices_what_a_run_then_spends() {
+    let emulator = Emulator::start();
+    let alb =
+        |n: &str| json!({"key": n, "type": "application", "name": n, "target_groups": [format!("{n}-tg")]});
+    emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": [
+            alb("web"), alb("api"), alb("admin"),
+            {"key": "edge", "type": "network", "name": "edge", "target_groups": ["edge-tcp", "edge-tls"]},
+            {"key": "legacy", "type": "classic", "name": "legacy"}
+        ]}),
+        None,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "aws:\n  - name: test\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 60s\n    delay: 120s\n",
+            emulator.endpoint
+        ),
+    )
+    .expect("write config");
+    let output = crate::support::lbtriage_command()
+        .args([
+            "plan",
+            "--config.file",
+            &config.to_string_lossy(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run lbtriage plan");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan JSON");
+    let row = &plan["jobs"][0];
+    assert_eq!(row["load_balancers"], 5);
+    let per_read = |tier: &str| row["metrics_per_read"][tier].as_f64().expect("number");
+
+    // 31 quiet cycles, a minute apart: the slow tier is due at the first, the 16th and the 31st.
+    let mut adaptive = Harness::new(&emulator.endpoint, "").await;
+    let mut series = Vec::new();
+    let base = base_time();
+    for cycle in 0..31 {
+        series = adaptive.collect_at(base + FIRST_CYCLE + cycle * PERIOD).await;
+    }
+    let spent = |tier: &str| {
+        value(
+            &series,
+            "lbtriage_collection_metrics_requested_total",
+            &[("tier", tier)],
+        )
+    };
+    assert_eq!(spent("sentinel"), 31.0 * per_read("sentinel"));
+    assert_eq!(spent("slow"), 3.0 * per_read("slow"));
+    assert_eq!(spent("detail"), 0.0, "quiet: the detail tier sleeps");
+    let month = |mode: &str| row[mode]["metrics_per_month"].as_f64().expect("number");
+    assert_eq!(
+        month("adaptive_quiet"),
+        spent("sentinel") / 31.0 * 43_200.0 + spent("slow") / 3.0 * 2_880.0
+    );
+
+    let mut full = Harness::new(&emulator.endpoint, "    collection: full\n").await;
+    let series = full.collect_at(base + FIRST_CYCLE).await;
+    let full_spent = value(&series, "lbtriage_cloudwatch_metrics_requested_total", &[]);
+    assert_eq!(full_spent, per_read("full"));
+    assert_eq!(month("full"), full_spent * 43_200.0);
+    // List price: $0.01 per 1,000 metrics requested.
+    let usd = |mode: &str| row[mode]["usd_per_month"].as_f64().expect("usd");
+    assert_eq!(usd("full"), (month("full") / 1000.0).round() / 100.0);
+    assert!(usd("adaptive_quiet") < usd("full") * 0.3);
+}

@@ -2,6 +2,7 @@
 
 pub mod diagnose;
 mod logging;
+mod plan;
 mod running;
 
 use std::path::PathBuf;
@@ -40,6 +41,13 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Run every probe check once against a URL and its backends, and name the suspected causes.
     Diagnose(diagnose::DiagnoseArgs),
+    /// Discover the fleet (read-only calls) and price its collection per job and region.
+    Plan {
+        #[command(flatten)]
+        config: ConfigArg,
+        #[arg(long, value_enum, default_value = "text")]
+        output: diagnose::Output,
+    },
     /// List the cause catalog.
     Causes {
         #[arg(long, value_enum, default_value = "text")]
@@ -94,6 +102,7 @@ pub fn main() -> i32 {
     match cli.command {
         Some(Command::CheckConfig(arg)) => check_config(&arg.config_file),
         Some(Command::Diagnose(args)) => diagnose::run(args),
+        Some(Command::Plan { config, output }) => plan::run(&config.config_file, output),
         Some(Command::Causes { output }) => causes(output),
         Some(Command::Rules { config_file }) => rules(config_file.as_deref()),
         Some(Command::Dashboards {

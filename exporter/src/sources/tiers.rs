@@ -162,6 +162,56 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     }
 }
 
+/// Metrics one load balancer's reads request, per tier (what `lbtriage plan` prices).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierSizes {
+    /// Every cycle in `adaptive` collection (alarm-only metrics included).
+    pub sentinel: u64,
+    /// Every cycle while the detail tier is awake.
+    pub detail: u64,
+    /// Every `slow_interval`.
+    pub slow: u64,
+    /// The slow tier's gauges, also read every cycle while the detail tier is awake.
+    pub slow_gauges: u64,
+    /// Every cycle in `full` collection.
+    pub full: u64,
+}
+
+impl std::ops::AddAssign for TierSizes {
+    fn add_assign(&mut self, other: TierSizes) {
+        self.sentinel += other.sentinel;
+        self.detail += other.detail;
+        self.slow += other.slow;
+        self.slow_gauges += other.slow_gauges;
+        self.full += other.full;
+    }
+}
+
+/// Seconds in the month the plan prices (30 days).
+pub const MONTH_SECONDS: u64 = 30 * 86_400;
+
+/// Metrics requested per month by a fleet of `sizes`, in each mode; `erroring` is the share of
+/// time the detail tier is awake (0 for a quiet fleet).
+pub fn metrics_per_month(sizes: TierSizes, policy: &Policy, interval: Duration, erroring: f64) -> (f64, f64) {
+    let cycles = MONTH_SECONDS as f64 / interval.as_secs_f64().max(1.0);
+    let slow_reads = MONTH_SECONDS as f64 / policy.slow_interval.as_secs_f64().max(1.0);
+    let adaptive = cycles * sizes.sentinel as f64
+        + slow_reads * sizes.slow as f64
+        + erroring * cycles * (sizes.detail + sizes.slow_gauges) as f64;
+    let full = cycles * sizes.full as f64;
+    (adaptive, full)
+}
+
+/// The longest a tier's data waits after its period ended before a cycle exports it: the delay,
+/// the period, one interval, and for slow counters the slow interval they are held back.
+pub fn worst_latency(tier: Tier, policy: &Policy, interval: Duration) -> Duration {
+    let base = policy.delay + policy.period + interval;
+    match tier {
+        Tier::Slow => base + Duration::from_secs(policy.lag() as u64),
+        _ => base,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use self::cloudwatch::{Query, SeriesKey};
 use self::discovery::Inventory;
 use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health, Outcome};
-use super::tiers::{Book, Policy, Tier};
+use super::tiers::{Book, Policy, Tier, TierSizes};
 use crate::config::{AwsJob, Collection, ShardAssignment};
 use crate::runtime::{Clock, Discovered};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
@@ -187,12 +187,7 @@ impl AwsSource {
     }
 
     fn policy(&self) -> Policy {
-        Policy {
-            collection: self.job.collection,
-            period: self.job.period.as_duration(),
-            delay: self.job.delay.as_duration(),
-            slow_interval: self.job.slow_interval.as_duration(),
-        }
+        policy(&self.job)
     }
 
     /// Runs one cycle and returns the snapshot to publish.
@@ -490,6 +485,37 @@ impl AwsSource {
     pub fn interval(&self) -> Duration {
         self.job.interval.as_duration()
     }
+}
+
+/// The tier timing of a job.
+pub fn policy(job: &AwsJob) -> Policy {
+    Policy {
+        collection: job.collection,
+        period: job.period.as_duration(),
+        delay: job.delay.as_duration(),
+        slow_interval: job.slow_interval.as_duration(),
+    }
+}
+
+/// What one load balancer's reads request per tier, from the same queries a cycle sends.
+pub fn tier_sizes(lb: &discovery::LoadBalancer) -> TierSizes {
+    let mut sizes = TierSizes {
+        full: cloudwatch::queries_for(lb, Collection::Full).len() as u64,
+        ..TierSizes::default()
+    };
+    for query in cloudwatch::queries_for(lb, Collection::Adaptive) {
+        match query.metric.tier {
+            Tier::Sentinel => sizes.sentinel += 1,
+            Tier::Detail => sizes.detail += 1,
+            Tier::Slow => {
+                sizes.slow += 1;
+                if query.metric.family.kind != Kind::Counter {
+                    sizes.slow_gauges += 1;
+                }
+            }
+        }
+    }
+    sizes
 }
 
 pub fn source_key(job: &str, region: &str) -> String {
