@@ -29,7 +29,10 @@ fn aws_sources(family: &Family) -> Vec<String> {
     let mut out = Vec::new();
     for lb_type in LoadBalancerType::ALL {
         let (namespace, table) = aws::for_type(lb_type);
-        for metric in table.iter().filter(|m| std::ptr::eq(m.family, family)) {
+        for metric in table
+            .iter()
+            .filter(|m| m.exported && std::ptr::eq(m.family, family))
+        {
             let labels = metric
                 .labels
                 .iter()
@@ -45,10 +48,12 @@ fn aws_sources(family: &Family) -> Vec<String> {
             } else {
                 format!(" → `{labels}`")
             };
+            let alarm = if metric.alarm { ", alarm" } else { "" };
             out.push(format!(
-                "`{namespace}` `{}` ({}{scope}){labels}",
+                "`{namespace}` `{}` ({}{scope}; {}{alarm}){labels}",
                 metric.name,
-                metric.statistic.as_str()
+                metric.statistic.as_str(),
+                metric.tier.as_str()
             ));
         }
     }
@@ -122,6 +127,12 @@ pub fn metrics_markdown() -> String {
          from zero at the current period (a counter reset for Prometheus), so nothing is counted twice.\n\
          Samples carry no timestamps. **Gauges** are the newest datapoint of the last five periods, and\n\
          absent (not zero) when there is none.\n\n\
+         **Tiers (AWS, `collection: adaptive`).** Each AWS source names its tier: `sentinel` is read\n\
+         every cycle; `detail` is read for a load balancer once an `alarm` metric shows a non-zero\n\
+         period, back-filled from where it was last counted; `slow` is read every `slow_interval`, and its\n\
+         counters are released `slow_interval` late, one period at a time. ALB\n\
+         `HTTPCode_ELB_5XX_Count` is read as an alarm only, and its per-code counts are exported.\n\
+         `collection: full` reads every tier every cycle (docs/design.md).\n\n\
          **Probes.** Probe series carry `probe` (the config name), `lb` (when configured), `target`\n\
          (`ip:port`), `path` (`lb`: through the load balancer, one series per address its name resolves\n\
          to; `backend`: straight to a backend) and `vantage`. HTTP series add `request` (`app` or\n\

@@ -64,6 +64,9 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
 fn paged() -> BTreeSet<&'static str> {
     BTreeSet::from([
         "nohealthy",
+        "targettls",
+        "refused",
+        "blocked",
         "passthrough",
         "unattributed",
         "keepalive",
@@ -149,7 +152,10 @@ fn datapoints(start: i64, periods: i64) -> Vec<Value> {
         ("unhealthy", Some("unhealthy-tg"), "UnHealthyHostCount", 1.0),
         ("unhealthy", Some("unhealthy-tg"), "HealthyHostCount", 2.0),
         ("rejecting", None, "RejectedConnectionCount", 40.0),
+        // An ALB answers a failed TLS handshake with a target, a refused connection with 502, and a
+        // connection that times out with 504 (docs/causes.md): each comes with its LB 5xx.
         ("targettls", None, "TargetTLSNegotiationErrorCount", 20.0),
+        ("targettls", None, "HTTPCode_ELB_502_Count", 20.0),
         ("passthrough", None, "RequestCount", 600.0),
         ("passthrough", None, "HTTPCode_Target_5XX_Count", 60.0),
         ("passthrough", Some("passthrough-tg"), "HealthyHostCount", 2.0),
@@ -159,7 +165,9 @@ fn datapoints(start: i64, periods: i64) -> Vec<Value> {
         ("keepalive", None, "RequestCount", 600.0),
         ("keepalive", None, "HTTPCode_ELB_502_Count", 60.0),
         ("refused", None, "TargetConnectionErrorCount", 30.0),
+        ("refused", None, "HTTPCode_ELB_502_Count", 30.0),
         ("blocked", None, "TargetConnectionErrorCount", 30.0),
+        ("blocked", None, "HTTPCode_ELB_504_Count", 30.0),
         ("ports", None, "PortAllocationErrorCount", 25.0),
         ("resets", None, "TCP_Target_Reset_Count", 25.0),
         ("surge", None, "SurgeQueueLength", 300.0),
@@ -317,8 +325,10 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\nprobes:\n{}",
+            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\nprobes:\n{}",
             emulator.endpoint,
+            // The default; `LBTRIAGE_E2E_COLLECTION=full` measures full collection for docs/e2e.md.
+            std::env::var("LBTRIAGE_E2E_COLLECTION").unwrap_or_else(|_| "adaptive".to_string()),
             cms.endpoint,
             probes.concat()
         ),

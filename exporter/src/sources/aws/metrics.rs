@@ -165,10 +165,11 @@ pub static CLASSIC: &[CloudWatchMetric] = &[
     // Includes health-check connection failures, unlike the ALB metric.
     m("BackendConnectionErrors", Sum, Lb, &f::LB_TARGET_CONNECTION_ERRORS, &[]),
     m("SpilloverCount", Sum, Lb, &f::LB_SPILLOVER, &[]),
-    m("SurgeQueueLength", Maximum, Lb, &f::LB_SURGE_QUEUE_LENGTH, &[]),
     m("Latency", Average, Lb, &f::LB_TARGET_RESPONSE_TIME, &[]),
     m("Latency", Maximum, Lb, &f::LB_TARGET_RESPONSE_TIME_MAX, &[]),
     m("HTTPCode_ELB_4XX", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]).slow(),
+    // A queue builds before it spills over: worth seeing without a 5xx.
+    m("SurgeQueueLength", Maximum, Lb, &f::LB_SURGE_QUEUE_LENGTH, &[]).slow(),
     // Without an AvailabilityZone dimension, Classic counts across zones only with cross-zone
     // load balancing on; otherwise per zone, and the Maximum is the best zone's view.
     m("HealthyHostCount", Maximum, Lb, &f::LB_HEALTHY_TARGETS, &[]).slow(),
