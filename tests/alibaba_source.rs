@@ -41,6 +41,9 @@ fn signatures_match_the_official_sdk() {
     }
 }
 
+/// Every metric every cycle: the exactness, paging and rate tests (the tiers: `adaptive_alibaba`).
+const FULL: &str = "    collection: full\n";
+
 struct Harness {
     source: AlibabaSource,
     clock: Arc<AtomicI64>,
@@ -137,7 +140,7 @@ async fn exports_exact_values_across_every_page() {
     let server = CmsServer::start(2, 50);
     let base = base_time();
     seed(&server, base);
-    let mut harness = Harness::new(&server, "", ALIBABA_SECRET, 50);
+    let mut harness = Harness::new(&server, FULL, ALIBABA_SECRET, 50);
 
     // The first cycle starts counting at the newest complete period; counters appear at zero.
     let first = harness.collect_at(base + 120).await;
@@ -304,7 +307,12 @@ async fn throttling_is_retried_and_an_outage_loses_no_period() {
     let server = CmsServer::start(1000, 50);
     let base = base_time();
     seed(&server, base);
-    let mut harness = Harness::new(&server, "    namespaces: [acs_alb]\n", ALIBABA_SECRET, 50);
+    let mut harness = Harness::new(
+        &server,
+        "    namespaces: [acs_alb]\n    collection: full\n",
+        ALIBABA_SECRET,
+        50,
+    );
     let shop = [("lb", "alb-api")];
     harness.collect_at(base + 120).await;
     let good = harness.collect_at(base + 180).await;
@@ -347,7 +355,7 @@ async fn the_call_rate_stays_under_the_bound() {
     let server = CmsServer::start(1000, 5);
     let base = base_time();
     seed(&server, base);
-    let mut bounded = Harness::new(&server, "", ALIBABA_SECRET, 4);
+    let mut bounded = Harness::new(&server, FULL, ALIBABA_SECRET, 4);
     let series = bounded.collect_at(base + 120).await;
     assert_eq!(at(&series, "lbtriage_source_up", &[("provider", "alibaba")]), 1.0);
     let stats = server.stats();
@@ -357,7 +365,7 @@ async fn the_call_rate_stays_under_the_bound() {
         "enough calls to matter: {stats}"
     );
 
-    let mut unbounded = Harness::new(&server, "", ALIBABA_SECRET, 50);
+    let mut unbounded = Harness::new(&server, FULL, ALIBABA_SECRET, 50);
     unbounded.collect_at(base + 120).await;
     assert!(
         server.stats()["throttled"].as_u64().unwrap_or(0) > 0,
@@ -370,7 +378,12 @@ async fn instance_ids_narrow_the_query_and_the_export() {
     let server = CmsServer::start(1000, 50);
     let base = base_time();
     seed(&server, base);
-    let mut harness = Harness::new(&server, "    instance_ids: [lb-shop]\n", ALIBABA_SECRET, 50);
+    let mut harness = Harness::new(
+        &server,
+        "    instance_ids: [lb-shop]\n    collection: full\n",
+        ALIBABA_SECRET,
+        50,
+    );
     let series = harness.collect_at(base + 300).await;
     assert_eq!(at(&series, "lbtriage_source_up", &[("provider", "alibaba")]), 1.0);
     assert_eq!(count(&series, "lbtriage_lb_info", &[("lb", "lb-shop")]), 1);
@@ -383,5 +396,136 @@ async fn instance_ids_narrow_the_query_and_the_export() {
         server.stats()["errors"],
         0,
         "the Dimensions parameter was well formed"
+    );
+}
+
+/// Adaptive collection of 500 SLB instances at 60 s against CloudMonitor's documented page of
+/// 1,000 datapoints: the calls stay under 300,000 a month per region (the free quota is 1,000,000
+/// per account), the erroring instance's counters are exact, and the slow tier's drops (read at
+/// 300 s periods) are released exactly, spread over their minutes, `slow_interval` late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_counters() {
+    let server = CmsServer::start(1000, 50);
+    let base = base_time() - 1200;
+    let erroring = |minute: i64| (10..14).contains(&minute);
+    let mut points = Vec::new();
+    for minute in 0..50 {
+        let t = base + minute * 60;
+        for i in 0..500 {
+            let id = format!("lb-{i:03}");
+            points.push(point("acs_slb_dashboard", "InstanceQps", t, &id, None, 2.0));
+            points.push(point(
+                "acs_slb_dashboard",
+                "HeathyServerCount",
+                t,
+                &id,
+                Some(80),
+                2.0,
+            ));
+        }
+        if erroring(minute) {
+            points.push(point(
+                "acs_slb_dashboard",
+                "InstanceStatusCode5xx",
+                t,
+                "lb-007",
+                None,
+                0.5,
+            ));
+            points.push(point(
+                "acs_slb_dashboard",
+                "InstanceUpstreamCode5xx",
+                t,
+                "lb-007",
+                None,
+                0.2,
+            ));
+        }
+        points.push(point(
+            "acs_slb_dashboard",
+            "InstanceDropConnection",
+            t,
+            "lb-042",
+            None,
+            0.1,
+        ));
+    }
+    server.seed(&points);
+    let mut harness = Harness::new(&server, "", ALIBABA_SECRET, 50);
+    let first = base + 190;
+    let cycles = 31;
+    let mut series = Vec::new();
+    for cycle in 0..cycles {
+        series = harness.collect_at(first + cycle * 60).await;
+        assert_eq!(at(&series, "lbtriage_source_up", &[]), 1.0, "cycle {cycle}");
+    }
+    let calls = at(&series, "lbtriage_api_calls_total", &[("outcome", "success")]);
+    let per_month = calls / cycles as f64 * 43_200.0;
+    assert!(
+        per_month < 300_000.0,
+        "{calls} calls in {cycles} cycles: {per_month:.0} a month"
+    );
+    let tier_calls: f64 = ["sentinel", "detail", "slow"]
+        .iter()
+        .map(|tier| at(&series, "lbtriage_collection_calls_total", &[("tier", tier)]))
+        .sum();
+    assert_eq!(tier_calls, calls);
+    // The ALB namespace has no instance: probed on the slow cadence, not every cycle.
+    assert_eq!(
+        at(
+            &series,
+            "lbtriage_collection_calls_total",
+            &[("tier", "sentinel")]
+        ),
+        3.0 * cycles as f64 + 3.0 * 3.0
+    );
+
+    // Counted: minutes 1 .. data end (the first cycle's window starts at minute 1).
+    let data_end = at(&series, "lbtriage_collection_data_end_timestamp_seconds", &[]) as i64;
+    let minutes = 1..(data_end - base) / 60;
+    let errors = minutes.clone().filter(|m| erroring(*m)).count() as f64;
+    let lb007 = [("lb", "lb-007")];
+    let lb5xx = at(
+        &series,
+        "lbtriage_lb_responses_total",
+        &[("lb", "lb-007"), ("origin", "lb"), ("code", "5xx")],
+    );
+    assert!((lb5xx - errors * 0.3 * 60.0).abs() < 1e-6, "{lb5xx}");
+    let backend = at(
+        &series,
+        "lbtriage_lb_responses_total",
+        &[("lb", "lb-007"), ("origin", "backend"), ("code", "5xx")],
+    );
+    assert!((backend - errors * 0.2 * 60.0).abs() < 1e-6, "{backend}");
+    assert_eq!(
+        at(&series, "lbtriage_lb_requests_total", &lb007),
+        120.0 * (minutes.end - 1) as f64
+    );
+    // A quiet instance's host count, from the slow tier's 5-minute average.
+    assert_eq!(
+        at(
+            &series,
+            "lbtriage_lb_healthy_targets",
+            &[("lb", "lb-321"), ("target_group", "listener:80")]
+        ),
+        2.0
+    );
+
+    // Slow drops: 5-minute periods from the first boundary after the start, released up to the
+    // last slow read's end and 19 minutes (15 + 5 − 1) behind the data end.
+    let slow_start = (base + 60 + 299).div_euclid(300) * 300;
+    let last_slow_read = first + 30 * 60;
+    let read_until = (last_slow_read - 120).div_euclid(300) * 300;
+    let until = read_until.min(data_end - 19 * 60);
+    let released = ((until - slow_start) / 60).max(0) as f64;
+    assert!(released >= 5.0, "{released} minutes released");
+    let drops = at(
+        &series,
+        "lbtriage_lb_rejected_connections_total",
+        &[("lb", "lb-042")],
+    );
+    assert!(
+        (drops - released * 6.0).abs() < 1e-6,
+        "{drops} against {released} minutes of 6"
     );
 }

@@ -99,10 +99,12 @@ fn alibaba_sources(family: &Family) -> Vec<String> {
             } else {
                 format!(" → `{labels}`")
             };
+            let alarm = if series.alarm { ", alarm" } else { "" };
             format!(
-                "`{}` {terms} ({}, {unit}{ports}){labels}",
+                "`{}` {terms} ({}, {unit}{ports}; {}{alarm}){labels}",
                 series.namespace.as_str(),
-                alibaba::statistic(series.namespace)
+                alibaba::statistic(series.namespace),
+                series.tier.as_str()
             )
         })
         .collect()
@@ -127,11 +129,12 @@ pub fn metrics_markdown() -> String {
          from zero at the current period (a counter reset for Prometheus), so nothing is counted twice.\n\
          Samples carry no timestamps. **Gauges** are the newest datapoint of the last five periods, and\n\
          absent (not zero) when there is none.\n\n\
-         **Tiers (AWS, `collection: adaptive`).** Each AWS source names its tier: `sentinel` is read\n\
+         **Tiers (`collection: adaptive`).** Each source names its tier: `sentinel` is read\n\
          every cycle; `detail` is read for a load balancer once an `alarm` metric shows a non-zero\n\
          period, back-filled from where it was last counted; `slow` is read every `slow_interval`, and its\n\
          counters are released `slow_interval` late, one period at a time. ALB\n\
          `HTTPCode_ELB_5XX_Count` is read as an alarm only, and its per-code counts are exported.\n\
+         CloudMonitor reads its slow tier at 300 s periods (each spread evenly over its minutes).\n\
          `collection: full` reads every tier every cycle (docs/design.md).\n\n\
          **Probes.** Probe series carry `probe` (the config name), `lb` (when configured), `target`\n\
          (`ip:port`), `path` (`lb`: through the load balancer, one series per address its name resolves\n\

@@ -322,13 +322,13 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         // 400 above 16 K of header, as AWS documents: nothing to report.
         probe("headerlimit", format!("http://{header_limit}/"), &[healthy]),
     ];
+    // The default; `LBTRIAGE_E2E_COLLECTION=full` measures full collection for docs/e2e.md.
+    let collection = std::env::var("LBTRIAGE_E2E_COLLECTION").unwrap_or_else(|_| "adaptive".to_string());
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\nprobes:\n{}",
+            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\n    collection: {collection}\n    slow_interval: 2s\nprobes:\n{}",
             emulator.endpoint,
-            // The default; `LBTRIAGE_E2E_COLLECTION=full` measures full collection for docs/e2e.md.
-            std::env::var("LBTRIAGE_E2E_COLLECTION").unwrap_or_else(|_| "adaptive".to_string()),
             cms.endpoint,
             probes.concat()
         ),

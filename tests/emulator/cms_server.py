@@ -216,15 +216,18 @@ def make_handler(state):
                 if (start is None or p[0] > start) and (end is None or p[0] <= end)
                 and (wanted is None or p[1] in wanted)
             ]
+            matching = aggregate(matching, int(period))
             page = matching[offset:offset + length]
             points = []
-            for timestamp, instance, port, value in page:
+            for timestamp, instance, port, values in page:
                 point = {"timestamp": timestamp * 1000, "userId": "1234567890", dimension: instance}
                 if port is not None:
                     point["port"] = str(port)
                     point["vip"] = "192.0.2.10"
+                summary = {"Average": sum(values) / len(values), "Maximum": max(values),
+                           "Minimum": min(values), "Value": sum(values) / len(values)}
                 for statistic in statistics:
-                    point[statistic] = value
+                    point[statistic] = summary[statistic]
                 points.append(point)
             body = {"RequestId": str(uuid.uuid4()).upper(), "Code": "200", "Success": True, "Period": period,
                     "Datapoints": json.dumps(points)}
@@ -235,6 +238,16 @@ def make_handler(state):
             return body
 
     return Handler
+
+
+def aggregate(points, period):
+    """One datapoint per instance, listener and `period` (60, 300 or 900 s), at the period's start,
+    from the one-minute points stored: the statistics summarise the minutes inside it."""
+    buckets = {}
+    for timestamp, instance, port, value in points:
+        key = (timestamp // period * period, instance, port)
+        buckets.setdefault(key, []).append(value)
+    return [(t, i, p, values) for (t, i, p), values in sorted(buckets.items(), key=lambda kv: (kv[0][0], kv[0][1], str(kv[0][2])))]
 
 
 def main():

@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::aws::{default_delay, default_interval, default_period};
+use super::aws::{default_delay, default_interval, default_period, default_slow_interval};
 use super::validate::JobKeys;
+use super::Collection;
 use super::{Config, ConfigError, PromDuration};
 
 /// The CloudMonitor namespaces lbtriage reads.
@@ -50,6 +51,11 @@ pub struct AlibabaJob {
     pub delay: PromDuration,
     #[serde(default = "default_interval")]
     pub interval: PromDuration,
+    /// As for AWS: `adaptive` (tiers) or `full` (every metric every cycle).
+    #[serde(default)]
+    pub collection: Collection,
+    #[serde(default = "default_slow_interval")]
+    pub slow_interval: PromDuration,
     /// An Alibaba Cloud credentials file (INI, as the official SDKs and CLI read it); without it,
     /// `ALIBABA_CLOUD_ACCESS_KEY_ID` and `ALIBABA_CLOUD_ACCESS_KEY_SECRET`.
     #[serde(default)]
@@ -105,6 +111,12 @@ impl Config {
             }
             if job.interval.as_duration() < Duration::from_secs(1) {
                 return Err(ConfigError::at(key("interval"), "must be at least 1s"));
+            }
+            if job.slow_interval.as_duration() < job.interval.as_duration() {
+                return Err(ConfigError::at(
+                    key("slow_interval"),
+                    format!("{} is shorter than interval {}", job.slow_interval, job.interval),
+                ));
             }
             if !(1..=50).contains(&job.max_calls_per_second) {
                 return Err(ConfigError::at(

@@ -137,6 +137,15 @@ impl ApiCalls {
         self.metrics_requested.load(Ordering::Relaxed)
     }
 
+    /// Calls of `api`, whatever their outcome.
+    pub fn total(&self, api: &str) -> u64 {
+        self.counts()
+            .iter()
+            .filter(|((a, _), _)| *a == api)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
     pub fn count(&self, api: &str, outcome: Outcome) -> u64 {
         self.counts()
             .iter()

@@ -38,6 +38,13 @@ impl Tier {
     }
 }
 
+/// The slow families also read every cycle while a load balancer's detail tier is awake: the host
+/// counts, so "no healthy target" is as current in an outage as in `full` collection.
+pub fn read_while_awake(family: &crate::store::families::Family) -> bool {
+    use crate::store::families::{LB_HEALTHY_TARGETS, LB_UNHEALTHY_TARGETS};
+    std::ptr::eq(family, &LB_HEALTHY_TARGETS) || std::ptr::eq(family, &LB_UNHEALTHY_TARGETS)
+}
+
 /// The timing every load balancer of a source shares.
 #[derive(Debug, Clone, Copy)]
 pub struct Policy {
@@ -45,16 +52,29 @@ pub struct Policy {
     pub period: Duration,
     pub delay: Duration,
     pub slow_interval: Duration,
+    /// The period the slow tier is read at: the source's own, or a coarser one where a provider
+    /// bills by the datapoint page (CloudMonitor), whose value is spread evenly over its periods.
+    pub slow_period: Duration,
 }
 
 impl Policy {
-    /// How long slow-tier counters are held back: `slow_interval`, in whole periods.
+    fn period_secs(&self) -> i64 {
+        self.period.as_secs().max(1) as i64
+    }
+
+    fn slow_period_secs(&self) -> i64 {
+        (self.slow_period.as_secs() as i64).max(self.period_secs())
+    }
+
+    /// How long slow-tier counters are held back so each cycle releases about one period: the
+    /// slow interval in whole periods, plus what a coarse slow period adds (none when the slow
+    /// tier is read at least once a period: then it never jumps more than `full` would).
     fn lag(&self) -> i64 {
         match self.collection {
             Collection::Full => 0,
             Collection::Adaptive => {
-                let period = self.period.as_secs().max(1) as i64;
-                (self.slow_interval.as_secs() as i64 + period - 1) / period * period
+                let period = self.period_secs();
+                self.slow_interval.as_secs() as i64 / period * period + self.slow_period_secs() - period
             }
         }
     }
@@ -83,7 +103,8 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
         Book {
             policy,
             detail: Ledger::new(policy.period, policy.delay, backfill).starting_at(start),
-            slow: Ledger::new(policy.period, policy.delay, backfill).starting_at(start),
+            slow: Ledger::new(policy.slow_period.max(policy.period), policy.delay, backfill)
+                .starting_at(align_up(start, policy.slow_period_secs())),
             alarm: None,
             last_slow_read: None,
             held: Vec::new(),
@@ -136,15 +157,23 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
         }
     }
 
-    /// Keeps a slow counter's period value until its release.
+    /// Keeps a slow counter's value of the slow period starting at `period_start` until its
+    /// release, spread evenly over the source's periods within it.
     pub fn hold(&mut self, key: &K, period_start: i64, value: f64) {
-        self.held.push((period_start, key.clone(), value));
+        let period = self.policy.period_secs();
+        let pieces = (self.policy.slow_period_secs() / period).max(1);
+        for piece in 0..pieces {
+            self.held
+                .push((period_start + piece * period, key.clone(), value / pieces as f64));
+        }
     }
 
     /// Adds to `counters` every held value whose period is due at `now`: `lag` after the period's
     /// data was complete, and never past what the slow tier has read.
     pub fn release(&mut self, now: i64, counters: &mut Counters<K>) {
-        let complete = self.slow.complete_until(now) - self.policy.lag();
+        let period = self.policy.period_secs();
+        let delay = self.policy.delay.as_secs() as i64;
+        let complete = (now - delay).div_euclid(period) * period - self.policy.lag();
         let until = self.slow.watermark().map_or(complete, |w| w.min(complete));
         self.held.retain(|(period, key, value)| {
             if *period < until {
@@ -162,6 +191,15 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     }
 }
 
+fn align_up(timestamp: i64, period: i64) -> i64 {
+    timestamp.div_euclid(period) * period
+        + if timestamp.rem_euclid(period) == 0 {
+            0
+        } else {
+            period
+        }
+}
+
 /// Metrics one load balancer's reads request, per tier (what `lbtriage plan` prices).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierSizes {
@@ -171,7 +209,7 @@ pub struct TierSizes {
     pub detail: u64,
     /// Every `slow_interval`.
     pub slow: u64,
-    /// The slow tier's gauges, also read every cycle while the detail tier is awake.
+    /// The slow tier's host counts, also read every cycle while the detail tier is awake.
     pub slow_gauges: u64,
     /// Every cycle in `full` collection.
     pub full: u64,
@@ -224,6 +262,7 @@ mod tests {
             period: Duration::from_secs(60),
             delay: Duration::from_secs(120),
             slow_interval: Duration::from_secs(300),
+            slow_period: Duration::from_secs(60),
         }
     }
 
@@ -272,6 +311,33 @@ mod tests {
         book.release(200 * P, &mut counters);
         book.release(200 * P, &mut counters);
         assert_eq!(counters.get(&"x"), 6.0);
+    }
+
+    /// CloudMonitor: the slow tier read at 300 s periods; each one's count is spread over its
+    /// five minutes and released with the extra lag of the coarse period.
+    #[test]
+    fn a_coarse_slow_period_is_spread_over_its_periods() {
+        let policy = Policy {
+            slow_interval: Duration::from_secs(600),
+            slow_period: Duration::from_secs(300),
+            ..policy(Collection::Adaptive)
+        };
+        // First seen at 101 P: the slow tier counts from the next 5-minute boundary, 105 P.
+        let mut book = Book::new(policy, 101 * P);
+        let mut counters = Counters::default();
+        let window = book.pending(Tier::Slow, 117 * P);
+        assert_eq!((window.start, window.end), (105 * P, 115 * P));
+        book.hold(&"x", 105 * P, 50.0);
+        book.hold(&"x", 110 * P, 100.0);
+        book.commit(Tier::Slow, window, 117 * P);
+        // Lag 10 + 5 − 1 = 14 periods: at 117 P complete until 115 P, release before 101 P.
+        book.release(117 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 0.0);
+        book.release(121 * P, &mut counters); // before 105 P: nothing, 106 P: one piece
+        book.release(122 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 10.0);
+        book.release(200 * P, &mut counters);
+        assert_eq!(counters.get(&"x"), 150.0);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 
 use crate::config::AlibabaNamespace;
+use crate::sources::tiers::Tier;
 use crate::store::families::{self as f, Family};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,31 @@ pub struct Series {
     pub terms: &'static [(&'static str, f64)],
     pub unit: Unit,
     pub ports: Ports,
+    pub tier: Tier,
+    /// A sentinel whose non-zero period wakes the instance's detail tier.
+    pub alarm: bool,
+}
+
+impl Series {
+    const fn sentinel(self) -> Self {
+        Series {
+            tier: Tier::Sentinel,
+            ..self
+        }
+    }
+    const fn alarm(self) -> Self {
+        Series {
+            tier: Tier::Sentinel,
+            alarm: true,
+            ..self
+        }
+    }
+    const fn slow(self) -> Self {
+        Series {
+            tier: Tier::Slow,
+            ..self
+        }
+    }
 }
 
 const fn s(
@@ -59,6 +85,8 @@ const fn s(
         terms,
         unit,
         ports,
+        tier: Tier::Detail,
+        alarm: false,
     }
 }
 
@@ -66,9 +94,13 @@ use AlibabaNamespace::{Alb, Slb};
 use Ports::{Each, Max, Sum};
 use Unit::{BitsPerSecond, Count, Milliseconds, PerSecond, Percent};
 
+/// Tiers as for AWS (`sources/tiers.rs`): requests and the two 5xx series every cycle, the 5xx as
+/// alarms; the response time and QPS utilisation (an SLB at its QPS limit answers 503) only while
+/// an instance errs; drops, 4xx, connection utilisation and host counts on the slow cadence. The
+/// tier is per series; a metric is read in the most frequent tier of the series using it.
 pub static SERIES: &[Series] = &[
     // SLB (CLB): instance-level rates, per-listener L4 drops and backend health.
-    s(Slb, &f::LB_REQUESTS, &[], &[("InstanceQps", 1.0)], PerSecond, Sum),
+    s(Slb, &f::LB_REQUESTS, &[], &[("InstanceQps", 1.0)], PerSecond, Sum).sentinel(),
     s(
         Slb,
         &f::LB_RESPONSES,
@@ -76,7 +108,8 @@ pub static SERIES: &[Series] = &[
         &[("InstanceStatusCode5xx", 1.0), ("InstanceUpstreamCode5xx", -1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .alarm(),
     s(
         Slb,
         &f::LB_RESPONSES,
@@ -84,7 +117,8 @@ pub static SERIES: &[Series] = &[
         &[("InstanceUpstreamCode5xx", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .alarm(),
     // Listener-level 4xx (instance level has none): what SLB answered itself, 499 when the
     // client closed first, is the difference from what the backends returned.
     s(
@@ -94,7 +128,8 @@ pub static SERIES: &[Series] = &[
         &[("StatusCode4xx", 1.0), ("UpstreamCode4xx", -1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_REJECTED_CONNECTIONS,
@@ -102,7 +137,8 @@ pub static SERIES: &[Series] = &[
         &[("InstanceDropConnection", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_DROPPED_PACKETS,
@@ -110,7 +146,8 @@ pub static SERIES: &[Series] = &[
         &[("DropPacketRX", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_DROPPED_PACKETS,
@@ -118,7 +155,8 @@ pub static SERIES: &[Series] = &[
         &[("DropPacketTX", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_DROPPED_TRAFFIC,
@@ -126,7 +164,8 @@ pub static SERIES: &[Series] = &[
         &[("DropTrafficRX", 1.0)],
         BitsPerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_DROPPED_TRAFFIC,
@@ -134,7 +173,8 @@ pub static SERIES: &[Series] = &[
         &[("DropTrafficTX", 1.0)],
         BitsPerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_HEALTHY_TARGETS,
@@ -142,7 +182,8 @@ pub static SERIES: &[Series] = &[
         &[("HeathyServerCount", 1.0)],
         Count,
         Each,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_UNHEALTHY_TARGETS,
@@ -150,7 +191,8 @@ pub static SERIES: &[Series] = &[
         &[("UnhealthyServerCount", 1.0)],
         Count,
         Each,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_TARGET_RESPONSE_TIME,
@@ -174,7 +216,8 @@ pub static SERIES: &[Series] = &[
         &[("InstanceMaxConnectionUtilization", 1.0)],
         Percent,
         Max,
-    ),
+    )
+    .slow(),
     s(
         Slb,
         &f::LB_CONNECTION_UTILIZATION,
@@ -182,7 +225,8 @@ pub static SERIES: &[Series] = &[
         &[("InstanceNewConnectionUtilization", 1.0)],
         Percent,
         Max,
-    ),
+    )
+    .slow(),
     // ALB: the statistic is `Value`; codes the ALB generated are reported per code.
     s(
         Alb,
@@ -191,7 +235,8 @@ pub static SERIES: &[Series] = &[
         &[("LoadBalancerQPS", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .sentinel(),
     // `LoadBalancerHTTPCode5XX` counts the 5xx the ALB returned to clients, passed-through ones
     // included (as SLB's `StatusCode5xx` does); what the ALB generated itself is the difference
     // from the backends' count. Its per-code metrics cannot be split the same way, so ALB reports
@@ -206,7 +251,8 @@ pub static SERIES: &[Series] = &[
         ],
         PerSecond,
         Sum,
-    ),
+    )
+    .alarm(),
     s(
         Alb,
         &f::LB_RESPONSES,
@@ -214,7 +260,8 @@ pub static SERIES: &[Series] = &[
         &[("LoadBalancerHTTPCodeUpstream5XX", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .alarm(),
     s(
         Alb,
         &f::LB_REJECTED_CONNECTIONS,
@@ -222,7 +269,8 @@ pub static SERIES: &[Series] = &[
         &[("LoadBalancerRejectedConnection", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Alb,
         &f::LB_TARGET_CONNECTION_ERRORS,
@@ -246,7 +294,8 @@ pub static SERIES: &[Series] = &[
         &[("LoadBalancerClientTLSNegotiationError", 1.0)],
         PerSecond,
         Sum,
-    ),
+    )
+    .slow(),
     s(
         Alb,
         &f::LB_TARGET_RESPONSE_TIME,
@@ -262,7 +311,8 @@ pub static SERIES: &[Series] = &[
         &[("LoadBalancerHealthyHostCount", 1.0)],
         Count,
         Each,
-    ),
+    )
+    .slow(),
     s(
         Alb,
         &f::LB_UNHEALTHY_TARGETS,
@@ -270,7 +320,8 @@ pub static SERIES: &[Series] = &[
         &[("LoadBalancerUnHealthyHostCount", 1.0)],
         Count,
         Each,
-    ),
+    )
+    .slow(),
 ];
 
 impl Series {
@@ -319,10 +370,57 @@ pub fn metrics(namespace: AlibabaNamespace) -> BTreeSet<&'static str> {
         .collect()
 }
 
+/// The metrics a namespace reads in a tier: each metric in the most frequent tier of the series
+/// using it, so a metric shared with a sentinel series is read every cycle.
+pub fn metrics_in(namespace: AlibabaNamespace, tier: Tier) -> BTreeSet<&'static str> {
+    metrics(namespace)
+        .into_iter()
+        .filter(|metric| metric_tier(namespace, metric) == Some(tier))
+        .collect()
+}
+
+/// Whether every series reading `metric` is also read while an instance's detail tier is awake.
+pub fn read_while_awake(namespace: AlibabaNamespace, metric: &str) -> bool {
+    SERIES
+        .iter()
+        .filter(|s| s.namespace == namespace && s.terms.iter().any(|(m, _)| *m == metric))
+        .all(|s| crate::sources::tiers::read_while_awake(s.family))
+}
+
+fn metric_tier(namespace: AlibabaNamespace, metric: &str) -> Option<Tier> {
+    SERIES
+        .iter()
+        .filter(|s| s.namespace == namespace && s.terms.iter().any(|(m, _)| *m == metric))
+        .map(|s| s.tier)
+        .min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::Kind;
+
+    /// A series' metrics are all read in its tier (none would arrive a cycle late), alarms are
+    /// counters of the sentinel, and each namespace has one.
+    #[test]
+    fn each_series_reads_its_metrics_in_its_own_tier() {
+        for series in SERIES {
+            for (metric, _) in series.terms {
+                assert_eq!(
+                    metric_tier(series.namespace, metric),
+                    Some(series.tier),
+                    "{metric}"
+                );
+            }
+            if series.alarm {
+                assert_eq!(series.tier, Tier::Sentinel);
+                assert_eq!(series.family.kind, Kind::Counter);
+            }
+        }
+        for namespace in AlibabaNamespace::ALL {
+            assert!(SERIES.iter().any(|s| s.namespace == namespace && s.alarm));
+        }
+    }
 
     #[test]
     fn rates_feed_counters_and_levels_feed_gauges() {

@@ -11,16 +11,17 @@ pub mod metrics;
 pub mod signature;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::client::{AlibabaError, CmsClient, Credentials, Query, RateLimiter};
 use self::datapoints::Datapoint;
 use self::metrics::{Ports, Series, SERIES};
-use super::period::{Counters, Ledger};
+use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health};
-use crate::config::{AlibabaJob, AlibabaNamespace};
+use super::tiers::{Book, Policy, Tier};
+use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
 use crate::runtime::Clock;
 use crate::store::{families, Kind, Labels, Sample};
 
@@ -31,6 +32,28 @@ const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
 pub fn source_key(job: &str, region: &str) -> String {
     format!("alibaba/{job}/{region}")
+}
+
+/// The tier timing of a job. CloudMonitor answers at most 1,000 datapoints per call, so a slow
+/// read of 15 one-minute periods of 500 instances would take 8 calls per metric: the slow tier
+/// reads 300 s periods instead (one of the documented 60/300/900), once `slow_interval` allows.
+pub fn policy(job: &AlibabaJob) -> Policy {
+    let period = job.period.as_duration();
+    let coarse = Duration::from_secs(300);
+    let slow_interval = job.slow_interval.as_duration();
+    let slow_period = if slow_interval >= coarse && period <= coarse && job.collection == Collection::Adaptive
+    {
+        coarse
+    } else {
+        period
+    };
+    Policy {
+        collection: job.collection,
+        period,
+        delay: job.delay.as_duration(),
+        slow_interval,
+        slow_period,
+    }
 }
 
 pub fn default_endpoint(region: &str) -> String {
@@ -45,17 +68,26 @@ struct SeriesKey {
     port: Option<String>,
 }
 
+/// What one call set returned: datapoints per (namespace, metric).
+type Read = HashMap<(AlibabaNamespace, &'static str), Vec<Datapoint>>;
+
 pub struct AlibabaSource {
     job: AlibabaJob,
     region: String,
     client: Result<CmsClient, String>,
     clock: Clock,
     calls: ApiCalls,
+    /// The sentinel's ledger, shared by every instance of the source.
     ledger: Ledger,
+    /// The detail and slow tiers of each instance.
+    books: HashMap<String, Book<SeriesKey>>,
     counters: Counters<SeriesKey>,
-    gauges: BTreeMap<SeriesKey, f64>,
+    /// Gauges with the period of their newest datapoint, exported while it is recent.
+    gauges: BTreeMap<SeriesKey, (i64, f64)>,
     /// Every instance the metrics named, with its namespace (for `lbtriage_lb_info`).
     instances: BTreeMap<String, AlibabaNamespace>,
+    /// When a namespace without a known instance was last looked at.
+    probed: BTreeMap<AlibabaNamespace, i64>,
     health: Health,
 }
 
@@ -93,9 +125,11 @@ impl AlibabaSource {
             clock,
             calls: ApiCalls::default(),
             ledger,
+            books: HashMap::new(),
             counters: Counters::default(),
             gauges: BTreeMap::new(),
             instances: BTreeMap::new(),
+            probed: BTreeMap::new(),
             health: Health::default(),
         }
     }
@@ -121,97 +155,273 @@ impl AlibabaSource {
         self.snapshot()
     }
 
-    fn dimensions(&self, namespace: AlibabaNamespace) -> Option<String> {
-        if self.job.instance_ids.is_empty() {
+    /// The `Dimensions` filter: the given instances, else the configured `instance_ids`, else
+    /// none (every instance in one call).
+    fn dimensions(&self, namespace: AlibabaNamespace, only: Option<&[String]>) -> Option<String> {
+        let ids = only.unwrap_or(&self.job.instance_ids);
+        if ids.is_empty() {
             return None;
         }
         let dimension = metrics::instance_dimension(namespace);
-        let list: Vec<serde_json::Value> = self
-            .job
-            .instance_ids
+        let list: Vec<serde_json::Value> = ids
             .iter()
             .map(|id| serde_json::json!({ dimension: id }))
             .collect();
         Some(serde_json::Value::Array(list).to_string())
     }
 
-    async fn cycle(&mut self) -> Result<(), String> {
+    fn policy(&self) -> Policy {
+        policy(&self.job)
+    }
+
+    /// Reads `metrics` of a namespace over `[start, end)` at `period`, one call (and its pages)
+    /// per metric, and books the calls under `tier`. Any failure fails the whole read.
+    async fn read(
+        &self,
+        tier: Tier,
+        namespace: AlibabaNamespace,
+        metrics: &BTreeSet<&'static str>,
+        dimensions: Option<String>,
+        period: i64,
+        (start, end): (i64, i64),
+    ) -> Result<Read, String> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
+        let mut read = Read::new();
+        for metric in metrics {
+            let query = Query {
+                namespace: namespace.as_str(),
+                metric,
+                period,
+                // The API's range excludes its start: one second earlier includes `start`.
+                start: start - 1,
+                end,
+                dimensions: dimensions.clone(),
+                instance_dimension: metrics::instance_dimension(namespace),
+                statistic: metrics::statistic(namespace),
+            };
+            let before = self.calls.total(client::API);
+            let result = client.describe_metric_list(&self.calls, &query).await;
+            self.calls
+                .record_tier(tier, self.calls.total(client::API) - before, 1);
+            let mut points = result.map_err(|err| format!("{}/{metric}: {err}", namespace.as_str()))?;
+            if !self.job.instance_ids.is_empty() {
+                points.retain(|p| self.job.instance_ids.contains(&p.instance));
+            }
+            read.insert((namespace, *metric), points);
+        }
+        Ok(read)
+    }
+
+    /// Namespaces without a known instance are looked at only on the slow cadence (in `full`
+    /// collection every cycle): an account with SLB alone does not pay ALB's sentinel calls.
+    fn probing(&mut self, now: i64) -> BTreeSet<AlibabaNamespace> {
+        let every = self.job.slow_interval.as_duration().as_secs() as i64;
+        let full = self.job.collection == Collection::Full;
+        let mut probing = BTreeSet::new();
+        for namespace in self.job.namespaces.clone() {
+            let empty = self.instances_of(namespace).is_empty();
+            let due = full || self.probed.get(&namespace).is_none_or(|at| now - at >= every);
+            if empty && due {
+                self.probed.insert(namespace, now);
+                probing.insert(namespace);
+            }
+        }
+        probing
+    }
+
+    /// One cycle: the sentinel metrics of every instance, then the detail metrics of instances it
+    /// alarmed and the slow metrics where they are due; each tier commits on its own.
+    async fn cycle(&mut self) -> Result<(), String> {
         let now = (self.clock)();
         let window = self.ledger.pending(now);
-        let period = self.ledger.period();
-        let read_start = window.start.min(window.end - GAUGE_LOOKBACK_PERIODS * period);
-        // Read everything first; only a cycle that read every metric changes any value.
-        let mut read: HashMap<(AlibabaNamespace, &'static str), Vec<Datapoint>> = HashMap::new();
+        let probing = self.probing(now);
+        let mut sentinel = Read::new();
         for namespace in self.job.namespaces.clone() {
-            let dimensions = self.dimensions(namespace);
-            for metric in metrics::metrics(namespace) {
-                let query = Query {
-                    namespace: namespace.as_str(),
-                    metric,
-                    period,
-                    // The API's range excludes its start: one second earlier includes `read_start`.
-                    start: read_start - 1,
-                    end: window.end,
-                    dimensions: dimensions.clone(),
-                    instance_dimension: metrics::instance_dimension(namespace),
-                    statistic: metrics::statistic(namespace),
-                };
-                let mut points = client
-                    .describe_metric_list(&self.calls, &query)
-                    .await
-                    .map_err(|err| format!("{}/{metric}: {err}", namespace.as_str()))?;
-                if !self.job.instance_ids.is_empty() {
-                    points.retain(|p| self.job.instance_ids.contains(&p.instance));
-                }
-                read.insert((namespace, metric), points);
-            }
-        }
-
-        for ((namespace, _), points) in &read {
-            for point in points {
-                self.instances.entry(point.instance.clone()).or_insert(*namespace);
-            }
-        }
-        let mut gauges = BTreeMap::new();
-        for (index, series) in SERIES.iter().enumerate() {
-            if !self.job.namespaces.contains(&series.namespace) {
+            if self.instances_of(namespace).is_empty() && !probing.contains(&namespace) {
                 continue;
             }
-            let combined = combine(series, &read);
-            if series.family.kind == Kind::Counter {
-                for instance in self.instances_of(series.namespace) {
-                    self.counters.add(&key(&instance, index, None), 0.0);
-                }
-                for ((instance, timestamp, _), value) in &combined {
-                    if window.contains(*timestamp) {
-                        self.counters
-                            .add(&key(instance, index, None), series.convert(*value, period));
-                    }
-                }
-            } else {
-                // The newest period of each series within the lookback.
-                let newest = window.end - GAUGE_LOOKBACK_PERIODS * period;
-                let mut latest: BTreeMap<SeriesKey, (i64, f64)> = BTreeMap::new();
+            let metrics = metrics::metrics_in(namespace, Tier::Sentinel);
+            let dimensions = self.dimensions(namespace, None);
+            let range = (window.start, window.end);
+            let period = self.ledger.period();
+            sentinel.extend(
+                self.read(Tier::Sentinel, namespace, &metrics, dimensions, period, range)
+                    .await?,
+            );
+        }
+        self.learn_instances(&sentinel, window.start);
+        let windows = self
+            .instances
+            .keys()
+            .map(|id| ((id.clone(), Tier::Sentinel), window))
+            .collect();
+        self.apply(&sentinel, &windows, self.ledger.period(), now);
+        self.ledger.commit(window);
+
+        let mut result = Ok(());
+        for namespace in self.job.namespaces.clone() {
+            result = result.and(
+                self.read_awake_and_due(namespace, probing.contains(&namespace), now, window.start)
+                    .await,
+            );
+        }
+        for book in self.books.values_mut() {
+            book.release(now, &mut self.counters);
+        }
+        result
+    }
+
+    /// Detail metrics for the instances whose detail tier is awake (only those instances, in
+    /// the `Dimensions` filter), and slow metrics where an instance is due or the namespace is
+    /// probed; where none is due, the host counts of awake instances.
+    async fn read_awake_and_due(
+        &mut self,
+        namespace: AlibabaNamespace,
+        probing: bool,
+        now: i64,
+        first: i64,
+    ) -> Result<(), String> {
+        let policy = self.policy();
+        let (period, slow_period) = (self.ledger.period(), policy.slow_period.as_secs() as i64);
+        let end = self.ledger.complete_until(now);
+        let lookback = end - GAUGE_LOOKBACK_PERIODS * period;
+        let mut windows: HashMap<(String, Tier), Window> = HashMap::new();
+        let mut awake = Vec::new();
+        let mut due = probing;
+        for id in self.instances_of(namespace) {
+            let Some(book) = self.books.get_mut(&id) else {
+                continue;
+            };
+            if book.detail_awake() {
+                windows.insert((id.clone(), Tier::Detail), book.pending(Tier::Detail, now));
+                awake.push(id.clone());
+            }
+            if book.slow_due(now) {
+                windows.insert((id.clone(), Tier::Slow), book.pending(Tier::Slow, now));
+                due = true;
+            }
+        }
+        let of = |tier: Tier| -> HashMap<(String, Tier), Window> {
+            windows
+                .iter()
+                .filter(|((_, t), _)| *t == tier)
+                .map(|(k, w)| (k.clone(), *w))
+                .collect()
+        };
+        let (detail_windows, slow_windows) = (of(Tier::Detail), of(Tier::Slow));
+        let start = |windows: &HashMap<(String, Tier), Window>, floor: i64| {
+            windows.values().map(|w| w.start).fold(floor, i64::min)
+        };
+        if !awake.is_empty() {
+            let only = (policy.collection == Collection::Adaptive).then_some(awake.as_slice());
+            let dimensions = self.dimensions(namespace, only);
+            let metrics = metrics::metrics_in(namespace, Tier::Detail);
+            let range = (start(&detail_windows, lookback), end);
+            let read = self
+                .read(Tier::Detail, namespace, &metrics, dimensions, period, range)
+                .await?;
+            self.learn_instances(&read, first);
+            self.apply(&read, &detail_windows, period, now);
+        }
+        if due {
+            let dimensions = self.dimensions(namespace, None);
+            let metrics = metrics::metrics_in(namespace, Tier::Slow);
+            // Whole slow periods only: the newest complete one, or older where a book lags.
+            let end = self.ledger.complete_until(now).div_euclid(slow_period) * slow_period;
+            let range = (start(&slow_windows, end - slow_period), end);
+            let read = self
+                .read(Tier::Slow, namespace, &metrics, dimensions, slow_period, range)
+                .await?;
+            self.learn_instances(&read, first);
+            self.apply(&read, &slow_windows, slow_period, now);
+        } else if !awake.is_empty() {
+            let dimensions = self.dimensions(namespace, Some(&awake));
+            let host_counts = metrics::metrics_in(namespace, Tier::Slow)
+                .into_iter()
+                .filter(|m| metrics::read_while_awake(namespace, m))
+                .collect();
+            let read = self
+                .read(
+                    Tier::Slow,
+                    namespace,
+                    &host_counts,
+                    dimensions,
+                    period,
+                    (lookback, end),
+                )
+                .await?;
+            self.apply(&read, &HashMap::new(), period, now);
+        }
+        Ok(())
+    }
+
+    /// Every instance a read named; a new one's tiers count from the sentinel's window start.
+    fn learn_instances(&mut self, read: &Read, first: i64) {
+        let policy = self.policy();
+        for ((namespace, _), points) in read {
+            for point in points {
+                self.instances.entry(point.instance.clone()).or_insert(*namespace);
+                self.books
+                    .entry(point.instance.clone())
+                    .or_insert_with(|| Book::new(policy, first));
+            }
+        }
+    }
+
+    /// Counts each series whose metrics this read holds, inside its (instance, tier) window (slow
+    /// counters are held for release), keeps the newest gauge datapoint, notes alarms, and commits
+    /// the windows.
+    fn apply(&mut self, read: &Read, windows: &HashMap<(String, Tier), Window>, period: i64, now: i64) {
+        let lookback =
+            self.ledger.complete_until(now) - GAUGE_LOOKBACK_PERIODS * self.ledger.period() - period;
+        for (index, series) in SERIES.iter().enumerate() {
+            let complete = series
+                .terms
+                .iter()
+                .all(|(metric, _)| read.contains_key(&(series.namespace, *metric)));
+            if !complete || !self.job.namespaces.contains(&series.namespace) {
+                continue;
+            }
+            let combined = combine(series, read);
+            if series.family.kind != Kind::Counter {
                 for ((instance, timestamp, port), value) in &combined {
-                    if *timestamp < newest || *timestamp >= window.end {
+                    if *timestamp < lookback {
                         continue;
                     }
-                    let entry = latest
-                        .entry(key(instance, index, port.clone()))
-                        .or_insert((*timestamp, *value));
-                    if *timestamp >= entry.0 {
-                        *entry = (*timestamp, *value);
+                    let key = key(instance, index, port.clone());
+                    if self.gauges.get(&key).is_none_or(|(t, _)| t <= timestamp) {
+                        self.gauges
+                            .insert(key, (*timestamp, series.convert(*value, period)));
                     }
                 }
-                for (key, (_, value)) in latest {
-                    gauges.insert(key, series.convert(value, period));
+                continue;
+            }
+            for instance in self.instances_of(series.namespace) {
+                self.counters.add(&key(&instance, index, None), 0.0);
+            }
+            for ((instance, timestamp, _), value) in &combined {
+                let window = windows.get(&(instance.clone(), series.tier));
+                let (Some(window), Some(book)) = (window, self.books.get_mut(instance)) else {
+                    continue;
+                };
+                if !window.contains(*timestamp) {
+                    continue;
+                }
+                let value = series.convert(*value, period);
+                if series.alarm && value > 0.0 {
+                    book.alarm(*timestamp);
+                }
+                match series.tier {
+                    Tier::Slow => book.hold(&key(instance, index, None), *timestamp, value),
+                    _ => self.counters.add(&key(instance, index, None), value),
                 }
             }
         }
-        self.gauges = gauges;
-        self.ledger.commit(window);
-        Ok(())
+        for ((instance, tier), window) in windows {
+            if let (Some(book), false) = (self.books.get_mut(instance), *tier == Tier::Sentinel) {
+                book.commit(*tier, *window, now);
+            }
+        }
     }
 
     fn instances_of(&self, namespace: AlibabaNamespace) -> Vec<String> {
@@ -232,8 +442,22 @@ impl AlibabaSource {
         ]
     }
 
+    /// How old a gauge's datapoint may be and still be exported: the lookback, plus the slow
+    /// interval for gauges read on the slow cadence.
+    fn gauge_horizon(&self, tier: Tier) -> i64 {
+        let lookback = GAUGE_LOOKBACK_PERIODS * self.ledger.period();
+        match (tier, self.job.collection) {
+            (Tier::Slow, Collection::Adaptive) => {
+                let policy = self.policy();
+                lookback + (policy.slow_interval + policy.slow_period).as_secs() as i64
+            }
+            _ => lookback,
+        }
+    }
+
     fn snapshot(&self) -> Vec<Sample> {
         let mut out = Vec::new();
+        let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
         for (instance, namespace) in &self.instances {
             let base = self.lb_labels(instance, *namespace);
             out.push(Sample::new(&families::LB_INFO, base.clone(), 1.0));
@@ -260,11 +484,14 @@ impl AlibabaSource {
                     out.push(Sample::new(series.family, labels(None), value));
                     continue;
                 }
-                for (key, value) in self.gauges.range(key(instance, index, None)..) {
+                let oldest = data_end.saturating_sub(self.gauge_horizon(series.tier));
+                for (key, (timestamp, value)) in self.gauges.range(key(instance, index, None)..) {
                     if key.instance != *instance || key.series != index {
                         break;
                     }
-                    out.push(Sample::new(series.family, labels(key.port.as_ref()), *value));
+                    if *timestamp >= oldest {
+                        out.push(Sample::new(series.family, labels(key.port.as_ref()), *value));
+                    }
                 }
             }
         }

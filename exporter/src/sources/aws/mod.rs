@@ -23,7 +23,7 @@ use self::cloudwatch::{Query, SeriesKey};
 use self::discovery::Inventory;
 use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health, Outcome};
-use super::tiers::{Book, Policy, Tier, TierSizes};
+use super::tiers::{read_while_awake, Book, Policy, Tier, TierSizes};
 use crate::config::{AwsJob, Collection, ShardAssignment};
 use crate::runtime::{Clock, Discovered};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
@@ -281,7 +281,7 @@ impl AwsSource {
     }
 
     /// The detail queries of load balancers whose detail tier is awake, and the slow queries of
-    /// those whose slow tier is due (only the gauges where it is not, but detail is awake).
+    /// those whose slow tier is due (only the host counts where it is not, but detail is awake).
     fn plan_tiers(&mut self, queries: &[Query], now: i64) -> Read {
         let mut read = Read::default();
         for (lb, book) in &mut self.books {
@@ -295,7 +295,6 @@ impl AwsSource {
                 let window = book.pending(Tier::Slow, now);
                 read.windows.insert((lb.clone(), Tier::Slow), window);
             }
-            let gauge = |q: &Query| q.metric.family.kind != Kind::Counter;
             read.queries.extend(
                 queries
                     .iter()
@@ -303,7 +302,7 @@ impl AwsSource {
                     .filter(|q| match q.metric.tier {
                         Tier::Sentinel => false,
                         Tier::Detail => awake,
-                        Tier::Slow => slow_due || (awake && gauge(q)),
+                        Tier::Slow => slow_due || (awake && read_while_awake(q.metric.family)),
                     })
                     .cloned(),
             );
@@ -494,6 +493,8 @@ pub fn policy(job: &AwsJob) -> Policy {
         period: job.period.as_duration(),
         delay: job.delay.as_duration(),
         slow_interval: job.slow_interval.as_duration(),
+        // Billed per metric, not per datapoint: the slow tier reads the job's own period.
+        slow_period: job.period.as_duration(),
     }
 }
 
@@ -509,7 +510,7 @@ pub fn tier_sizes(lb: &discovery::LoadBalancer) -> TierSizes {
             Tier::Detail => sizes.detail += 1,
             Tier::Slow => {
                 sizes.slow += 1;
-                if query.metric.family.kind != Kind::Counter {
+                if read_while_awake(query.metric.family) {
                     sizes.slow_gauges += 1;
                 }
             }
