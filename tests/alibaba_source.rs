@@ -461,6 +461,8 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
     }
     let calls = at(&series, "lbtriage_api_calls_total", &[("outcome", "success")]);
     let per_month = calls / cycles as f64 * 43_200.0;
+    // The figure docs/BENCHMARKS.md records (`--nocapture`).
+    eprintln!("{calls} calls in {cycles} cycles: {per_month:.0} a month");
     assert!(
         per_month < 300_000.0,
         "{calls} calls in {cycles} cycles: {per_month:.0} a month"
@@ -528,4 +530,119 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
         (drops - released * 6.0).abs() < 1e-6,
         "{drops} against {released} minutes of 6"
     );
+}
+
+/// `lbtriage plan` surveys the CloudMonitor test server (read-only calls) and prices the job;
+/// a run then makes exactly the calls per read it priced: 240 instances with one listener each,
+/// so a detail read over the five-period gauge lookback (and the period at its end) takes two
+/// pages in `full`, and everything else one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_counts_the_calls_a_run_then_makes() {
+    let server = CmsServer::start(1000, 50);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let base = now / 60 * 60 - 1500;
+    let mut points = Vec::new();
+    for minute in 0..30 {
+        let t = base + minute * 60;
+        for i in 0..240 {
+            let id = format!("lb-{i:03}");
+            points.push(point("acs_slb_dashboard", "InstanceQps", t, &id, None, 2.0));
+            points.push(point(
+                "acs_slb_dashboard",
+                "InstanceQpsUtilization",
+                t,
+                &id,
+                None,
+                10.0,
+            ));
+            points.push(point("acs_slb_dashboard", "UpstreamRt", t, &id, Some(80), 20.0));
+            points.push(point(
+                "acs_slb_dashboard",
+                "HeathyServerCount",
+                t,
+                &id,
+                Some(80),
+                2.0,
+            ));
+        }
+    }
+    server.seed(&points);
+    let job = format!(
+        "alibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n",
+        server.endpoint
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(&config, &job).expect("write config");
+    let output = crate::support::lbtriage_command()
+        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID)
+        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET)
+        .args([
+            "plan",
+            "--config.file",
+            &config.to_string_lossy(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run lbtriage plan");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan JSON");
+    let row = &plan["jobs"][0];
+    assert_eq!(
+        row["by_namespace"]["acs_slb_dashboard"],
+        json!({"instances": 240, "listeners": 240})
+    );
+    let per_read = |tier: &str| row["calls_per_read"][tier].as_f64().expect("number");
+    // 3 sentinel metrics, one page each; 11 slow metrics, one page each (4 periods × 240).
+    assert_eq!((per_read("sentinel"), per_read("slow")), (3.0, 11.0));
+
+    let tier_calls =
+        |series: &[Series], tier: &str| at(series, "lbtriage_collection_calls_total", &[("tier", tier)]);
+    let mut adaptive = Harness::new(
+        &server,
+        "    namespaces: [acs_slb_dashboard]\n",
+        ALIBABA_SECRET,
+        50,
+    );
+    // Ten minutes into the data, so every read's range holds data.
+    let first = base + 600;
+    let mut series = Vec::new();
+    for cycle in 0..16 {
+        series = adaptive.collect_at(first + cycle * 60).await;
+    }
+    assert_eq!(at(&series, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(tier_calls(&series, "sentinel"), 16.0 * per_read("sentinel"));
+    assert_eq!(
+        tier_calls(&series, "slow"),
+        2.0 * per_read("slow"),
+        "slow reads at cycles 0 and 15"
+    );
+    assert_eq!(tier_calls(&series, "detail"), 0.0);
+    let month = |mode: &str| row[mode]["calls_per_month"].as_f64().expect("number");
+    assert_eq!(month("adaptive_quiet"), 3.0 * 43_200.0 + 11.0 * 2_880.0);
+
+    let mut full = Harness::new(
+        &server,
+        "    namespaces: [acs_slb_dashboard]\n    collection: full\n",
+        ALIBABA_SECRET,
+        50,
+    );
+    let total = |series: &[Series]| -> f64 {
+        ["sentinel", "detail", "slow"]
+            .iter()
+            .map(|t| tier_calls(series, t))
+            .sum()
+    };
+    let after_first = total(&full.collect_at(first).await);
+    let second_cycle = total(&full.collect_at(first + 60).await) - after_first;
+    assert_eq!(second_cycle, per_read("full"));
+    assert_eq!(per_read("full"), 3.0 + 2.0 * 2.0 + 11.0);
 }

@@ -7,15 +7,23 @@ use anyhow::Context as _;
 use serde_json::{json, Value};
 
 use super::diagnose::Output;
-use crate::config::{AwsJob, Config};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::config::{AlibabaJob, AlibabaNamespace, AwsJob, Config};
+use crate::runtime::system_clock;
+use crate::sources::alibaba::client::RateLimiter;
+use crate::sources::alibaba::{self, AlibabaSource, CallsPerRead, Fleet};
 use crate::sources::aws::{self, discovery, Clients};
 use crate::sources::telemetry::ApiCalls;
-use crate::sources::tiers::{self, Tier, TierSizes, MONTH_SECONDS};
+use crate::sources::tiers::{self, Policy, Tier, TierSizes, MONTH_SECONDS};
 
 /// CloudWatch `GetMetricData`: $0.01 per 1,000 metrics requested (no free tier).
 const USD_PER_METRIC: f64 = 0.01 / 1000.0;
 /// The share of time the "erroring" estimate keeps each load balancer's detail tier awake.
 const ERRORING_SHARE: f64 = 0.05;
+/// CloudMonitor's free query calls a month, per account.
+const ALIBABA_FREE_CALLS: f64 = 1_000_000.0;
 /// Queries per `GetMetricData` call.
 const QUERIES_PER_CALL: u64 = aws::cloudwatch::MAX_QUERIES_PER_CALL as u64;
 
@@ -62,17 +70,72 @@ async fn plan(config: &Config) -> anyhow::Result<Vec<Value>> {
         }
     }
     for job in &config.alibaba {
+        let limiter = std::sync::Arc::new(RateLimiter::new(job.max_calls_per_second));
         for region in &job.regions {
-            rows.push(json!({
-                "provider": "alibaba",
-                "job": job.name,
-                "region": region,
-                "note": "collected in full every cycle (adaptive tiers are AWS-only so far): one \
-                         DescribeMetricList call per metric name and page",
-            }));
+            let source = AlibabaSource::new(job.clone(), region.clone(), limiter.clone(), system_clock());
+            let fleets = source
+                .survey(system_clock()())
+                .await
+                .map_err(|err| anyhow::anyhow!("surveying alibaba job {:?} in {region}: {err}", job.name))?;
+            rows.push(alibaba_row(job, region, &fleets));
         }
     }
     Ok(rows)
+}
+
+/// CloudMonitor is billed in calls against a free quota: calls a month per tier and mode.
+fn alibaba_row(job: &AlibabaJob, region: &str, fleets: &BTreeMap<AlibabaNamespace, Fleet>) -> Value {
+    let interval = job.interval.as_duration();
+    let policy = alibaba::policy(job);
+    let cycles = MONTH_SECONDS as f64 / interval.as_secs_f64().max(1.0);
+    let slow_reads = MONTH_SECONDS as f64 / policy.slow_interval.as_secs_f64().max(1.0);
+    let mut per_read = CallsPerRead::default();
+    let mut found = BTreeMap::new();
+    for (namespace, fleet) in fleets {
+        let calls = alibaba::calls_per_read(job, *namespace, *fleet);
+        per_read.sentinel += calls.sentinel;
+        per_read.slow += calls.slow;
+        per_read.awake += calls.awake;
+        per_read.full += calls.full;
+        found.insert(
+            namespace.as_str(),
+            json!({"instances": fleet.instances, "listeners": fleet.listeners}),
+        );
+    }
+    let quiet = per_read.sentinel * cycles + per_read.slow * slow_reads;
+    let mode = |calls: f64| {
+        json!({
+            "calls_per_month": calls.round(),
+            "share_of_free_quota": (calls / ALIBABA_FREE_CALLS * 1000.0).round() / 1000.0,
+        })
+    };
+    json!({
+        "provider": "alibaba",
+        "job": job.name,
+        "region": region,
+        "collection": job.collection.as_str(),
+        "load_balancers": fleets.values().map(|f| f.instances).sum::<u64>(),
+        "by_namespace": found,
+        "calls_per_read": {
+            "sentinel": per_read.sentinel,
+            "slow": per_read.slow,
+            "awake": per_read.awake,
+            "full": per_read.full,
+        },
+        "adaptive_quiet": mode(quiet),
+        "adaptive_erroring_5pct": mode(quiet + ERRORING_SHARE * cycles * per_read.awake),
+        "full": mode(per_read.full * cycles),
+        "worst_latency_seconds": latencies(&policy, interval),
+    })
+}
+
+fn latencies(policy: &Policy, interval: Duration) -> Value {
+    let latency = |tier| tiers::worst_latency(tier, policy, interval).as_secs();
+    json!({
+        "sentinel": latency(Tier::Sentinel),
+        "detail": latency(Tier::Detail),
+        "slow": latency(Tier::Slow),
+    })
 }
 
 fn aws_row(job: &AwsJob, region: &str, inventory: &discovery::Inventory) -> Value {
@@ -97,7 +160,6 @@ fn aws_row(job: &AwsJob, region: &str, inventory: &discovery::Inventory) -> Valu
             "get_metric_data_calls_per_month": calls.map(f64::round),
         })
     };
-    let latency = |tier| tiers::worst_latency(tier, &policy, interval).as_secs();
     json!({
         "provider": "aws",
         "job": job.name,
@@ -115,57 +177,75 @@ fn aws_row(job: &AwsJob, region: &str, inventory: &discovery::Inventory) -> Valu
         "adaptive_quiet": mode(quiet, Some(quiet_calls)),
         "adaptive_erroring_5pct": mode(erroring, None),
         "full": mode(full, Some(per_month(interval) * calls(sizes.full))),
-        "worst_latency_seconds": {
-            "sentinel": latency(Tier::Sentinel),
-            "detail": latency(Tier::Detail),
-            "slow": latency(Tier::Slow),
-        },
+        "worst_latency_seconds": latencies(&policy, interval),
     })
 }
 
 fn text(rows: &[Value]) -> String {
     let mut out = String::new();
     for row in rows {
-        let head = format!(
-            "{} job {} in {}",
+        let alibaba = row["provider"] == "alibaba";
+        let _ = writeln!(
+            out,
+            "{} job {} in {}: {} load balancers {} (collection: {})",
             row["provider"].as_str().unwrap_or(""),
             row["job"],
-            row["region"]
-        );
-        if let Some(note) = row["note"].as_str() {
-            out += &format!("{head}: {note}\n\n");
-            continue;
-        }
-        out += &format!(
-            "{head}: {} load balancers {} (collection: {})\n",
+            row["region"],
             row["load_balancers"],
-            row["by_type"],
+            if alibaba {
+                &row["by_namespace"]
+            } else {
+                &row["by_type"]
+            },
             row["collection"].as_str().unwrap_or("")
         );
-        let reads = &row["metrics_per_read"];
-        out += &format!(
-            "  metrics per read: sentinel {} every cycle, detail {} while erroring, slow {} every slow interval; full {} every cycle\n",
-            reads["sentinel"], reads["detail"], reads["slow"], reads["full"]
-        );
+        if alibaba {
+            let reads = &row["calls_per_read"];
+            let _ = writeln!(
+                out,
+                "  calls per read: sentinel {} every cycle, slow {} every slow interval, {} more each cycle an instance errs; full {} every cycle",
+                reads["sentinel"], reads["slow"], reads["awake"], reads["full"]
+            );
+        } else {
+            let reads = &row["metrics_per_read"];
+            let _ = writeln!(
+                out,
+                "  metrics per read: sentinel {} every cycle, detail {} while erroring, slow {} every slow interval; full {} every cycle",
+                reads["sentinel"], reads["detail"], reads["slow"], reads["full"]
+            );
+        }
         for (name, key) in [
             ("adaptive, quiet", "adaptive_quiet"),
             ("adaptive, 5 % of time erroring", "adaptive_erroring_5pct"),
             ("full", "full"),
         ] {
             let mode = &row[key];
-            out += &format!(
-                "  {name:<32} {:>14} metrics/month  ${:>10.2}/month",
-                mode["metrics_per_month"].as_f64().unwrap_or(0.0),
-                mode["usd_per_month"].as_f64().unwrap_or(0.0)
-            );
-            if let Some(calls) = mode["get_metric_data_calls_per_month"].as_f64() {
-                out += &format!("  {calls:>9} calls/month");
+            let number = |field: &str| mode[field].as_f64().unwrap_or(0.0);
+            let _ = write!(out, "  {name:<32}");
+            if alibaba {
+                let _ = write!(
+                    out,
+                    " {:>12} calls/month  {:>5.1} % of the free quota",
+                    number("calls_per_month"),
+                    number("share_of_free_quota") * 100.0
+                );
+            } else {
+                let _ = write!(
+                    out,
+                    " {:>14} metrics/month  ${:>10.2}/month",
+                    number("metrics_per_month"),
+                    number("usd_per_month")
+                );
+                if let Some(calls) = mode["get_metric_data_calls_per_month"].as_f64() {
+                    let _ = write!(out, "  {calls:>9} calls/month");
+                }
             }
-            out += "\n";
+            out.push('\n');
         }
         let latency = &row["worst_latency_seconds"];
-        out += &format!(
-            "  worst-case detection latency: sentinel {} s, detail {} s, slow {} s\n\n",
+        let _ = writeln!(
+            out,
+            "  worst-case detection latency: sentinel {} s, detail {} s, slow {} s\n",
             latency["sentinel"], latency["detail"], latency["slow"]
         );
     }

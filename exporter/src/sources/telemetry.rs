@@ -119,6 +119,15 @@ impl ApiCalls {
         self.metrics_requested.fetch_add(count, Ordering::Relaxed);
     }
 
+    /// Counts for a source with collection tiers: each tier's series shows from the start, at zero.
+    pub fn with_tiers() -> Self {
+        let calls = ApiCalls::default();
+        for tier in Tier::ALL {
+            calls.record_tier(tier, 0, 0);
+        }
+        calls
+    }
+
     /// One metric-reading call of `tier` that asked for `metrics` metrics.
     pub fn record_tier(&self, tier: Tier, calls: u64, metrics: u64) {
         let mut tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());

@@ -379,6 +379,12 @@ pub fn metrics_in(namespace: AlibabaNamespace, tier: Tier) -> BTreeSet<&'static 
         .collect()
 }
 
+/// Whether a metric answers one datapoint per listener (SLB's listener-level metrics) rather than
+/// one per instance: what its pages depend on.
+pub fn per_listener(namespace: AlibabaNamespace, metric: &str) -> bool {
+    namespace == AlibabaNamespace::Slb && !metric.starts_with("Instance")
+}
+
 /// Whether every series reading `metric` is also read while an instance's detail tier is awake.
 pub fn read_while_awake(namespace: AlibabaNamespace, metric: &str) -> bool {
     SERIES

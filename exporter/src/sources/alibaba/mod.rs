@@ -123,7 +123,7 @@ impl AlibabaSource {
             region,
             client,
             clock,
-            calls: ApiCalls::default(),
+            calls: ApiCalls::with_tiers(),
             ledger,
             books: HashMap::new(),
             counters: Counters::default(),
@@ -192,7 +192,9 @@ impl AlibabaSource {
                 namespace: namespace.as_str(),
                 metric,
                 period,
-                // The API's range excludes its start: one second earlier includes `start`.
+                // The API's range is `(StartTime, EndTime]`: one second earlier includes `start`.
+                // It also holds the period still filling at `end` (not counted; it names the
+                // instances on the first cycle).
                 start: start - 1,
                 end,
                 dimensions: dimensions.clone(),
@@ -242,8 +244,9 @@ impl AlibabaSource {
             }
             let metrics = metrics::metrics_in(namespace, Tier::Sentinel);
             let dimensions = self.dimensions(namespace, None);
-            let range = (window.start, window.end);
+            // At least the newest period: the first cycle counts nothing but learns the instances.
             let period = self.ledger.period();
+            let range = (window.start.min(window.end - period), window.end);
             sentinel.extend(
                 self.read(Tier::Sentinel, namespace, &metrics, dimensions, period, range)
                     .await?,
@@ -508,6 +511,125 @@ impl AlibabaSource {
             &mut out,
         );
         out
+    }
+}
+
+/// What one namespace of a region holds, as `lbtriage plan` finds it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fleet {
+    pub instances: u64,
+    /// (instance, listener) pairs: per-listener metrics return one datapoint per listener.
+    pub listeners: u64,
+}
+
+/// `DescribeMetricList` calls per read of each tier for one namespace, pages included.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CallsPerRead {
+    /// Every cycle (0 for a namespace without instances: it is probed on the slow cadence).
+    pub sentinel: f64,
+    /// Every `slow_interval` (for an empty namespace: its sentinel and slow metrics, once).
+    pub slow: f64,
+    /// Every cycle in which an instance of the namespace errs: detail and host counts.
+    pub awake: f64,
+    /// Every cycle in `full` collection.
+    pub full: f64,
+}
+
+/// The documented page size of `DescribeMetricList`.
+const POINTS_PER_PAGE: u64 = 1000;
+
+/// The calls a job's reads take for a namespace holding `fleet`: one per metric and page.
+pub fn calls_per_read(job: &AlibabaJob, namespace: AlibabaNamespace, fleet: Fleet) -> CallsPerRead {
+    let policy = policy(job);
+    let period = policy.period.as_secs().max(1);
+    let per_cycle = job.interval.as_duration().as_secs().div_ceil(period).max(1);
+    let per_slow_read = (policy.slow_interval.as_secs() / policy.slow_period.as_secs().max(1)).max(1);
+    let pages = |tier: Tier, periods: u64| -> f64 {
+        metrics::metrics_in(namespace, tier)
+            .iter()
+            .map(|metric| {
+                let series = if metrics::per_listener(namespace, metric) {
+                    fleet.listeners
+                } else {
+                    fleet.instances
+                };
+                // `(start, end]` holds the period at `end` too.
+                (series * (periods + 1)).div_ceil(POINTS_PER_PAGE).max(1) as f64
+            })
+            .sum()
+    };
+    let names = |tier: Tier| metrics::metrics_in(namespace, tier).len() as f64;
+    let host_counts = metrics::metrics_in(namespace, Tier::Slow)
+        .iter()
+        .filter(|m| metrics::read_while_awake(namespace, m))
+        .count() as f64;
+    // In `full`, the detail tier's gauges are read over the gauge lookback every cycle.
+    let full = pages(Tier::Sentinel, per_cycle)
+        + pages(Tier::Detail, GAUGE_LOOKBACK_PERIODS as u64)
+        + pages(Tier::Slow, per_cycle);
+    if fleet.instances == 0 {
+        return CallsPerRead {
+            sentinel: 0.0,
+            slow: names(Tier::Sentinel) + names(Tier::Slow),
+            awake: 0.0,
+            full,
+        };
+    }
+    CallsPerRead {
+        sentinel: pages(Tier::Sentinel, per_cycle),
+        slow: pages(Tier::Slow, per_slow_read),
+        awake: names(Tier::Detail) + host_counts,
+        full,
+    }
+}
+
+impl AlibabaSource {
+    /// Instances and listeners per configured namespace, from the last five periods of a
+    /// request metric and a per-listener metric (read-only calls).
+    pub async fn survey(&self, now: i64) -> Result<BTreeMap<AlibabaNamespace, Fleet>, String> {
+        let period = self.ledger.period();
+        let end = self.ledger.complete_until(now);
+        let range = (end - GAUGE_LOOKBACK_PERIODS * period, end);
+        let mut fleets = BTreeMap::new();
+        for namespace in self.job.namespaces.clone() {
+            let requests = SERIES
+                .iter()
+                .find(|s| s.namespace == namespace && std::ptr::eq(s.family, &families::LB_REQUESTS))
+                .map(|s| s.terms[0].0);
+            let listener = metrics::metrics(namespace)
+                .into_iter()
+                .find(|m| metrics::per_listener(namespace, m));
+            let probe: BTreeSet<&'static str> = requests.into_iter().chain(listener).collect();
+            let read = self
+                .read(
+                    Tier::Sentinel,
+                    namespace,
+                    &probe,
+                    self.dimensions(namespace, None),
+                    period,
+                    range,
+                )
+                .await?;
+            let mut instances = BTreeSet::new();
+            let mut listeners = BTreeSet::new();
+            for ((_, metric), points) in &read {
+                for point in points {
+                    if metrics::per_listener(namespace, metric) {
+                        listeners.insert((point.instance.clone(), point.port.clone()));
+                    } else {
+                        instances.insert(point.instance.clone());
+                    }
+                }
+            }
+            let instances = instances.len() as u64;
+            let listeners = if listeners.is_empty() {
+                instances
+            } else {
+                listeners.len() as u64
+            };
+            fleets.insert(namespace, Fleet { instances, listeners });
+        }
+        Ok(fleets)
     }
 }
 

@@ -144,16 +144,12 @@ impl AwsSource {
             job.delay.as_duration(),
             MAX_PERIODS_PER_CYCLE,
         );
-        let calls = ApiCalls::default();
-        for tier in Tier::ALL {
-            calls.record_tier(tier, 0, 0);
-        }
         AwsSource {
             job,
             region,
             clients,
             clock,
-            calls,
+            calls: ApiCalls::with_tiers(),
             inventory: None,
             ledger,
             books: HashMap::new(),
