@@ -63,11 +63,42 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
 
     let mut adaptive = Harness::new(&emulator.endpoint, "").await;
     let mut full = Harness::new(&emulator.endpoint, "    collection: full\n").await;
+    let failing_lbs: Vec<String> = failing.iter().map(|name| dimension(&fleet, name)).collect();
+    // What the rules read of a failing ALB, cycle by cycle: the same in both modes, so a cause with
+    // 5xx is seen in the same cycle (detection latency unchanged).
+    let fast = |series: &[Series], lb: &str| -> Vec<f64> {
+        [
+            (
+                "lbtriage_lb_responses_total",
+                vec![("origin", "lb"), ("code", "502")],
+            ),
+            (
+                "lbtriage_lb_responses_total",
+                vec![("origin", "backend"), ("code", "5xx")],
+            ),
+            ("lbtriage_lb_target_connection_errors_total", vec![]),
+            ("lbtriage_lb_requests_total", vec![]),
+            ("lbtriage_lb_healthy_targets", vec![]),
+        ]
+        .into_iter()
+        .map(|(family, mut labels)| {
+            labels.push(("lb", lb));
+            value(series, family, &labels)
+        })
+        .collect()
+    };
     let (mut last_adaptive, mut last_full) = (Vec::new(), Vec::new());
     for cycle in 0..24 {
         let now = base + FIRST_CYCLE + cycle * PERIOD;
         last_adaptive = adaptive.collect_at(now).await;
         last_full = full.collect_at(now).await;
+        for lb in &failing_lbs {
+            assert_eq!(
+                fast(&last_adaptive, lb),
+                fast(&last_full, lb),
+                "cycle {cycle}, {lb}"
+            );
+        }
     }
     let (a, f) = (&last_adaptive, &last_full);
     assert_eq!(value(a, "lbtriage_source_up", &[]), 1.0);

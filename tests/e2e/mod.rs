@@ -480,5 +480,19 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     for ((lb, cause), took) in &first_seen {
         report.push_str(&format!("  {cause:<32} {lb:<40} {:>5.1} s\n", took.as_secs_f64()));
     }
+    // How long a collection cycle took at most: what the cycle adds to each latency above.
+    let query = "/api/v1/query?query=max%20by%20(provider)%20(max_over_time(lbtriage_collection_duration_seconds%5B10m%5D))";
+    if let Some(body) = http_get(prometheus_port, query, &[])
+        .ok()
+        .and_then(|r| serde_json::from_slice::<Value>(&r.body).ok())
+    {
+        for result in body["data"]["result"].as_array().into_iter().flatten() {
+            report.push_str(&format!(
+                "  longest collection cycle, {}: {} s\n",
+                result["metric"]["provider"].as_str().unwrap_or_default(),
+                result["value"][1].as_str().unwrap_or_default()
+            ));
+        }
+    }
     eprintln!("{report}");
 }

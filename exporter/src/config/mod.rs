@@ -204,6 +204,21 @@ mod tests {
                 "at least 1s",
             ),
             (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    slow_interval: 30s\n",
+                "aws[0].slow_interval",
+                "shorter than interval",
+            ),
+            (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    collection: lazy\n",
+                "aws[0].collection",
+                "unknown variant",
+            ),
+            (
+                "alibaba:\n  - name: a\n    regions: [cn-hangzhou]\n    interval: 120s\n    slow_interval: 60s\n",
+                "alibaba[0].slow_interval",
+                "shorter than interval",
+            ),
+            (
                 "aws:\n  - name: a\n    regions: [us-east-1]\n    delay: -5s\n",
                 "aws[0].delay",
                 "negative",

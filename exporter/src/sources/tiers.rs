@@ -58,6 +58,17 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// How old a gauge's datapoint may be and still be exported: the lookback, plus the slow
+    /// cadence for gauges read on it.
+    pub fn gauge_horizon(&self, tier: Tier, lookback: i64) -> i64 {
+        match (tier, self.collection) {
+            (Tier::Slow, Collection::Adaptive) => {
+                lookback + (self.slow_interval + self.slow_period).as_secs() as i64
+            }
+            _ => lookback,
+        }
+    }
+
     fn period_secs(&self) -> i64 {
         self.period.as_secs().max(1) as i64
     }

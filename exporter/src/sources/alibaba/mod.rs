@@ -445,17 +445,9 @@ impl AlibabaSource {
         ]
     }
 
-    /// How old a gauge's datapoint may be and still be exported: the lookback, plus the slow
-    /// interval for gauges read on the slow cadence.
     fn gauge_horizon(&self, tier: Tier) -> i64 {
         let lookback = GAUGE_LOOKBACK_PERIODS * self.ledger.period();
-        match (tier, self.job.collection) {
-            (Tier::Slow, Collection::Adaptive) => {
-                let policy = self.policy();
-                lookback + (policy.slow_interval + policy.slow_period).as_secs() as i64
-            }
-            _ => lookback,
-        }
+        self.policy().gauge_horizon(tier, lookback)
     }
 
     fn snapshot(&self) -> Vec<Sample> {

@@ -373,16 +373,9 @@ impl AwsSource {
         }
     }
 
-    /// How old a gauge's datapoint may be and still be exported: the lookback, plus the slow
-    /// interval for gauges read on the slow cadence.
     fn gauge_horizon(&self, tier: Tier) -> i64 {
         let lookback = GAUGE_LOOKBACK_PERIODS * self.ledger.period();
-        match (tier, self.job.collection) {
-            (Tier::Slow, Collection::Adaptive) => {
-                lookback + self.job.slow_interval.as_duration().as_secs() as i64
-            }
-            _ => lookback,
-        }
+        self.policy().gauge_horizon(tier, lookback)
     }
 
     fn snapshot(&self) -> Vec<Sample> {
