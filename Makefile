@@ -44,7 +44,7 @@ lint:
 ## Every test: formatting and lints, unit tests, the integration binary (emulator, real binary,
 ## promtool), and a short run of the demo.
 test: deps venv lint
-	$(CARGO) test --lib --bins --test integration
+	$(CARGO) test --lib --test integration
 	$(MAKE) --no-print-directory demo-smoke
 
 ## The demo: emulated AWS (moto + bridge) with a fleet and an incident, lbtriage against it.

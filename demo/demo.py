@@ -48,9 +48,10 @@ FLEET = {
     ],
 }
 # Each incident: (title, load balancer, metric, datapoints per period). They roll every 30 s.
+# The NLB's incident first: its cause is the slowest to alert, so `--check` finishes sooner.
 INCIDENTS = [
-    ("shop: targets close keep-alive early -> LB-generated 502", "shop", "HTTPCode_ELB_502_Count", 40),
     ("edge: source ports exhausted towards targets", "edge", "PortAllocationErrorCount", 25),
+    ("shop: targets close keep-alive early -> LB-generated 502", "shop", "HTTPCode_ELB_502_Count", 40),
     ("legacy: surge queue full -> spillover", "legacy", "SpilloverCount", 30),
     ("api: backend application returns 5xx", "api", "HTTPCode_Target_5XX_Count", 50),
 ]

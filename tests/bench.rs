@@ -25,7 +25,12 @@ async fn bench_api_efficiency() {
             None,
         );
         let seed_seconds = started.elapsed().as_secs_f64();
-        let mut harness = Harness::new(&emulator.endpoint, "    discovery_ttl: 1h\n").await;
+        // Full collection: the formula is about reading every metric every cycle.
+        let mut harness = Harness::new(
+            &emulator.endpoint,
+            "    discovery_ttl: 1h\n    collection: full\n",
+        )
+        .await;
         let base = base_time();
         let first = harness.collect_at(base).await;
         let discovery = |series: &[crate::support::Series]| {

@@ -382,9 +382,11 @@ impl Emulator {
             .expect("endpoint port")
     }
 
-    /// Stops moto and the bridge: the cloud API becomes unreachable.
+    /// Stops moto and the bridge and closes the bridge's port: the cloud API refuses connections
+    /// (a held port would accept them into its backlog, and each call would wait out its timeout).
     pub fn kill(&mut self) {
         self.bridge.take();
+        self.bridge_socket.take();
         self.moto.take();
     }
 }

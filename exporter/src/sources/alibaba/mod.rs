@@ -174,8 +174,9 @@ impl AlibabaSource {
         policy(&self.job)
     }
 
-    /// Reads `metrics` of a namespace over `[start, end)` at `period`, one call (and its pages)
-    /// per metric, and books the calls under `tier`. Any failure fails the whole read.
+    /// Reads `metrics` of a namespace from `start` through the period at `end`, at `period`, one
+    /// call (and its pages) per metric, and books the calls under `tier`. Any failure fails the
+    /// whole read.
     async fn read(
         &self,
         tier: Tier,
