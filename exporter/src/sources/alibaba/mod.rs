@@ -2,8 +2,8 @@
 //! ALB metrics from CloudMonitor (`DescribeMetricList`) into the same families as AWS, so the same
 //! rules fire. Instances are the ones the metrics name (CloudMonitor returns every instance of the
 //! account per call), optionally narrowed to `instance_ids`. Counting follows the AWS source: each
-//! period once, after `delay`; a failed cycle changes nothing and the next one reads the missed
-//! periods.
+//! period once, after `delay`, in tiers (`sources/tiers.rs`); a failed read changes nothing of its
+//! tier and the next cycle reads the missed periods.
 
 pub mod client;
 pub mod datapoints;
