@@ -230,7 +230,8 @@ impl AwsSource {
         self.counters.retain(|key| live.contains(key));
         self.gauges.retain(|key, _| live.contains(key));
         let policy = self.policy();
-        self.books.retain(|lb, _| queries.iter().any(|q| &q.key.lb == lb));
+        let live_lbs: HashSet<&str> = queries.iter().map(|q| q.key.lb.as_str()).collect();
+        self.books.retain(|lb, _| live_lbs.contains(lb.as_str()));
         for query in &queries {
             self.books
                 .entry(query.key.lb.clone())
@@ -281,9 +282,10 @@ impl AwsSource {
     /// those whose slow tier is due (only the host counts where it is not, but detail is awake).
     fn plan_tiers(&mut self, queries: &[Query], now: i64) -> Read {
         let mut read = Read::default();
+        // (awake, slow due) per load balancer, decided once.
+        let mut reading: HashMap<&str, (bool, bool)> = HashMap::new();
         for (lb, book) in &mut self.books {
-            let awake = book.detail_awake();
-            let slow_due = book.slow_due(now);
+            let (awake, slow_due) = (book.detail_awake(), book.slow_due(now));
             if awake {
                 let window = book.pending(Tier::Detail, now);
                 read.windows.insert((lb.clone(), Tier::Detail), window);
@@ -292,18 +294,20 @@ impl AwsSource {
                 let window = book.pending(Tier::Slow, now);
                 read.windows.insert((lb.clone(), Tier::Slow), window);
             }
-            read.queries.extend(
-                queries
-                    .iter()
-                    .filter(|q| &q.key.lb == lb)
-                    .filter(|q| match q.metric.tier {
-                        Tier::Sentinel => false,
-                        Tier::Detail => awake,
-                        Tier::Slow => slow_due || (awake && read_while_awake(q.metric.family)),
-                    })
-                    .cloned(),
-            );
+            reading.insert(lb.as_str(), (awake, slow_due));
         }
+        read.queries = queries
+            .iter()
+            .filter(|q| {
+                let (awake, slow_due) = reading.get(q.key.lb.as_str()).copied().unwrap_or_default();
+                match q.metric.tier {
+                    Tier::Sentinel => false,
+                    Tier::Detail => awake,
+                    Tier::Slow => slow_due || (awake && read_while_awake(q.metric.family)),
+                }
+            })
+            .cloned()
+            .collect();
         read
     }
 
