@@ -1,7 +1,6 @@
 //! The `alibaba:` schema and its validation.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -109,15 +108,7 @@ impl Config {
                     format!("{} is not a CloudMonitor period (60s, 300s or 900s)", job.period),
                 ));
             }
-            if job.interval.as_duration() < Duration::from_secs(1) {
-                return Err(ConfigError::at(key("interval"), "must be at least 1s"));
-            }
-            if job.slow_interval.as_duration() < job.interval.as_duration() {
-                return Err(ConfigError::at(
-                    key("slow_interval"),
-                    format!("{} is shorter than interval {}", job.slow_interval, job.interval),
-                ));
-            }
+            job_keys.validate_intervals(&job.interval, &job.slow_interval)?;
             if !(1..=50).contains(&job.max_calls_per_second) {
                 return Err(ConfigError::at(
                     key("max_calls_per_second"),

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::{Config, ConfigError};
+use super::{Config, ConfigError, PromDuration};
 
 impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -51,17 +51,9 @@ impl Config {
                     ),
                 ));
             }
-            if job.interval.as_duration() < Duration::from_secs(1) {
-                return Err(ConfigError::at(key("interval"), "must be at least 1s"));
-            }
+            job_keys.validate_intervals(&job.interval, &job.slow_interval)?;
             if job.discovery_ttl.as_duration() < Duration::from_secs(1) {
                 return Err(ConfigError::at(key("discovery_ttl"), "must be at least 1s"));
-            }
-            if job.slow_interval.as_duration() < job.interval.as_duration() {
-                return Err(ConfigError::at(
-                    key("slow_interval"),
-                    format!("{} is shorter than interval {}", job.slow_interval, job.interval),
-                ));
             }
         }
         self.validate_alibaba(&mut names)?;
@@ -116,6 +108,25 @@ impl<'a> JobKeys<'a> {
         }
         if let Some(url) = self.endpoint_url {
             check_url(url).map_err(|msg| ConfigError::at(key("endpoint_url"), msg))?;
+        }
+        Ok(())
+    }
+
+    /// The collection cadence: at least a second, and the slow tier no more often than a cycle.
+    pub(super) fn validate_intervals(
+        &self,
+        interval: &PromDuration,
+        slow_interval: &PromDuration,
+    ) -> Result<(), ConfigError> {
+        let key = |field: &str| format!("{}.{field}", self.prefix);
+        if interval.as_duration() < Duration::from_secs(1) {
+            return Err(ConfigError::at(key("interval"), "must be at least 1s"));
+        }
+        if slow_interval.as_duration() < interval.as_duration() {
+            return Err(ConfigError::at(
+                key("slow_interval"),
+                format!("{slow_interval} is shorter than interval {interval}"),
+            ));
         }
         Ok(())
     }
