@@ -182,9 +182,8 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     /// Adds to `counters` every held value whose period is due at `now`: `lag` after the period's
     /// data was complete, and never past what the slow tier has read.
     pub fn release(&mut self, now: i64, counters: &mut Counters<K>) {
-        let period = self.policy.period_secs();
-        let delay = self.policy.delay.as_secs() as i64;
-        let complete = (now - delay).div_euclid(period) * period - self.policy.lag();
+        // The detail ledger runs on the source's own period and delay.
+        let complete = self.detail.complete_until(now) - self.policy.lag();
         let until = self.slow.watermark().map_or(complete, |w| w.min(complete));
         self.held.retain(|(period, key, value)| {
             if *period < until {
@@ -194,11 +193,6 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
                 true
             }
         });
-    }
-
-    /// Where the slow tier's released counters stand.
-    pub fn slow_lag(&self) -> Duration {
-        Duration::from_secs(self.policy.lag() as u64)
     }
 }
 
