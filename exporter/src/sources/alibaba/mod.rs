@@ -400,9 +400,6 @@ impl AlibabaSource {
                 }
                 continue;
             }
-            for instance in self.instances_of(series.namespace) {
-                self.counters.add(&key(&instance, index, None), 0.0);
-            }
             for ((instance, timestamp, _), value) in &combined {
                 let window = windows.get(&(instance.clone(), series.tier));
                 let (Some(window), Some(book)) = (window, self.books.get_mut(instance)) else {
