@@ -281,32 +281,13 @@ async fn plan_prices_what_a_run_then_spends() {
         ]}),
         None,
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("lbtriage.yml");
-    std::fs::write(
-        &config,
-        format!(
+    let plan = crate::support::run_plan(
+        &format!(
             "aws:\n  - name: test\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 60s\n    delay: 120s\n",
             emulator.endpoint
         ),
-    )
-    .expect("write config");
-    let output = crate::support::lbtriage_command()
-        .args([
-            "plan",
-            "--config.file",
-            &config.to_string_lossy(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .expect("run lbtriage plan");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+        &[],
     );
-    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan JSON");
     let row = &plan["jobs"][0];
     assert_eq!(row["load_balancers"], 5);
     let per_read = |tier: &str| row["metrics_per_read"][tier].as_f64().expect("number");

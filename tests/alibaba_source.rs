@@ -130,6 +130,33 @@ fn seed(server: &CmsServer, base: i64) {
     server.seed(&points);
 }
 
+/// SLB datapoints for instances `lb-000`.. each minute of `minutes` from `base`:
+/// (metric, listener port, value).
+fn every_instance(
+    base: i64,
+    minutes: std::ops::Range<i64>,
+    instances: usize,
+    metrics: &[(&str, Option<u16>, f64)],
+) -> Vec<Value> {
+    let mut points = Vec::new();
+    for minute in minutes {
+        for i in 0..instances {
+            let id = format!("lb-{i:03}");
+            for (metric, port, value) in metrics {
+                points.push(point(
+                    "acs_slb_dashboard",
+                    metric,
+                    base + minute * 60,
+                    &id,
+                    *port,
+                    *value,
+                ));
+            }
+        }
+    }
+    points
+}
+
 fn at(series: &[Series], name: &str, labels: &[(&str, &str)]) -> f64 {
     value(series, name, labels)
 }
@@ -408,22 +435,15 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
     let server = CmsServer::start(1000, 50);
     let base = base_time() - 1200;
     let erroring = |minute: i64| (10..14).contains(&minute);
-    let mut points = Vec::new();
     // Through the last cycle's data end (about minute 31) and a few more.
+    let mut points = every_instance(
+        base,
+        0..36,
+        500,
+        &[("InstanceQps", None, 2.0), ("HeathyServerCount", Some(80), 2.0)],
+    );
     for minute in 0..36 {
         let t = base + minute * 60;
-        for i in 0..500 {
-            let id = format!("lb-{i:03}");
-            points.push(point("acs_slb_dashboard", "InstanceQps", t, &id, None, 2.0));
-            points.push(point(
-                "acs_slb_dashboard",
-                "HeathyServerCount",
-                t,
-                &id,
-                Some(80),
-                2.0,
-            ));
-        }
         if erroring(minute) {
             points.push(point(
                 "acs_slb_dashboard",
@@ -540,62 +560,29 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_counts_the_calls_a_run_then_makes() {
     let server = CmsServer::start(1000, 50);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let base = now / 60 * 60 - 1500;
-    let mut points = Vec::new();
-    for minute in 0..30 {
-        let t = base + minute * 60;
-        for i in 0..240 {
-            let id = format!("lb-{i:03}");
-            points.push(point("acs_slb_dashboard", "InstanceQps", t, &id, None, 2.0));
-            points.push(point(
-                "acs_slb_dashboard",
-                "InstanceQpsUtilization",
-                t,
-                &id,
-                None,
-                10.0,
-            ));
-            points.push(point("acs_slb_dashboard", "UpstreamRt", t, &id, Some(80), 20.0));
-            points.push(point(
-                "acs_slb_dashboard",
-                "HeathyServerCount",
-                t,
-                &id,
-                Some(80),
-                2.0,
-            ));
-        }
-    }
-    server.seed(&points);
-    let job = format!(
-        "alibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n",
-        server.endpoint
+    // 25 minutes ago to 5 minutes ahead: `plan` surveys the real last minutes.
+    let base = base_time() + 35 * 60;
+    server.seed(&every_instance(
+        base,
+        0..30,
+        240,
+        &[
+            ("InstanceQps", None, 2.0),
+            ("InstanceQpsUtilization", None, 10.0),
+            ("UpstreamRt", Some(80), 20.0),
+            ("HeathyServerCount", Some(80), 2.0),
+        ],
+    ));
+    let plan = crate::support::run_plan(
+        &format!(
+            "alibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n",
+            server.endpoint
+        ),
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET),
+        ],
     );
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("lbtriage.yml");
-    std::fs::write(&config, &job).expect("write config");
-    let output = crate::support::lbtriage_command()
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET)
-        .args([
-            "plan",
-            "--config.file",
-            &config.to_string_lossy(),
-            "--output",
-            "json",
-        ])
-        .output()
-        .expect("run lbtriage plan");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let plan: Value = serde_json::from_slice(&output.stdout).expect("plan JSON");
     let row = &plan["jobs"][0];
     assert_eq!(
         row["by_namespace"]["acs_slb_dashboard"],

@@ -130,6 +130,31 @@ pub fn lbtriage_command() -> Command {
     command
 }
 
+/// Runs `lbtriage plan --output json` on `config_yaml` with `env` set; fails the test unless it
+/// succeeds, and returns the document it printed.
+pub fn run_plan(config_yaml: &str, env: &[(&str, &str)]) -> serde_json::Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(&config, config_yaml).expect("write config");
+    let output = lbtriage_command()
+        .envs(env.iter().copied())
+        .args([
+            "plan",
+            "--config.file",
+            &config.to_string_lossy(),
+            "--output",
+            "json",
+        ])
+        .output()
+        .expect("run lbtriage plan");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("plan JSON")
+}
+
 /// The exporter under test: its process and everything it logged.
 pub struct Exporter {
     pub process: Process,
