@@ -38,6 +38,10 @@ pub struct AwsJob {
     pub endpoint_url: Option<String>,
     #[serde(default)]
     pub role_arn: Option<String>,
+    /// The external ID the role's trust policy requires (usual for cross-account roles); only
+    /// with `role_arn`.
+    #[serde(default)]
+    pub external_id: Option<String>,
     #[serde(default = "all_types")]
     pub load_balancer_types: Vec<LoadBalancerType>,
     /// Tag key → accepted values; a load balancer must match every key. Empty: every load balancer.

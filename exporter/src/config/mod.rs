@@ -234,6 +234,11 @@ mod tests {
                 "role ARN",
             ),
             (
+                "aws:\n  - name: a\n    regions: [us-east-1]\n    external_id: shop\n",
+                "aws[0].external_id",
+                "role_arn",
+            ),
+            (
                 "aws:\n  - name: a\n    regions: [us-east-1]\n    load_balancer_types: [gateway]\n",
                 "aws[0].load_balancer_types[0]",
                 "gateway",

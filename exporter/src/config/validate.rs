@@ -26,6 +26,22 @@ impl Config {
                     ));
                 }
             }
+            if job.external_id.is_some() && job.role_arn.is_none() {
+                return Err(ConfigError::at(
+                    key("external_id"),
+                    "is sent when assuming `role_arn`, which is not set",
+                ));
+            }
+            if job
+                .external_id
+                .as_deref()
+                .is_some_and(|id| !(2..=1224).contains(&id.len()))
+            {
+                return Err(ConfigError::at(
+                    key("external_id"),
+                    "must be 2 to 1,224 characters (the STS AssumeRole limit)",
+                ));
+            }
             if job.load_balancer_types.is_empty() {
                 return Err(ConfigError::at(
                     key("load_balancer_types"),

@@ -46,11 +46,11 @@ pub async fn sdk_config_with_credentials(
     let base = loader.load().await;
     match &job.role_arn {
         Some(role_arn) => {
-            let provider = AssumeRoleProvider::builder(role_arn)
-                .session_name("lbtriage")
-                .configure(&base)
-                .build()
-                .await;
+            let mut builder = AssumeRoleProvider::builder(role_arn).session_name("lbtriage");
+            if let Some(external_id) = &job.external_id {
+                builder = builder.external_id(external_id);
+            }
+            let provider = builder.configure(&base).build().await;
             base.into_builder()
                 .credentials_provider(SharedCredentialsProvider::new(provider))
                 .build()
