@@ -2,6 +2,7 @@
 //! exact counter and gauge values across cycles, call counts, tag filters, batching, and faults.
 
 use lbtriage::sources::telemetry::Outcome;
+use lbtriage::sources::Source;
 use lbtriage::store::{render, Format};
 use serde_json::json;
 

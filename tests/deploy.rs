@@ -1,6 +1,7 @@
 //! The deployment artifacts pass the checks their platforms would apply: Kubernetes schemas,
 //! systemd's verifier and security rating, promtool for the Prometheus config and the rules inside
-//! the PrometheusRule, and an IAM policy that grants exactly the API actions the code calls.
+//! the PrometheusRule, and each provider's policy (its registry row) grants exactly the API actions
+//! its code calls.
 
 use std::collections::BTreeSet;
 
@@ -95,12 +96,12 @@ fn systemd_unit_verifies_and_is_hardened() {
     assert!(score <= 2.0, "exposure {score} (OK is below 2.0): {text}");
 }
 
-/// API names the AWS source passes to `call`/`pages` (and its `API` constants).
-fn apis_called() -> BTreeSet<String> {
+/// API names a provider's code passes to `call`/`pages` or declares as an `API` constant.
+fn apis_called(provider: &str) -> BTreeSet<String> {
     let mut apis = BTreeSet::new();
-    let dir = repo_root().join("exporter/src/sources/aws");
+    let dir = repo_root().join("exporter/src/sources").join(provider);
     for entry in std::fs::read_dir(dir)
-        .expect("sources/aws")
+        .expect("the provider's folder")
         .filter_map(|e| e.ok())
     {
         let code = std::fs::read_to_string(entry.path()).expect("read source");
@@ -121,29 +122,52 @@ fn apis_called() -> BTreeSet<String> {
     apis
 }
 
+/// Each provider's policy grants exactly the actions its row declares, and those are exactly the
+/// API calls its code makes (an action is `service:Api`).
 #[test]
-fn iam_policy_grants_exactly_the_actions_the_code_calls() {
-    let expected: BTreeSet<String> = apis_called()
-        .into_iter()
-        .map(|api| match api.as_str() {
-            "GetMetricData" => format!("cloudwatch:{api}"),
-            "GetResources" => format!("tag:{api}"),
-            _ => format!("elasticloadbalancing:{api}"),
-        })
-        .collect();
-    assert!(expected.len() >= 7, "found the calls: {expected:?}");
-    let policy: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("deploy/iam/aws-policy.json")).expect("read"),
-    )
-    .expect("JSON");
-    let granted: BTreeSet<String> = policy["Statement"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|statement| statement["Action"].as_array().cloned().unwrap_or_default())
-        .filter_map(|action| action.as_str().map(str::to_string))
-        .collect();
-    assert_eq!(granted, expected);
+fn every_policy_grants_exactly_the_actions_the_code_calls() {
+    for provider in lbtriage::sources::registry::PROVIDERS {
+        let declared: BTreeSet<String> = (provider.actions)().into_iter().collect();
+        let called: BTreeSet<String> = declared
+            .iter()
+            .filter_map(|action| action.split_once(':').map(|(_, api)| api.to_string()))
+            .collect();
+        assert_eq!(
+            called,
+            apis_called(provider.name),
+            "{}: the declared actions name the calls the code makes",
+            provider.name
+        );
+        let policy: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(repo_root().join(provider.policy_file)).expect("read"),
+        )
+        .expect("JSON");
+        let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+        assert!(
+            !statements.is_empty(),
+            "{}: a policy with statements",
+            provider.name
+        );
+        let mut granted = BTreeSet::new();
+        for statement in &statements {
+            assert_eq!(
+                statement["Effect"]
+                    .as_str()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("allow"),
+                "{}: only grants",
+                provider.name
+            );
+            let actions = &statement["Action"];
+            let actions = actions
+                .as_array()
+                .cloned()
+                .unwrap_or_else(|| vec![actions.clone()]);
+            granted.extend(actions.iter().filter_map(|a| a.as_str().map(str::to_string)));
+        }
+        assert_eq!(granted, declared, "{}: {}", provider.name, provider.policy_file);
+    }
 }
 
 #[test]
@@ -172,25 +196,4 @@ fn dockerfile_builds_in_stages_and_runs_as_non_root() {
         "runs as {name:?}"
     );
     assert!(!dockerfile.contains(":latest"));
-}
-
-#[test]
-fn alibaba_ram_policy_grants_exactly_the_api_the_code_calls() {
-    let policy: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(repo_root().join("deploy/iam/alibaba-ram-policy.json")).expect("read"),
-    )
-    .expect("JSON");
-    let granted: Vec<&str> = policy["Statement"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|statement| statement["Action"].as_array().into_iter().flatten())
-        .filter_map(serde_json::Value::as_str)
-        .collect();
-    assert_eq!(
-        granted,
-        [format!("cms:{}", lbtriage::sources::alibaba::client::API)],
-        "read-only CloudMonitor, nothing else"
-    );
-    assert_eq!(policy["Statement"][0]["Effect"], "Allow");
 }

@@ -7,6 +7,7 @@ use lbtriage::config::Config;
 use lbtriage::probes::keepalive::KeepAlive;
 use lbtriage::probes::{limiter, Probe, Reason, Report, RequestKind, Via};
 use lbtriage::runtime::Discovered;
+use lbtriage::sources::Source;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{parse_exposition, value};

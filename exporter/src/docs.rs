@@ -1,11 +1,9 @@
 //! Reference documents rendered from the code that defines them, so they cannot drift:
-//! `docs/metrics.md` comes from the family declarations and the provider mapping tables.
+//! `docs/metrics.md` comes from the family declarations and each provider's mapping (its registry row).
 
 use std::fmt::Write as _;
 
-use crate::config::LoadBalancerType;
-use crate::sources::alibaba::metrics as alibaba;
-use crate::sources::aws::metrics as aws;
+use crate::sources::registry::PROVIDERS;
 use crate::store::{families, Family, Kind};
 
 /// The exposed sample name: counters carry `_total`.
@@ -24,90 +22,17 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-/// Where each family comes from on AWS, as `Namespace MetricName (Statistic) [labels]` lines.
-fn aws_sources(family: &Family) -> Vec<String> {
-    let mut out = Vec::new();
-    for lb_type in LoadBalancerType::ALL {
-        let (namespace, table) = aws::for_type(lb_type);
-        for metric in table
-            .iter()
-            .filter(|m| m.exported && std::ptr::eq(m.family, family))
-        {
-            let labels = metric
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let scope = match metric.scope {
-                aws::Scope::LoadBalancer => "",
-                aws::Scope::TargetGroup => ", per target group",
-            };
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!(" → `{labels}`")
-            };
-            let alarm = if metric.alarm { ", alarm" } else { "" };
-            out.push(format!(
-                "`{namespace}` `{}` ({}{scope}; {}{alarm}){labels}",
-                metric.name,
-                metric.statistic.as_str(),
-                metric.tier.as_str()
-            ));
-        }
+/// ` → `labels`` after a mapping line, or nothing.
+pub fn label_suffix(labels: &[(&str, &str)]) -> String {
+    if labels.is_empty() {
+        return String::new();
     }
-    out
-}
-
-/// Where each family comes from on Alibaba Cloud: `namespace` `terms` (unit, listeners) lines.
-fn alibaba_sources(family: &Family) -> Vec<String> {
-    alibaba::SERIES
+    let labels = labels
         .iter()
-        .filter(|series| std::ptr::eq(series.family, family))
-        .map(|series| {
-            let terms = series
-                .terms
-                .iter()
-                .enumerate()
-                .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
-                    (0, _) => format!("`{metric}`"),
-                    (_, true) => format!(" − `{metric}`"),
-                    (_, false) => format!(" + `{metric}`"),
-                })
-                .collect::<String>();
-            let unit = match series.unit {
-                alibaba::Unit::PerSecond => "per second × period",
-                alibaba::Unit::BitsPerSecond => "bit/s × period ÷ 8",
-                alibaba::Unit::Count => "count",
-                alibaba::Unit::Milliseconds => "ms ÷ 1000",
-                alibaba::Unit::Percent => "% ÷ 100",
-            };
-            let ports = match series.ports {
-                alibaba::Ports::Sum => "",
-                alibaba::Ports::Max => ", worst listener",
-                alibaba::Ports::Each => ", per listener",
-            };
-            let labels = series
-                .labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{v}\""))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!(" → `{labels}`")
-            };
-            let alarm = if series.alarm { ", alarm" } else { "" };
-            format!(
-                "`{}` {terms} ({}, {unit}{ports}; {}{alarm}){labels}",
-                series.namespace.as_str(),
-                alibaba::statistic(series.namespace),
-                series.tier.as_str()
-            )
-        })
-        .collect()
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(" → `{labels}`")
 }
 
 pub fn metrics_markdown() -> String {
@@ -145,9 +70,11 @@ pub fn metrics_markdown() -> String {
     );
     let mut section = |title: &str, list: &[&Family]| {
         let _ = writeln!(out, "## {title}\n");
-        out.push_str(
-            "| family | type | meaning | AWS source | Alibaba Cloud source |\n|---|---|---|---|---|\n",
-        );
+        out.push_str("| family | type | meaning |");
+        for provider in PROVIDERS {
+            let _ = write!(out, " {} source |", provider.title);
+        }
+        out.push_str(&format!("\n|---|---|---|{}\n", "---|".repeat(PROVIDERS.len())));
         let cell = |sources: Vec<String>| {
             if sources.is_empty() {
                 "—".to_string()
@@ -156,15 +83,17 @@ pub fn metrics_markdown() -> String {
             }
         };
         for family in list {
-            let _ = writeln!(
+            let _ = write!(
                 out,
-                "| `{}` | {} | {} | {} | {} |",
+                "| `{}` | {} | {} |",
                 sample_name(family),
                 kind_name(family.kind),
                 family.help.replace('|', "\\|"),
-                cell(aws_sources(family)),
-                cell(alibaba_sources(family))
             );
+            for provider in PROVIDERS {
+                let _ = write!(out, " {} |", cell((provider.mapping)(family)));
+            }
+            out.push('\n');
         }
         out.push('\n');
     };

@@ -17,6 +17,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
 use lbtriage::config::Config;
 use lbtriage::sources::aws::{client, AwsSource, Clients};
+use lbtriage::sources::Source;
 use lbtriage::store::{render, Format};
 
 pub fn repo_root() -> PathBuf {
@@ -735,6 +736,16 @@ pub async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut(
 /// The AccessKey pair the CloudMonitor test server accepts.
 pub const ALIBABA_KEY_ID: &str = "LTAItestkey";
 pub const ALIBABA_SECRET: &str = "test-alibaba-secret-0f9e8d";
+
+/// The value a test gives a provider's credential variable: what the test server checks where
+/// one does, else a marker unique to the variable.
+pub fn credential_value(env: &str) -> String {
+    match env {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID" => ALIBABA_KEY_ID.to_string(),
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => ALIBABA_SECRET.to_string(),
+        _ => format!("lbtriage-{}-never-print-me", env.to_ascii_lowercase()),
+    }
+}
 
 /// The strict CloudMonitor test server (`tests/emulator/cms_server.py`).
 pub struct CmsServer {

@@ -1,7 +1,8 @@
-//! What runs for a configuration: one unit per AWS job and region, per Alibaba job (its regions
-//! share the job's call-rate bound) and per probe. A reload stops only the units whose settings
-//! changed or went away and starts only new ones, so a source whose job did not change keeps its
-//! ledgers, counters and discovery cache: no period is lost or counted twice.
+//! What runs for a configuration: the units each provider's registry row defines (AWS: a job and
+//! region; Alibaba: a job, whose regions share its call-rate bound) and one per probe. A reload
+//! stops only the units whose settings changed or went away and starts only new ones, so a source
+//! whose job did not change keeps its ledgers, counters and discovery cache: no period is lost or
+//! counted twice.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -9,16 +10,16 @@ use std::sync::Arc;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::config::{AlibabaJob, AwsJob, Config, ProbeConfig, ShardAssignment};
+use crate::config::{Config, ProbeConfig};
 use crate::probes::Probe;
 use crate::runtime::Discovered;
+use crate::sources::registry;
 use crate::store::Store;
 
 /// A unit's settings: equal settings keep the running unit.
 #[derive(Debug, Clone, PartialEq)]
 enum Settings {
-    Aws(Box<AwsJob>, String, Option<ShardAssignment>),
-    Alibaba(Box<AlibabaJob>),
+    Source(registry::Unit),
     Probe(Box<ProbeConfig>),
 }
 
@@ -37,23 +38,10 @@ impl Unit {
 
 /// Every unit of a configuration, by a key that names it across reloads.
 fn units(config: &Config) -> BTreeMap<String, Settings> {
-    // Validated with the config: an invalid shard never gets this far.
-    let shard = config.shard_assignment().ok().flatten();
-    let mut units = BTreeMap::new();
-    for job in &config.aws {
-        for region in &job.regions {
-            units.insert(
-                crate::sources::aws::source_key(&job.name, region),
-                Settings::Aws(Box::new(job.clone()), region.clone(), shard),
-            );
-        }
-    }
-    for job in &config.alibaba {
-        units.insert(
-            format!("alibaba/{}", job.name),
-            Settings::Alibaba(Box::new(job.clone())),
-        );
-    }
+    let mut units: BTreeMap<String, Settings> = registry::units(config)
+        .into_iter()
+        .map(|unit| (unit.key.clone(), Settings::Source(unit)))
+        .collect();
     for probe in config.sharded_probes() {
         units.insert(
             crate::probes::runner::source_key(&probe.name),
@@ -126,18 +114,14 @@ impl Running {
         let mut tasks = JoinSet::new();
         let (store, discovered) = (self.store.clone(), self.discovered.clone());
         match &settings {
-            Settings::Aws(job, region, shard) => crate::sources::spawn_aws(
-                (**job).clone(),
-                region.clone(),
-                *shard,
-                store,
-                discovered,
-                shutdown_rx,
+            Settings::Source(unit) => unit.spawn(
+                registry::Context {
+                    store,
+                    discovered,
+                    shutdown: shutdown_rx,
+                },
                 &mut tasks,
             ),
-            Settings::Alibaba(job) => {
-                crate::sources::spawn_alibaba((**job).clone(), store, shutdown_rx, &mut tasks)
-            }
             Settings::Probe(_) => {
                 if let Some(probe) = probe {
                     crate::probes::runner::spawn(

@@ -8,19 +8,22 @@
 pub mod client;
 pub mod datapoints;
 pub mod metrics;
+pub mod provider;
 pub mod signature;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use self::client::{AlibabaError, CmsClient, Credentials, Query, RateLimiter};
 use self::datapoints::Datapoint;
 use self::metrics::{Ports, Series, SERIES};
+pub use self::provider::PROVIDER;
 use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health};
 use super::tiers::{Book, Policy, Tier};
+use super::Source;
 use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
 use crate::runtime::Clock;
 use crate::store::{families, Kind, Labels, Sample};
@@ -134,25 +137,8 @@ impl AlibabaSource {
         }
     }
 
-    pub fn key(&self) -> String {
-        source_key(&self.job.name, &self.region)
-    }
-
-    pub fn interval(&self) -> Duration {
-        self.job.interval.as_duration()
-    }
-
     pub fn api_calls(&self) -> &ApiCalls {
         &self.calls
-    }
-
-    pub async fn collect(&mut self) -> Vec<Sample> {
-        let started = Instant::now();
-        let result = self.cycle().await;
-        let (key, now) = (self.key(), (self.clock)());
-        self.health
-            .record(&key, result, started.elapsed().as_secs_f64(), now);
-        self.snapshot()
     }
 
     /// The `Dimensions` filter: the given instances, else the configured `instance_ids`, else
@@ -234,7 +220,7 @@ impl AlibabaSource {
 
     /// One cycle: the sentinel metrics of every instance, then the detail metrics of instances it
     /// alarmed and the slow metrics where they are due; each tier commits on its own.
-    async fn cycle(&mut self) -> Result<(), String> {
+    async fn read_due(&mut self) -> Result<(), String> {
         let now = (self.clock)();
         let window = self.ledger.pending(now);
         let probing = self.probing(now);
@@ -448,7 +434,7 @@ impl AlibabaSource {
         self.policy().gauge_horizon(tier, lookback)
     }
 
-    fn snapshot(&self) -> Vec<Sample> {
+    fn render(&self) -> Vec<Sample> {
         let mut out = Vec::new();
         let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
         for (instance, namespace) in &self.instances {
@@ -501,6 +487,34 @@ impl AlibabaSource {
             &mut out,
         );
         out
+    }
+}
+
+impl Source for AlibabaSource {
+    type Error = String;
+
+    fn key(&self) -> String {
+        source_key(&self.job.name, &self.region)
+    }
+
+    fn interval(&self) -> Duration {
+        self.job.interval.as_duration()
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn health(&mut self) -> &mut Health {
+        &mut self.health
+    }
+
+    fn cycle(&mut self) -> impl std::future::Future<Output = Result<(), String>> + Send {
+        self.read_due()
+    }
+
+    fn snapshot(&self) -> Vec<Sample> {
+        self.render()
     }
 }
 

@@ -8,6 +8,7 @@ pub mod client;
 pub mod cloudwatch;
 pub mod discovery;
 pub mod metrics;
+pub mod provider;
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -22,9 +23,11 @@ use aws_smithy_runtime_api::client::result::SdkError;
 
 use self::cloudwatch::{Query, SeriesKey};
 use self::discovery::Inventory;
+pub use self::provider::PROVIDER;
 use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health, Outcome};
 use super::tiers::{read_while_awake, Book, Policy, Tier, TierSizes};
+use super::Source;
 use crate::config::{AwsJob, Collection, ShardAssignment};
 use crate::runtime::{Clock, Discovered};
 use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
@@ -174,27 +177,12 @@ impl AwsSource {
         self
     }
 
-    /// The store key of this source.
-    pub fn key(&self) -> String {
-        source_key(&self.job.name, &self.region)
-    }
-
     pub fn api_calls(&self) -> &ApiCalls {
         &self.calls
     }
 
     fn policy(&self) -> Policy {
         policy(&self.job)
-    }
-
-    /// Runs one cycle and returns the snapshot to publish.
-    pub async fn collect(&mut self) -> Vec<Sample> {
-        let started = Instant::now();
-        let result = self.cycle().await;
-        let (key, now) = (self.key(), (self.clock)());
-        self.health
-            .record(&key, result, started.elapsed().as_secs_f64(), now);
-        self.snapshot()
     }
 
     async fn refresh_inventory(&mut self) -> Result<(), AwsError> {
@@ -217,7 +205,7 @@ impl AwsSource {
     /// One cycle: the sentinel of every load balancer, then the detail tier of those it alarmed
     /// and the slow tier where it is due. Each tier commits on its own, so a failed read is
     /// retried next cycle from its own watermark and nothing is counted twice.
-    async fn cycle(&mut self) -> Result<(), AwsError> {
+    async fn read_due(&mut self) -> Result<(), AwsError> {
         self.refresh_inventory().await?;
         let Some((_, inventory)) = &self.inventory else {
             return Ok(());
@@ -383,7 +371,7 @@ impl AwsSource {
         self.policy().gauge_horizon(tier, lookback)
     }
 
-    fn snapshot(&self) -> Vec<Sample> {
+    fn render(&self) -> Vec<Sample> {
         let mut out = Vec::new();
         let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
         if let Some((_, inventory)) = &self.inventory {
@@ -474,9 +462,33 @@ impl AwsSource {
         self.health
             .samples(&base, &self.ledger, self.interval(), &self.calls, out);
     }
+}
 
-    pub fn interval(&self) -> Duration {
+impl Source for AwsSource {
+    type Error = AwsError;
+
+    fn key(&self) -> String {
+        source_key(&self.job.name, &self.region)
+    }
+
+    fn interval(&self) -> Duration {
         self.job.interval.as_duration()
+    }
+
+    fn now(&self) -> i64 {
+        (self.clock)()
+    }
+
+    fn health(&mut self) -> &mut Health {
+        &mut self.health
+    }
+
+    fn cycle(&mut self) -> impl Future<Output = Result<(), AwsError>> + Send {
+        self.read_due()
+    }
+
+    fn snapshot(&self) -> Vec<Sample> {
+        self.render()
     }
 }
 

@@ -1,0 +1,119 @@
+//! The Alibaba Cloud row of the provider registry: one unit per job (its regions share the job's
+//! call-rate bound, as the limit is the account's), the families SLB and ALB fill, and where each
+//! family comes from.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::client::RateLimiter;
+use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
+use super::{source_key, AlibabaSource};
+use crate::catalog::LbKind;
+use crate::config::{AlibabaNamespace, Config};
+use crate::runtime::system_clock;
+use crate::sources::registry::{Provider, Unit};
+use crate::store::families::{Family, LB_INFO};
+
+pub static PROVIDER: Provider = Provider {
+    name: "alibaba",
+    title: "Alibaba Cloud",
+    units,
+    families_fed,
+    mapping,
+    policy_file: "deploy/iam/alibaba-ram-policy.json",
+    actions,
+    credential_env: &["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+};
+
+fn units(config: &Config) -> Vec<Unit> {
+    config
+        .alibaba
+        .iter()
+        .map(|job| {
+            let source_keys = job
+                .regions
+                .iter()
+                .map(|region| source_key(&job.name, region))
+                .collect();
+            let spawned = job.clone();
+            Unit::new(
+                format!("alibaba/{}", job.name),
+                job,
+                source_keys,
+                move |context, tasks| {
+                    let limiter = Arc::new(RateLimiter::new(spawned.max_calls_per_second));
+                    for region in &spawned.regions {
+                        let source = AlibabaSource::new(
+                            spawned.clone(),
+                            region.clone(),
+                            limiter.clone(),
+                            system_clock(),
+                        );
+                        tasks.spawn(crate::sources::run_source(
+                            source,
+                            context.store.clone(),
+                            context.shutdown.clone(),
+                        ));
+                    }
+                },
+            )
+        })
+        .collect()
+}
+
+fn families_fed(kind: LbKind) -> Option<BTreeSet<&'static str>> {
+    let namespace = match kind {
+        LbKind::AlibabaSlb => AlibabaNamespace::Slb,
+        LbKind::AlibabaAlb => AlibabaNamespace::Alb,
+        _ => return None,
+    };
+    let table = SERIES
+        .iter()
+        .filter(|s| s.namespace == namespace)
+        .map(|s| s.family.name);
+    Some(table.chain([LB_INFO.name]).collect())
+}
+
+/// `namespace` `terms` (statistic, unit, listeners; tier) → labels lines.
+fn mapping(family: &Family) -> Vec<String> {
+    SERIES
+        .iter()
+        .filter(|series| std::ptr::eq(series.family, family))
+        .map(|series| {
+            let terms = series
+                .terms
+                .iter()
+                .enumerate()
+                .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
+                    (0, _) => format!("`{metric}`"),
+                    (_, true) => format!(" − `{metric}`"),
+                    (_, false) => format!(" + `{metric}`"),
+                })
+                .collect::<String>();
+            let unit = match series.unit {
+                MetricUnit::PerSecond => "per second × period",
+                MetricUnit::BitsPerSecond => "bit/s × period ÷ 8",
+                MetricUnit::Count => "count",
+                MetricUnit::Milliseconds => "ms ÷ 1000",
+                MetricUnit::Percent => "% ÷ 100",
+            };
+            let ports = match series.ports {
+                Ports::Sum => "",
+                Ports::Max => ", worst listener",
+                Ports::Each => ", per listener",
+            };
+            let alarm = if series.alarm { ", alarm" } else { "" };
+            format!(
+                "`{}` {terms} ({}, {unit}{ports}; {}{alarm}){}",
+                series.namespace.as_str(),
+                metrics::statistic(series.namespace),
+                series.tier.as_str(),
+                crate::docs::label_suffix(series.labels)
+            )
+        })
+        .collect()
+}
+
+fn actions() -> Vec<String> {
+    vec![format!("cms:{}", super::client::API)]
+}

@@ -1,0 +1,109 @@
+//! The AWS row of the provider registry: one unit per job and region, the families each type of
+//! load balancer fills, and where each family comes from.
+
+use std::collections::BTreeSet;
+
+use super::{discovery, metrics, source_key, AwsSource, Clients};
+use crate::catalog::LbKind;
+use crate::config::{Config, LoadBalancerType};
+use crate::runtime::system_clock;
+use crate::sources::registry::{Provider, Unit};
+use crate::store::families::Family;
+
+pub static PROVIDER: Provider = Provider {
+    name: "aws",
+    title: "AWS",
+    units,
+    families_fed,
+    mapping,
+    policy_file: "deploy/iam/aws-policy.json",
+    actions,
+    credential_env: &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"],
+};
+
+/// One source per job and region, each with the exporter's shard (an invalid shard never gets
+/// this far: it fails validation).
+fn units(config: &Config) -> Vec<Unit> {
+    let shard = config.shard_assignment().ok().flatten();
+    let mut units = Vec::new();
+    for job in &config.aws {
+        for region in &job.regions {
+            let key = source_key(&job.name, region);
+            let settings = (job, region, shard);
+            let (job, region) = (job.clone(), region.clone());
+            units.push(Unit::new(
+                key.clone(),
+                &settings,
+                vec![key],
+                move |context, tasks| {
+                    let (job, region) = (job.clone(), region.clone());
+                    tasks.spawn(async move {
+                        let sdk = super::client::sdk_config(&job, &region).await;
+                        let source = AwsSource::new(job, region, Clients::new(&sdk), system_clock())
+                            .with_discovered(context.discovered)
+                            .with_shard(shard);
+                        crate::sources::run_source(source, context.store, context.shutdown).await;
+                    });
+                },
+            ));
+        }
+    }
+    units
+}
+
+fn lb_type(kind: LbKind) -> Option<LoadBalancerType> {
+    match kind {
+        LbKind::AwsAlb => Some(LoadBalancerType::Application),
+        LbKind::AwsNlb => Some(LoadBalancerType::Network),
+        LbKind::AwsClb => Some(LoadBalancerType::Classic),
+        _ => None,
+    }
+}
+
+fn families_fed(kind: LbKind) -> Option<BTreeSet<&'static str>> {
+    let lb_type = lb_type(kind)?;
+    let table = metrics::for_type(lb_type).1.iter().map(|m| m.family.name);
+    let discovered = discovery::families(lb_type).iter().map(|f| f.name);
+    Some(table.chain(discovered).collect())
+}
+
+/// `Namespace MetricName (Statistic; tier) → labels` lines.
+fn mapping(family: &Family) -> Vec<String> {
+    let mut out = Vec::new();
+    for lb_type in LoadBalancerType::ALL {
+        let (namespace, table) = metrics::for_type(lb_type);
+        for metric in table
+            .iter()
+            .filter(|m| m.exported && std::ptr::eq(m.family, family))
+        {
+            let scope = match metric.scope {
+                metrics::Scope::LoadBalancer => "",
+                metrics::Scope::TargetGroup => ", per target group",
+            };
+            let alarm = if metric.alarm { ", alarm" } else { "" };
+            out.push(format!(
+                "`{namespace}` `{}` ({}{scope}; {}{alarm}){}",
+                metric.name,
+                metric.statistic.as_str(),
+                metric.tier.as_str(),
+                crate::docs::label_suffix(metric.labels)
+            ));
+        }
+    }
+    out
+}
+
+/// Every call the source makes (tests/deploy.rs checks this list against the code).
+fn actions() -> Vec<String> {
+    [
+        "cloudwatch:GetMetricData",
+        "elasticloadbalancing:DescribeInstanceHealth",
+        "elasticloadbalancing:DescribeLoadBalancerAttributes",
+        "elasticloadbalancing:DescribeLoadBalancers",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DescribeTargetHealth",
+        "tag:GetResources",
+    ]
+    .map(String::from)
+    .to_vec()
+}

@@ -1,0 +1,124 @@
+//! The providers lbtriage reads, one row each. A cloud is its folder under `sources/`, its section
+//! of the config and its row here: what runs for a config (units and their sources' store keys),
+//! which families each kind of its load balancers fills, where each family comes from (the
+//! provider's column in docs/metrics.md), the least-privilege policy it ships and the environment
+//! variables that carry its credentials all come from the row.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::{alibaba, aws};
+use crate::catalog::LbKind;
+use crate::config::Config;
+use crate::runtime::Discovered;
+use crate::store::families::Family;
+use crate::store::Store;
+
+/// One cloud.
+pub struct Provider {
+    /// The config section and the value of the `provider` label.
+    pub name: &'static str,
+    /// The provider's column heading in docs/metrics.md.
+    pub title: &'static str,
+    /// What a config runs for this provider.
+    pub units: fn(&Config) -> Vec<Unit>,
+    /// The families a kind of load balancer's source fills, or `None` for another provider's
+    /// kind. The catalog's `providers:` field is checked against this (tests/rules.rs), so an
+    /// alert never claims to fire where nothing feeds it.
+    pub families_fed: fn(LbKind) -> Option<BTreeSet<&'static str>>,
+    /// Where a family comes from, one line per metric (docs/metrics.md).
+    pub mapping: fn(&Family) -> Vec<String>,
+    /// The least-privilege policy under `deploy/iam/`, and every API action the code calls, as
+    /// the policy names them.
+    pub policy_file: &'static str,
+    pub actions: fn() -> Vec<String>,
+    /// Environment variables that carry the provider's credentials (never to be printed).
+    pub credential_env: &'static [&'static str],
+}
+
+/// Every provider; adding a cloud adds a row.
+pub static PROVIDERS: [&Provider; 2] = [&aws::PROVIDER, &alibaba::PROVIDER];
+
+/// What a unit needs from the running exporter to start.
+pub struct Context {
+    pub store: Arc<Store>,
+    pub discovered: Arc<Discovered>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+type Spawn = dyn Fn(Context, &mut JoinSet<()>) + Send + Sync;
+
+/// What runs for one part of a provider's config: one source, or several that share a bound
+/// (Alibaba's regions share a job's call rate). A reload keeps a running unit whose key and
+/// settings are unchanged.
+#[derive(Clone)]
+pub struct Unit {
+    pub key: String,
+    /// The unit's settings, compared across reloads (their `Debug` form: every field counts).
+    pub settings: String,
+    /// Store keys of the unit's sources; the exporter is ready once each has reported.
+    pub source_keys: Vec<String>,
+    spawn: Arc<Spawn>,
+}
+
+impl Unit {
+    pub fn new(
+        key: String,
+        settings: &impl std::fmt::Debug,
+        source_keys: Vec<String>,
+        spawn: impl Fn(Context, &mut JoinSet<()>) + Send + Sync + 'static,
+    ) -> Self {
+        Unit {
+            key,
+            settings: format!("{settings:?}"),
+            source_keys,
+            spawn: Arc::new(spawn),
+        }
+    }
+
+    pub fn spawn(&self, context: Context, tasks: &mut JoinSet<()>) {
+        (self.spawn)(context, tasks)
+    }
+}
+
+impl PartialEq for Unit {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key && self.settings == other.settings
+    }
+}
+
+impl std::fmt::Debug for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unit")
+            .field("key", &self.key)
+            .field("settings", &self.settings)
+            .finish()
+    }
+}
+
+/// Every provider's units of a config.
+pub fn units(config: &Config) -> Vec<Unit> {
+    PROVIDERS
+        .iter()
+        .flat_map(|provider| (provider.units)(config))
+        .collect()
+}
+
+/// Store keys of every source the config defines.
+pub fn source_keys(config: &Config) -> Vec<String> {
+    units(config)
+        .into_iter()
+        .flat_map(|unit| unit.source_keys)
+        .collect()
+}
+
+/// The families a kind of load balancer's source fills.
+pub fn families_fed(kind: LbKind) -> BTreeSet<&'static str> {
+    PROVIDERS
+        .iter()
+        .find_map(|provider| (provider.families_fed)(kind))
+        .unwrap_or_default()
+}
