@@ -25,46 +25,8 @@ pub enum Severity {
     Info,
 }
 
-/// A kind of load balancer an alert can fire for: the columns of the table in docs/causes.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LbKind {
-    AwsAlb,
-    AwsNlb,
-    AwsClb,
-    AlibabaSlb,
-    AlibabaAlb,
-}
-
-impl LbKind {
-    pub const ALL: [LbKind; 5] = [
-        LbKind::AwsAlb,
-        LbKind::AwsNlb,
-        LbKind::AwsClb,
-        LbKind::AlibabaSlb,
-        LbKind::AlibabaAlb,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LbKind::AwsAlb => "aws_alb",
-            LbKind::AwsNlb => "aws_nlb",
-            LbKind::AwsClb => "aws_clb",
-            LbKind::AlibabaSlb => "alibaba_slb",
-            LbKind::AlibabaAlb => "alibaba_alb",
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            LbKind::AwsAlb => "AWS ALB",
-            LbKind::AwsNlb => "AWS NLB",
-            LbKind::AwsClb => "AWS CLB",
-            LbKind::AlibabaSlb => "Alibaba SLB",
-            LbKind::AlibabaAlb => "Alibaba ALB",
-        }
-    }
-}
+/// A kind of load balancer an alert can fire for; the providers' registry rows declare them.
+pub use crate::sources::registry::LbKind;
 
 impl Layer {
     pub fn as_str(self) -> &'static str {

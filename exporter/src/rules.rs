@@ -681,16 +681,17 @@ pub fn render_causes_doc(catalog: &Catalog) -> String {
          needs (a test checks the rules against the sources' metric tables). Probe-only causes fire\n\
          wherever a probe is configured.\n\n| cause |",
     );
-    for kind in crate::catalog::LbKind::ALL {
+    let kinds = crate::catalog::LbKind::all();
+    for kind in &kinds {
         let _ = write!(out, " {} |", kind.title());
     }
     out.push_str("\n|---|");
-    out.push_str(&"---|".repeat(crate::catalog::LbKind::ALL.len()));
+    out.push_str(&"---|".repeat(kinds.len()));
     out.push('\n');
     for cause in catalog.causes.iter().filter(|c| c.alert.is_some()) {
         let _ = write!(out, "| `{}` |", cause.id);
-        for kind in crate::catalog::LbKind::ALL {
-            let mark = if cause.providers.contains(&kind) {
+        for kind in &kinds {
+            let mark = if cause.providers.contains(kind) {
                 "✓"
             } else {
                 "—"

@@ -10,8 +10,9 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
 use super::{alibaba, aws};
-use crate::catalog::LbKind;
 use crate::config::Config;
 use crate::runtime::Discovered;
 use crate::store::families::Family;
@@ -23,6 +24,8 @@ pub struct Provider {
     pub name: &'static str,
     /// The provider's column heading in docs/metrics.md.
     pub title: &'static str,
+    /// The kinds of load balancer it reads, as the catalog's `providers:` names them.
+    pub kinds: &'static [LbKind],
     /// What a config runs for this provider.
     pub units: fn(&Config) -> Vec<Unit>,
     /// The families a kind of load balancer's source fills, or `None` for another provider's
@@ -41,6 +44,55 @@ pub struct Provider {
 
 /// Every provider; adding a cloud adds a row.
 pub static PROVIDERS: [&Provider; 2] = [&aws::PROVIDER, &alibaba::PROVIDER];
+
+/// A kind of load balancer (`aws_alb`, `alibaba_slb`, ...): a column of the coverage table in
+/// docs/causes.md and a value of a cause's `providers:` in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LbKind {
+    pub id: &'static str,
+    pub title: &'static str,
+}
+
+impl LbKind {
+    pub fn as_str(self) -> &'static str {
+        self.id
+    }
+
+    pub fn title(self) -> &'static str {
+        self.title
+    }
+
+    /// Every kind, in registry order.
+    pub fn all() -> Vec<LbKind> {
+        PROVIDERS
+            .iter()
+            .flat_map(|provider| provider.kinds.iter().copied())
+            .collect()
+    }
+
+    pub fn find(id: &str) -> Option<LbKind> {
+        Self::all().into_iter().find(|kind| kind.id == id)
+    }
+}
+
+impl<'de> Deserialize<'de> for LbKind {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let id = String::deserialize(deserializer)?;
+        LbKind::find(&id).ok_or_else(|| {
+            let known: Vec<&str> = LbKind::all().iter().map(|kind| kind.id).collect();
+            serde::de::Error::custom(format!(
+                "unknown kind of load balancer {id:?} (known: {})",
+                known.join(", ")
+            ))
+        })
+    }
+}
+
+impl Serialize for LbKind {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.id)
+    }
+}
 
 /// What a unit needs from the running exporter to start.
 pub struct Context {

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use super::client::RateLimiter;
 use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
 use super::{source_key, AlibabaSource};
-use crate::catalog::LbKind;
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
-use crate::sources::registry::{Provider, Unit};
+use crate::sources::registry::{LbKind, Provider, Unit};
 use crate::store::families::{Family, LB_INFO};
 
 pub static PROVIDER: Provider = Provider {
     name: "alibaba",
     title: "Alibaba Cloud",
+    kinds: &[SLB, ALB],
     units,
     families_fed,
     mapping,
@@ -61,10 +61,19 @@ fn units(config: &Config) -> Vec<Unit> {
         .collect()
 }
 
+const SLB: LbKind = LbKind {
+    id: "alibaba_slb",
+    title: "Alibaba SLB",
+};
+const ALB: LbKind = LbKind {
+    id: "alibaba_alb",
+    title: "Alibaba ALB",
+};
+
 fn families_fed(kind: LbKind) -> Option<BTreeSet<&'static str>> {
     let namespace = match kind {
-        LbKind::AlibabaSlb => AlibabaNamespace::Slb,
-        LbKind::AlibabaAlb => AlibabaNamespace::Alb,
+        SLB => AlibabaNamespace::Slb,
+        ALB => AlibabaNamespace::Alb,
         _ => return None,
     };
     let table = SERIES

@@ -4,15 +4,15 @@
 use std::collections::BTreeSet;
 
 use super::{discovery, metrics, source_key, AwsSource, Clients};
-use crate::catalog::LbKind;
 use crate::config::{Config, LoadBalancerType};
 use crate::runtime::system_clock;
-use crate::sources::registry::{Provider, Unit};
+use crate::sources::registry::{LbKind, Provider, Unit};
 use crate::store::families::Family;
 
 pub static PROVIDER: Provider = Provider {
     name: "aws",
     title: "AWS",
+    kinds: &[ALB, NLB, CLB],
     units,
     families_fed,
     mapping,
@@ -51,11 +51,24 @@ fn units(config: &Config) -> Vec<Unit> {
     units
 }
 
+const ALB: LbKind = LbKind {
+    id: "aws_alb",
+    title: "AWS ALB",
+};
+const NLB: LbKind = LbKind {
+    id: "aws_nlb",
+    title: "AWS NLB",
+};
+const CLB: LbKind = LbKind {
+    id: "aws_clb",
+    title: "AWS CLB",
+};
+
 fn lb_type(kind: LbKind) -> Option<LoadBalancerType> {
     match kind {
-        LbKind::AwsAlb => Some(LoadBalancerType::Application),
-        LbKind::AwsNlb => Some(LoadBalancerType::Network),
-        LbKind::AwsClb => Some(LoadBalancerType::Classic),
+        ALB => Some(LoadBalancerType::Application),
+        NLB => Some(LoadBalancerType::Network),
+        CLB => Some(LoadBalancerType::Classic),
         _ => None,
     }
 }
