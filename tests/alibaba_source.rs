@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 use lbtriage::config::Config;
-use lbtriage::sources::alibaba::client::{Credentials, RateLimiter};
+use lbtriage::sources::alibaba::client::Credentials;
 use lbtriage::sources::alibaba::{signature, AlibabaSource};
+use lbtriage::sources::api::RateLimiter;
 use lbtriage::sources::telemetry::Outcome;
 use lbtriage::sources::Source;
 use lbtriage::store::{render, Format};

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 
 use crate::config::{AlibabaJob, AlibabaNamespace, AwsJob, Config};
 use crate::runtime::system_clock;
-use crate::sources::alibaba::client::RateLimiter;
 use crate::sources::alibaba::{self, AlibabaSource, CallsPerRead, Fleet};
+use crate::sources::api::RateLimiter;
 use crate::sources::aws::{self, discovery, Clients};
 use crate::sources::telemetry::ApiCalls;
 use crate::sources::tiers::{self, Policy, Tier, TierSizes, MONTH_SECONDS};

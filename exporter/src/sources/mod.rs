@@ -4,6 +4,7 @@
 //! the registry (`registry.rs`); the collection loop every source shares is [`run_source`].
 
 pub mod alibaba;
+pub mod api;
 pub mod aws;
 pub mod period;
 pub mod registry;

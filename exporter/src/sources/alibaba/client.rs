@@ -3,18 +3,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
+use http_body_util::Empty;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::time::Instant;
 
 use super::datapoints::{parse_page, Datapoint, ResponseError};
 use super::signature;
+use crate::sources::api::{exchange, https_client, ini_profile, Connector};
+use crate::sources::api::{iso8601, RateLimiter};
 use crate::sources::telemetry::{ApiCalls, Outcome};
 
 pub const API_VERSION: &str = "2019-01-01";
@@ -111,70 +109,11 @@ impl Credentials {
     /// The INI file the official SDKs read (`[profile]` with `access_key_id` and
     /// `access_key_secret`).
     pub fn from_file(path: &Path, profile: &str) -> Result<Credentials, AlibabaError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|err| AlibabaError::Credentials(format!("cannot read {}: {err}", path.display())))?;
-        let mut section = String::new();
-        let (mut id, mut secret) = (None, None);
-        for line in text.lines().map(str::trim) {
-            if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-                continue;
-            }
-            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-                section = name.trim().to_string();
-                continue;
-            }
-            if section != profile {
-                continue;
-            }
-            if let Some((key, value)) = line.split_once('=') {
-                let value = value.trim().trim_matches('"').to_string();
-                match key.trim() {
-                    "access_key_id" => id = Some(value),
-                    "access_key_secret" => secret = Some(value),
-                    _ => {}
-                }
-            }
-        }
-        match (id, secret) {
-            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
-                Ok(Credentials::new(id, secret))
-            }
-            _ => Err(AlibabaError::Credentials(format!(
-                "{}: profile [{profile}] lacks access_key_id or access_key_secret",
-                path.display()
-            ))),
-        }
+        let [id, secret] = ini_profile(path, profile, ["access_key_id", "access_key_secret"])
+            .map_err(AlibabaError::Credentials)?;
+        Ok(Credentials::new(id, secret))
     }
 }
-
-/// Spaces calls evenly at most `per_second` apart; shared by every region of a job, since the
-/// limit is the account's.
-#[derive(Debug)]
-pub struct RateLimiter {
-    spacing: Duration,
-    next: Mutex<Instant>,
-}
-
-impl RateLimiter {
-    pub fn new(per_second: u32) -> Self {
-        RateLimiter {
-            spacing: Duration::from_secs(1) / per_second.max(1),
-            next: Mutex::new(Instant::now()),
-        }
-    }
-
-    pub async fn acquire(&self) {
-        let slot = {
-            let mut next = self.next.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            let slot = (*next).max(Instant::now());
-            *next = slot + self.spacing;
-            slot
-        };
-        tokio::time::sleep_until(slot).await;
-    }
-}
-
-type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 
 pub struct CmsClient {
     endpoint: String,
@@ -196,28 +135,6 @@ pub struct Query<'a> {
     pub statistic: &'a str,
 }
 
-/// `YYYY-MM-DDThh:mm:ssZ` for Unix seconds.
-pub fn iso8601(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // Civil-from-days (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
 fn nonce() -> String {
     let mut bytes = [0u8; 16];
     // SystemRandom fails only without an OS random source; the time-based fallback stays unique.
@@ -234,16 +151,10 @@ impl CmsClient {
         credentials: Credentials,
         limiter: std::sync::Arc<RateLimiter>,
     ) -> Result<CmsClient, AlibabaError> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|err| AlibabaError::Transport(format!("no trusted roots: {err}")))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(CmsClient {
             endpoint: endpoint.trim_end_matches('/').to_string(),
             credentials,
-            http: Client::builder(TokioExecutor::new()).build(connector),
+            http: https_client().map_err(AlibabaError::Transport)?,
             limiter,
         })
     }
@@ -346,23 +257,12 @@ impl CmsClient {
             .url(query, token)
             .parse()
             .map_err(|err| AlibabaError::Transport(format!("bad endpoint URL: {err}")))?;
-        let exchange = async {
-            let response = self
-                .http
-                .get(uri)
-                .await
-                .map_err(|err| AlibabaError::Transport(error_chain(&err)))?;
-            let status = response.status();
-            let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
-                .collect()
-                .await
-                .map_err(|err| AlibabaError::Transport(format!("reading the answer: {err}")))?
-                .to_bytes();
-            Ok::<_, AlibabaError>((status, body))
-        };
-        let (status, body) = tokio::time::timeout(CALL_TIMEOUT, exchange)
+        let request = hyper::Request::get(uri)
+            .body(Empty::new())
+            .map_err(|err| AlibabaError::Transport(err.to_string()))?;
+        let (status, body) = exchange(&self.http, request, CALL_TIMEOUT, MAX_BODY_BYTES)
             .await
-            .map_err(|_| AlibabaError::Transport(format!("no answer within {CALL_TIMEOUT:?}")))??;
+            .map_err(AlibabaError::Transport)?;
         match parse_page(&body, query.instance_dimension, query.statistic) {
             Ok(page) if status.is_success() => Ok(page),
             Ok(_) => Err(AlibabaError::Api(ResponseError::Api {
@@ -383,27 +283,9 @@ impl CmsClient {
     }
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_iso_8601_utc() {
-        assert_eq!(iso8601(0), "1970-01-01T00:00:00Z");
-        assert_eq!(iso8601(1_767_268_800), "2026-01-01T12:00:00Z");
-        assert_eq!(iso8601(951_827_696), "2000-02-29T12:34:56Z");
-    }
 
     #[test]
     fn nonces_do_not_repeat() {

@@ -16,10 +16,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use self::client::{AlibabaError, CmsClient, Credentials, Query, RateLimiter};
+use self::client::{AlibabaError, CmsClient, Credentials, Query};
 use self::datapoints::Datapoint;
 use self::metrics::{Ports, Series, SERIES};
 pub use self::provider::PROVIDER;
+use super::api::RateLimiter;
 use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health};
 use super::tiers::{Book, Policy, Tier};

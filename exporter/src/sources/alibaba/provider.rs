@@ -5,11 +5,11 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::client::RateLimiter;
 use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
 use super::{source_key, AlibabaSource};
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
+use crate::sources::api::RateLimiter;
 use crate::sources::registry::{LbKind, Provider, Unit};
 use crate::store::families::{Family, LB_INFO};
 
