@@ -96,7 +96,7 @@ fn systemd_unit_verifies_and_is_hardened() {
     assert!(score <= 2.0, "exposure {score} (OK is below 2.0): {text}");
 }
 
-/// API names a provider's code passes to `call`/`pages` or declares as an `API` constant.
+/// API names a provider's code passes to `call`/`pages` or declares as an `API...` constant.
 fn apis_called(provider: &str) -> BTreeSet<String> {
     let mut apis = BTreeSet::new();
     let dir = repo_root().join("exporter/src/sources").join(provider);
@@ -113,8 +113,15 @@ fn apis_called(provider: &str) -> BTreeSet<String> {
                 apis.insert(name.trim_end_matches(" (classic)").to_string());
             }
         }
-        for line in code.lines().filter(|l| l.contains("const API: &str = \"")) {
-            if let Some(name) = line.split('"').nth(1) {
+        // `const API...: &str = "Action"` (not `API_VERSION`'s date).
+        for line in code
+            .lines()
+            .filter(|l| l.contains("const API") && l.contains(": &str = \""))
+        {
+            let name = line.split('"').nth(1).unwrap_or_default();
+            if name.starts_with(|c: char| c.is_ascii_uppercase())
+                && name.chars().all(|c| c.is_ascii_alphanumeric())
+            {
                 apis.insert(name.to_string());
             }
         }
@@ -142,7 +149,18 @@ fn every_policy_grants_exactly_the_actions_the_code_calls() {
             &std::fs::read_to_string(repo_root().join(provider.policy_file)).expect("read"),
         )
         .expect("JSON");
-        let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+        // AWS and Alibaba write `Statement`, Tencent CAM `statement`.
+        let field = |value: &serde_json::Value, name: &str| -> serde_json::Value {
+            value
+                .get(name)
+                .or_else(|| value.get(name.to_ascii_lowercase()))
+                .cloned()
+                .unwrap_or_default()
+        };
+        let statements = field(&policy, "Statement")
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         assert!(
             !statements.is_empty(),
             "{}: a policy with statements",
@@ -151,7 +169,7 @@ fn every_policy_grants_exactly_the_actions_the_code_calls() {
         let mut granted = BTreeSet::new();
         for statement in &statements {
             assert_eq!(
-                statement["Effect"]
+                field(statement, "Effect")
                     .as_str()
                     .map(str::to_ascii_lowercase)
                     .as_deref(),
@@ -159,7 +177,7 @@ fn every_policy_grants_exactly_the_actions_the_code_calls() {
                 "{}: only grants",
                 provider.name
             );
-            let actions = &statement["Action"];
+            let actions = &field(statement, "Action");
             let actions = actions
                 .as_array()
                 .cloned()

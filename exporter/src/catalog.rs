@@ -78,7 +78,7 @@ pub struct Runbook {
     /// What buys time before the fix.
     #[serde(default)]
     pub stopgap: Option<String>,
-    /// The exact commands per provider (`aws`, `alibaba`).
+    /// The exact commands per provider, by its registry name (`aws`, `alibaba`, `tencent`).
     #[serde(default)]
     pub commands: BTreeMap<String, String>,
     /// How the cause shows in the load balancer's access log.
@@ -371,6 +371,7 @@ mod tests {
     /// stopgap, besides the four sections every runbook has.
     #[test]
     fn every_alerts_runbook_has_commands_a_log_signature_and_a_stopgap() {
+        use crate::sources::registry::PROVIDERS;
         let catalog = Catalog::embedded();
         let runbooks = catalog
             .causes
@@ -383,9 +384,20 @@ mod tests {
             assert!(!runbook.commands.is_empty(), "{id}: no commands");
             for provider in runbook.commands.keys() {
                 assert!(
-                    ["aws", "alibaba"].contains(&provider.as_str()),
-                    "{id}: {provider}"
+                    PROVIDERS.iter().any(|p| p.name == provider),
+                    "{id}: {provider} is not a provider"
                 );
+            }
+            // Every cloud the alert can fire for has its commands.
+            let cause = catalog.cause(id).expect("listed");
+            for provider in PROVIDERS {
+                if provider.kinds.iter().any(|k| cause.providers.contains(k)) {
+                    assert!(
+                        runbook.commands.contains_key(provider.name),
+                        "{id}: no {} commands",
+                        provider.name
+                    );
+                }
             }
         }
         for op in &catalog.operational {

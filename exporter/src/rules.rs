@@ -618,11 +618,10 @@ fn runbook_sections(out: &mut String, runbook: &Runbook) {
     let _ = writeln!(out, "## Impact\n\n{}\n", runbook.impact.trim());
     let _ = writeln!(out, "## Diagnosis\n\n{}\n", runbook.diagnosis.trim());
     for (provider, commands) in &runbook.commands {
-        let title = match provider.as_str() {
-            "aws" => "AWS",
-            "alibaba" => "Alibaba Cloud",
-            other => other,
-        };
+        let title = crate::sources::registry::PROVIDERS
+            .iter()
+            .find(|p| p.name == provider)
+            .map_or(provider.as_str(), |p| p.title);
         let _ = writeln!(out, "### {title}\n\n```sh\n{}\n```\n", commands.trim());
     }
     if let Some(signature) = &runbook.access_log {
