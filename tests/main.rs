@@ -20,4 +20,5 @@ mod page;
 mod probes;
 mod rules;
 mod support;
+mod tencent_source;
 mod web_config;

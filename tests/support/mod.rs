@@ -737,12 +737,18 @@ pub async fn eventually<T>(what: &str, timeout: Duration, mut check: impl FnMut(
 pub const ALIBABA_KEY_ID: &str = "LTAItestkey";
 pub const ALIBABA_SECRET: &str = "test-alibaba-secret-0f9e8d";
 
+/// The SecretId and SecretKey the Tencent Cloud test server accepts.
+pub const TENCENT_SECRET_ID: &str = "AKIDlbtriagetestid";
+pub const TENCENT_SECRET_KEY: &str = "test-tencent-secret-7c1a";
+
 /// The value a test gives a provider's credential variable: what the test server checks where
 /// one does, else a marker unique to the variable.
 pub fn credential_value(env: &str) -> String {
     match env {
         "ALIBABA_CLOUD_ACCESS_KEY_ID" => ALIBABA_KEY_ID.to_string(),
         "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => ALIBABA_SECRET.to_string(),
+        "TENCENTCLOUD_SECRET_ID" => TENCENT_SECRET_ID.to_string(),
+        "TENCENTCLOUD_SECRET_KEY" => TENCENT_SECRET_KEY.to_string(),
         _ => format!("lbtriage-{}-never-print-me", env.to_ascii_lowercase()),
     }
 }
@@ -811,6 +817,81 @@ impl CmsServer {
 
     pub fn stats(&self) -> serde_json::Value {
         let response = http_get(self.port, "/__cms/stats", &[]).expect("stats");
+        serde_json::from_slice(&response.body).expect("stats JSON")
+    }
+}
+
+/// The strict Tencent Cloud Monitor and CLB test server (`tests/emulator/tencent_server.py`).
+pub struct TencentServer {
+    pub port: u16,
+    pub endpoint: String,
+    _process: Process,
+    _socket: HeldPort,
+}
+
+impl TencentServer {
+    /// `rate_limit` is calls per second before `RequestLimitExceeded`.
+    pub fn start(rate_limit: u32) -> TencentServer {
+        let socket = HeldPort::new();
+        let port = socket.port;
+        let process = python_server(
+            "tencent_server.py",
+            &socket,
+            &[
+                "--secret-id",
+                TENCENT_SECRET_ID,
+                "--secret-key",
+                TENCENT_SECRET_KEY,
+                "--rate-limit",
+                &rate_limit.to_string(),
+            ],
+        );
+        wait_until(
+            "the Tencent Cloud test server to answer",
+            Duration::from_secs(20),
+            || http_get(port, "/__tencent/stats", &[]).is_ok_and(|r| r.status == 200),
+        );
+        TencentServer {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _process: process,
+            _socket: socket,
+        }
+    }
+
+    fn post(&self, path: &str, body: &serde_json::Value) {
+        let response = http_request(
+            self.port,
+            "POST",
+            path,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .expect("Tencent Cloud test server");
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+    }
+
+    /// Replaces the inventory: `[{id, name, type, vip, vpc_id, tags, listeners: [{port, targets:
+    /// [{ip, port, healthy, detail}]}]}]`.
+    pub fn seed_load_balancers(&self, load_balancers: &[serde_json::Value]) {
+        self.post(
+            "/__tencent/seed",
+            &serde_json::json!({ "load_balancers": load_balancers }),
+        );
+    }
+
+    /// Adds datapoints: `{instance, metric, timestamp (s), value}`.
+    pub fn seed_points(&self, points: &[serde_json::Value]) {
+        self.post("/__tencent/points", &serde_json::json!({ "points": points }));
+    }
+
+    /// The next `calls` API calls answer `RequestLimitExceeded`.
+    pub fn throttle(&self, calls: u32) {
+        self.post("/__tencent/faults", &serde_json::json!({ "throttle": calls }));
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let response = http_get(self.port, "/__tencent/stats", &[]).expect("stats");
         serde_json::from_slice(&response.body).expect("stats JSON")
     }
 }

@@ -1,7 +1,7 @@
 //! The configuration file: its schema, loading (YAML with `${VAR}` expansion in values) and
 //! validation. Every error names the offending key, and the line where it can be found.
 //!
-//! One file per concern: a schema per section (aws, alibaba, probe, shard), validation across
+//! One file per concern: a schema per section (aws, alibaba, tencent, probe, shard), validation across
 //! sections (validate), where a key is in the text (lines), and the YAML reader (yaml).
 
 mod alibaba;
@@ -10,6 +10,7 @@ mod duration;
 mod lines;
 mod probe;
 mod shard;
+mod tencent;
 mod validate;
 pub mod yaml;
 
@@ -25,6 +26,7 @@ pub use probe::{
     MAX_HEADER_CHECK_BYTES,
 };
 pub use shard::{stable_hash, Shard, ShardAssignment};
+pub use tencent::{TencentJob, TencentNamespace};
 
 use lines::find_line;
 
@@ -37,6 +39,9 @@ pub struct Config {
     /// Alibaba Cloud CloudMonitor jobs (SLB and ALB), one per account and set of regions.
     #[serde(default)]
     pub alibaba: Vec<AlibabaJob>,
+    /// Tencent Cloud CLB jobs (Cloud Monitor and the CLB API), one per account and set of regions.
+    #[serde(default)]
+    pub tencent: Vec<TencentJob>,
     /// Active probes: the path through a load balancer and its backends reached directly.
     #[serde(default)]
     pub probes: Vec<ProbeConfig>,

@@ -73,6 +73,7 @@ impl Config {
             }
         }
         self.validate_alibaba(&mut names)?;
+        self.validate_tencent(&mut names)?;
         self.validate_probes()?;
         self.shard_assignment()?;
         self.rules

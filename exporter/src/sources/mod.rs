@@ -9,6 +9,7 @@ pub mod aws;
 pub mod period;
 pub mod registry;
 pub mod telemetry;
+pub mod tencent;
 pub mod tiers;
 
 pub use registry::{families_fed, source_keys};

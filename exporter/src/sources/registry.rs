@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{alibaba, aws};
+use super::{alibaba, aws, tencent};
 use crate::config::Config;
 use crate::runtime::Discovered;
 use crate::store::families::Family;
@@ -43,7 +43,7 @@ pub struct Provider {
 }
 
 /// Every provider; adding a cloud adds a row.
-pub static PROVIDERS: [&Provider; 2] = [&aws::PROVIDER, &alibaba::PROVIDER];
+pub static PROVIDERS: [&Provider; 3] = [&aws::PROVIDER, &alibaba::PROVIDER, &tencent::PROVIDER];
 
 /// A kind of load balancer (`aws_alb`, `alibaba_slb`, ...): a column of the coverage table in
 /// docs/causes.md and a value of a cause's `providers:` in the catalog.

@@ -1,0 +1,147 @@
+//! The Tencent Cloud row of the provider registry: one unit per job (its regions share the job's
+//! call-rate bound, as Cloud Monitor's limit is the account's), the families a CLB fills, and
+//! where each family comes from.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::inventory::{API_DESCRIBE_LOAD_BALANCERS, API_DESCRIBE_TARGET_HEALTH};
+use super::metrics::{Unit as MetricUnit, SERIES};
+use super::monitor::API_GET_MONITOR_DATA;
+use super::{source_key, TencentSource};
+use crate::config::Config;
+use crate::runtime::system_clock;
+use crate::sources::api::RateLimiter;
+use crate::sources::registry::{LbKind, Provider, Unit};
+use crate::store::families::{self as f, Family};
+
+pub static PROVIDER: Provider = Provider {
+    name: "tencent",
+    title: "Tencent Cloud",
+    kinds: &[CLB],
+    units,
+    families_fed,
+    mapping,
+    policy_file: "deploy/iam/tencent-cam-policy.json",
+    actions,
+    credential_env: &[super::client::ENV_SECRET_ID, super::client::ENV_SECRET_KEY],
+};
+
+const CLB: LbKind = LbKind {
+    id: "tencent_clb",
+    title: "Tencent CLB",
+};
+
+/// What the inventory exports beside the metric table.
+static INVENTORY: [&Family; 5] = [
+    &f::LB_INFO,
+    &f::LB_REGISTERED_TARGETS,
+    &f::LB_HEALTHY_TARGETS,
+    &f::LB_UNHEALTHY_TARGETS,
+    &f::LB_TARGET_HEALTH,
+];
+
+fn units(config: &Config) -> Vec<Unit> {
+    config
+        .tencent
+        .iter()
+        .map(|job| {
+            let source_keys = job
+                .regions
+                .iter()
+                .map(|region| source_key(&job.name, region))
+                .collect();
+            let spawned = job.clone();
+            Unit::new(
+                format!("tencent/{}", job.name),
+                job,
+                source_keys,
+                move |context, tasks| {
+                    let limiter = Arc::new(RateLimiter::new(spawned.max_calls_per_second));
+                    for region in &spawned.regions {
+                        let source = TencentSource::new(
+                            spawned.clone(),
+                            region.clone(),
+                            limiter.clone(),
+                            system_clock(),
+                        );
+                        tasks.spawn(crate::sources::run_source(
+                            source,
+                            context.store.clone(),
+                            context.shutdown.clone(),
+                        ));
+                    }
+                },
+            )
+        })
+        .collect()
+}
+
+fn families_fed(kind: crate::sources::registry::LbKind) -> Option<BTreeSet<&'static str>> {
+    (kind == CLB).then(|| {
+        SERIES
+            .iter()
+            .filter(|s| s.exported)
+            .map(|s| s.family.name)
+            .chain(INVENTORY.iter().map(|f| f.name))
+            .collect()
+    })
+}
+
+/// `terms` (unit; tier) → labels lines, and the CLB API for what the inventory fills.
+fn mapping(family: &Family) -> Vec<String> {
+    let mut out: Vec<String> = SERIES
+        .iter()
+        .filter(|series| std::ptr::eq(series.family, family))
+        .map(|series| {
+            let terms = series
+                .terms
+                .iter()
+                .enumerate()
+                .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
+                    (0, _) => format!("`{metric}`"),
+                    (_, true) => format!(" − `{metric}`"),
+                    (_, false) => format!(" + `{metric}`"),
+                })
+                .collect::<String>();
+            let unit = match series.unit {
+                MetricUnit::PerSecond => "per second × period",
+                MetricUnit::BitsPerSecond => "bit/s × period ÷ 8",
+                MetricUnit::Count => "count per period",
+                MetricUnit::Milliseconds => "ms ÷ 1000",
+                MetricUnit::Percent => "% ÷ 100",
+            };
+            let namespaces = if series.private_only {
+                "`QCE/LB_PRIVATE`"
+            } else {
+                "`QCE/LB_PUBLIC`, `QCE/LB_PRIVATE`"
+            };
+            let tier = match (series.exported, series.alarm) {
+                (false, _) => "sentinel alarm, not exported",
+                (true, true) => "sentinel, alarm",
+                (true, false) => series.tier.as_str(),
+            };
+            format!(
+                "{namespaces} {terms} ({unit}; {tier}){}",
+                crate::docs::label_suffix(series.labels)
+            )
+        })
+        .collect();
+    if INVENTORY.iter().any(|f| std::ptr::eq(*f, family)) {
+        let source = if std::ptr::eq(family, &f::LB_INFO) {
+            format!("CLB `{API_DESCRIBE_LOAD_BALANCERS}` (name, VIP, tags)")
+        } else {
+            format!("CLB `{API_DESCRIBE_TARGET_HEALTH}`, per listener (`target_group=\"listener:<port>\"`)")
+        };
+        out.push(source);
+    }
+    out
+}
+
+fn actions() -> Vec<String> {
+    vec![
+        format!("clb:{API_DESCRIBE_LOAD_BALANCERS}"),
+        format!("clb:{API_DESCRIBE_TARGET_HEALTH}"),
+        format!("monitor:{API_GET_MONITOR_DATA}"),
+    ]
+}
