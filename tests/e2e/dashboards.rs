@@ -28,6 +28,17 @@ fn feeding_scenario(panel: &str) -> Option<&'static str> {
     })
 }
 
+/// The Tencent Cloud scenario that must show in a detail panel too: the dashboards are the same
+/// for every provider.
+fn tencent_scenario(panel: &str) -> Option<&'static str> {
+    Some(match panel {
+        "Responses by origin and code" => "lb-tc-own502",
+        "Rejected and dropped connections" => "lb-tc-dropping",
+        "Healthy and unhealthy targets" | "Target health and reasons" => "lb-tc-unhealthy",
+        _ => return None,
+    })
+}
+
 fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
@@ -59,17 +70,21 @@ pub fn every_panel_returns_data(prometheus: u16, lb: impl Fn(&str) -> String) {
         for panel in panels(&dashboard) {
             let title = panel["title"].as_str().unwrap_or_default();
             let what = format!("{uid} / {title}");
-            let scenario = if uid == lbtriage::dashboards::DETAIL_UID {
-                feeding_scenario(title).unwrap_or_else(|| panic!("{what}: name the scenario that feeds it"))
+            let scenarios = if uid == lbtriage::dashboards::DETAIL_UID {
+                let scenario = feeding_scenario(title)
+                    .unwrap_or_else(|| panic!("{what}: name the scenario that feeds it"));
+                [Some(scenario), tencent_scenario(title)]
             } else {
-                "healthy"
+                [Some("healthy"), None]
             };
-            let series: usize = exprs(panel)
-                .iter()
-                .map(|expr| query(prometheus, &what, &expand(expr, &lb(scenario))))
-                .sum();
-            if series == 0 {
-                empty.push(format!("{what} (scenario {scenario})"));
+            for scenario in scenarios.into_iter().flatten() {
+                let series: usize = exprs(panel)
+                    .iter()
+                    .map(|expr| query(prometheus, &what, &expand(expr, &lb(scenario))))
+                    .sum();
+                if series == 0 {
+                    empty.push(format!("{what} (scenario {scenario})"));
+                }
             }
         }
         for annotation in dashboard["annotations"]["list"].as_array().into_iter().flatten() {
@@ -112,7 +127,7 @@ pub fn every_panel_returns_data(prometheus: u16, lb: impl Fn(&str) -> String) {
                 .collect();
             assert!(!values.is_empty(), "{uid}: variable {label} has values");
             if label == "lb" {
-                for key in ["healthy", "refused", "listener"] {
+                for key in ["healthy", "refused", "listener", "lb-tc-own502"] {
                     assert!(
                         values.contains(&lb(key).as_str()),
                         "{uid}: variable lb lists {key}"

@@ -14,8 +14,8 @@ mod dashboards;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{
-    dimension, eventually, http_get, refusing_port, repo_root, start_exporter, start_on_a_port, CmsServer,
-    Emulator, ALIBABA_KEY_ID, ALIBABA_SECRET,
+    credential_value, dimension, eventually, http_get, refusing_port, repo_root, start_exporter,
+    start_on_a_port, CmsServer, Emulator, TencentServer,
 };
 
 /// Load balancer key → the causes that must fire for it (and nothing else).
@@ -56,6 +56,13 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("lb-passthrough", set(&["backend_errors_passthrough"])),
         ("lb-unhealthy", set(&["targets_unhealthy"])),
         ("alb-passthrough", set(&["backend_errors_passthrough"])),
+        // Tencent Cloud CLB, through Cloud Monitor and the CLB API: a CLB answering 502 itself
+        // (ClbHttp502 without Http502), one passing its real servers' 5xx through, one dropping
+        // connections at its cap, one with a real server failing its health check.
+        ("lb-tc-own502", set(&["lb_5xx_unattributed"])),
+        ("lb-tc-passthrough", set(&["backend_errors_passthrough"])),
+        ("lb-tc-dropping", set(&["lb_connection_limit"])),
+        ("lb-tc-unhealthy", set(&["targets_unhealthy"])),
     ])
 }
 
@@ -75,7 +82,49 @@ fn paged() -> BTreeSet<&'static str> {
         "lb-throttled",
         "lb-passthrough",
         "alb-passthrough",
+        "lb-tc-own502",
+        "lb-tc-passthrough",
     ])
+}
+
+/// The Tencent Cloud CLB scenarios: the inventory (names, VIPs, real servers and their health)
+/// and Cloud Monitor datapoints every minute from ten minutes ago to ten minutes ahead.
+fn seed_tencent(server: &TencentServer, now: i64) {
+    let clb = |id: &str, vip: &str, healthy: &[bool]| {
+        json!({
+            "id": id, "name": id, "type": "OPEN", "vip": vip,
+            "listeners": [{"port": 80, "targets": healthy.iter().enumerate().map(|(i, ok)| json!({
+                "ip": format!("10.0.0.{}", i + 1), "port": 8080, "healthy": ok,
+            })).collect::<Vec<_>>()}],
+        })
+    };
+    server.seed_load_balancers(&[
+        clb("lb-tc-own502", "203.0.113.11", &[true, true]),
+        clb("lb-tc-passthrough", "203.0.113.12", &[true, true]),
+        clb("lb-tc-dropping", "203.0.113.13", &[true, true]),
+        clb("lb-tc-unhealthy", "203.0.113.14", &[true, true, false]),
+    ]);
+    // Codes per minute as Cloud Monitor counts them: `ClbHttp*` all CLB returned, `Http*` the
+    // real servers' share; nothing is published for a code that was not returned.
+    // Requests per second (`TotalReq`) high enough that a fresh stack's 5-minute rates pass the
+    // rules' minimum volume within the first counted minute, as the other providers' do.
+    let per_minute: &[(&str, &str, f64)] = &[
+        ("lb-tc-own502", "TotalReq", 50.0),
+        ("lb-tc-own502", "ClbHttp5xx", 300.0),
+        ("lb-tc-own502", "ClbHttp502", 300.0),
+        ("lb-tc-passthrough", "TotalReq", 50.0),
+        ("lb-tc-passthrough", "ClbHttp5xx", 300.0),
+        ("lb-tc-passthrough", "Http5xx", 300.0),
+        ("lb-tc-dropping", "DropTotalConns", 300.0),
+        ("lb-tc-dropping", "ConcurConnVipRatio", 100.0),
+    ];
+    let mut points = Vec::new();
+    for minute in -10..=10 {
+        for (instance, metric, value) in per_minute {
+            points.push(json!({"instance": instance, "metric": metric, "timestamp": now / 60 * 60 + minute * 60, "value": value}));
+        }
+    }
+    server.seed_points(&points);
 }
 
 /// CloudMonitor datapoints every minute from ten minutes ago to ten minutes ahead (the server only
@@ -271,7 +320,9 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     let fleet = emulator.seed(&fleet_spec, None);
     let cms = CmsServer::start(1000, 50);
     cms.seed(&alibaba_datapoints(now));
-    // AWS scenarios are named by key; Alibaba ones by their instance ID.
+    let tencent = TencentServer::start(20);
+    seed_tencent(&tencent, now);
+    // AWS scenarios are named by key; Alibaba and Tencent ones by their instance ID.
     let lb = |key: &str| {
         if key.starts_with("lb-") || key.starts_with("alb-") {
             key.to_string()
@@ -327,17 +378,20 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\n    collection: {collection}\n    slow_interval: 2s\nprobes:\n{}",
+            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\n    collection: {collection}\n    slow_interval: 2s\ntencent:\n  - name: e2e-tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 2s\nprobes:\n{}",
             emulator.endpoint,
             cms.endpoint,
+            tencent.endpoint,
             probes.concat()
         ),
     )
     .expect("write config");
     let (_lbtriage, exporter_port) = start_exporter(&config, |command| {
-        command
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET);
+        for provider in lbtriage::sources::registry::PROVIDERS {
+            for env in provider.credential_env {
+                command.env(env, credential_value(env));
+            }
+        }
     });
 
     // The rules as users render them, with every `for` shortened.
