@@ -378,13 +378,15 @@ fn credentials_never_appear_in_any_output() {
         None,
     );
     let cms = crate::support::CmsServer::start(1000, 50);
+    let tencent = crate::support::TencentServer::start(20);
+    tencent.seed_load_balancers(&[json!({"id": "lb-secret", "type": "OPEN", "vip": "203.0.113.9"})]);
     let dir = tempfile::tempdir().expect("temp dir");
     let (_held, dead) = crate::support::refusing_port();
     let config = write_config(
         dir.path(),
         &format!(
-            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\nalibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: ali-dead\n    regions: [cn-hangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
-            emulator.endpoint, cms.endpoint
+            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\nalibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: ali-dead\n    regions: [cn-hangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\ntencent:\n  - name: tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: tc-dead\n    regions: [ap-guangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
+            emulator.endpoint, cms.endpoint, tencent.endpoint
         ),
     );
     let (mut child, port) = start_exporter(&config, |command| {
@@ -412,9 +414,25 @@ fn credentials_never_appear_in_any_output() {
                     "lbtriage_api_calls_total",
                     &[("source", "ali"), ("outcome", "success")],
                 ) > 0
-                && count(&series, "lbtriage_lb_info", &[]) == 1
+                && count(
+                    &series,
+                    "lbtriage_api_calls_total",
+                    &[("source", "tc-dead"), ("outcome", "error")],
+                ) > 0
+                && count(&series, "lbtriage_lb_info", &[]) == 2
         },
     );
+    // Every provider of the registry ran here with its credentials.
+    let series = scrape(port);
+    for provider in lbtriage::sources::registry::PROVIDERS {
+        assert!(
+            series.iter().any(|s| s.name == "lbtriage_source_up"
+                && s.label("provider") == Some(provider.name)
+                && s.value == 1.0),
+            "{}: a source of this provider collected with the credentials under test",
+            provider.name
+        );
+    }
     let mut outputs = Vec::new();
     for path in ["/metrics", "/", "/-/ready", "/-/healthy"] {
         outputs.push((
