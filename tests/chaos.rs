@@ -1,5 +1,5 @@
 //! Faults between lbtriage and the clouds, with the real binary and a fault-injecting proxy
-//! (`tests/emulator/fault_proxy.py`) in front of each emulator: API 5xx, connection resets,
+//! (`tests/emulator/fault_proxy.py`) in front of each emulator (AWS, Alibaba, Tencent): API 5xx, connection resets,
 //! truncated and garbage bodies, throttling bursts, 30 s latency, and the CloudWatch front end
 //! killed and restarted. Throughout, a scraper checks that `/metrics` answers within 100 ms and that
 //! no counter goes backwards; each fault must mark its sources down with their data age growing and
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    dimension, http_get, http_request, parse_exposition, python_server, start_exporter, wait_until,
-    CmsServer, Emulator, HeldPort, Process, Series, ALIBABA_KEY_ID, ALIBABA_SECRET,
+    credential_value, dimension, http_get, http_request, parse_exposition, python_server, start_exporter,
+    wait_until, CmsServer, Emulator, HeldPort, Process, Series, TencentServer,
 };
 
 struct FaultProxy {
@@ -148,49 +148,65 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
         .map(|m| json!({"namespace": "acs_slb_dashboard", "metric": "InstanceQps", "timestamp": now / 60 * 60 + m * 60, "instance": "lb-fault", "value": 2.0}))
         .collect();
     cms.seed(&minutes);
+    // ... and on Tencent Cloud 2 requests/s a minute too (`TotalReq` is requests per second). Its
+    // source asks Cloud Monitor only when a minute has completed, so the inventory is re-read every
+    // cycle here (`discovery_ttl: 2s`) for each fault to meet a call within its deadline.
+    let tencent = TencentServer::start(50);
+    tencent.seed_load_balancers(&[json!({"id": "lb-tc-fault", "type": "OPEN", "vip": "203.0.113.7"})]);
+    let minutes: Vec<_> = (-10..16)
+        .map(|m| json!({"instance": "lb-tc-fault", "metric": "TotalReq", "timestamp": now / 60 * 60 + m * 60, "value": 2.0}))
+        .collect();
+    tencent.seed_points(&minutes);
     let aws_proxy = FaultProxy::start(emulator.bridge_port);
     let ali_proxy = FaultProxy::start(cms.port);
+    let tc_proxy = FaultProxy::start(tencent.port);
 
     let dir = tempfile::tempdir().expect("temp dir");
     let config = dir.path().join("lbtriage.yml");
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: faulty\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nalibaba:\n  - name: faulty-ali\n    regions: [cn-hangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    namespaces: [acs_slb_dashboard]\n    period: 60s\n    delay: 0s\n    interval: 2s\n",
-            aws_proxy.port, ali_proxy.port
+            "aws:\n  - name: faulty\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nalibaba:\n  - name: faulty-ali\n    regions: [cn-hangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    namespaces: [acs_slb_dashboard]\n    period: 60s\n    delay: 0s\n    interval: 2s\ntencent:\n  - name: faulty-tc\n    regions: [ap-guangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 2s\n",
+            aws_proxy.port, ali_proxy.port, tc_proxy.port
         ),
     )
     .expect("write config");
     let (mut exporter, port) = start_exporter(&config, |command| {
-        command
-            .env("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID)
-            .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET);
+        for provider in lbtriage::sources::registry::PROVIDERS {
+            for env in provider.credential_env {
+                command.env(env, credential_value(env));
+            }
+        }
     });
-    wait_until("both sources up with data", Duration::from_secs(60), || {
+    const PROVIDERS: [&str; 3] = ["aws", "alibaba", "tencent"];
+    let all_up = |port: u16, value: f64| PROVIDERS.iter().all(|p| up(port, p) == Some(value));
+    wait_until("every source up with data", Duration::from_secs(60), || {
         truth_point(port, "aws", &shop).is_some_and(|(count, _)| count > 0.0)
             && truth_point(port, "alibaba", "lb-fault").is_some()
-            && up(port, "alibaba") == Some(1.0)
+            && truth_point(port, "tencent", "lb-tc-fault").is_some()
+            && all_up(port, 1.0)
     });
     let aws_start = truth_point(port, "aws", &shop).expect("baseline");
     let ali_start = truth_point(port, "alibaba", "lb-fault").expect("baseline");
+    let tc_start = truth_point(port, "tencent", "lb-tc-fault").expect("baseline");
 
     let stop = Arc::new(AtomicBool::new(false));
     let watch = Arc::new(Mutex::new(Watch::default()));
     let scraping = scraper(port, stop.clone(), watch.clone());
 
-    // Each fault: both sources go down, their data end stops (the data age grows) while the last
+    // Each fault: every source goes down, their data end stops (the data age grows) while the last
     // good counters keep serving; clearing it brings them back on the next cycle.
     let through_fault = |name: &str, inject: &dyn Fn(), clear: &dyn Fn(), down_within: Duration| {
         let before = scrape(port);
         inject();
-        wait_until(&format!("{name}: both sources down"), down_within, || {
-            up(port, "aws") == Some(0.0) && up(port, "alibaba") == Some(0.0)
+        wait_until(&format!("{name}: every source down"), down_within, || {
+            all_up(port, 0.0)
         });
         // Frozen while down: nothing to wait for, so watch a few collection cycles go by.
         let during = scrape(port);
         std::thread::sleep(Duration::from_secs(3));
         let later = scrape(port);
-        for provider in ["aws", "alibaba"] {
+        for provider in PROVIDERS {
             let end = |s: &[Series]| {
                 sample(
                     s,
@@ -212,24 +228,25 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
         clear();
         let cleared = Instant::now();
         wait_until(
-            &format!("{name}: both sources back"),
+            &format!("{name}: every source back"),
             Duration::from_secs(30),
-            || up(port, "aws") == Some(1.0) && up(port, "alibaba") == Some(1.0),
+            || all_up(port, 1.0),
         );
         eprintln!(
             "{name}: recovered {:.1} s after clearing",
             cleared.elapsed().as_secs_f64()
         );
     };
-    let both = |mode: &'static str| {
-        let (aws, ali) = (&aws_proxy, &ali_proxy);
+    let every = |mode: &'static str| {
+        let proxies = [&aws_proxy, &ali_proxy, &tc_proxy];
         move || {
-            aws.set(mode);
-            ali.set(mode);
+            for proxy in proxies {
+                proxy.set(mode);
+            }
         }
     };
     for mode in ["status500", "reset", "truncate", "garbage"] {
-        through_fault(mode, &both(mode), &both("pass"), Duration::from_secs(45));
+        through_fault(mode, &every(mode), &every("pass"), Duration::from_secs(45));
     }
     let bridge = emulator.bridge_port;
     through_fault(
@@ -243,10 +260,12 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
                 br#"{"throttle": 100000}"#,
             );
             cms.throttle(100_000);
+            tencent.throttle(100_000);
         },
         &|| {
             let _ = http_request(bridge, "POST", "/__bridge/faults", &[], br#"{"throttle": 0}"#);
             cms.throttle(0);
+            tencent.throttle(0);
         },
         Duration::from_secs(45),
     );
@@ -254,8 +273,8 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
     // the calls; retries make a cycle last up to about a minute.
     through_fault(
         "30 s latency",
-        &both("latency"),
-        &both("pass"),
+        &every("latency"),
+        &every("pass"),
         Duration::from_secs(100),
     );
     // Killed mid-cycle: the CloudWatch front end dies (the proxy answers 502) and comes back.
@@ -287,6 +306,7 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
     let _ = scraping.join();
     let aws_end = truth_point(port, "aws", &shop).expect("end");
     let ali_end = truth_point(port, "alibaba", "lb-fault").expect("end");
+    let tc_end = truth_point(port, "tencent", "lb-tc-fault").expect("end");
     assert_eq!(
         aws_end.0 - aws_start.0,
         600.0 * (aws_end.1 - aws_start.1) / 10.0,
@@ -296,6 +316,11 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
         ali_end.0 - ali_start.0,
         120.0 * (ali_end.1 - ali_start.1) / 60.0,
         "Alibaba: every minute between the data ends counted exactly once ({ali_start:?} → {ali_end:?})"
+    );
+    assert_eq!(
+        tc_end.0 - tc_start.0,
+        120.0 * (tc_end.1 - tc_start.1) / 60.0,
+        "Tencent: every minute between the data ends counted exactly once ({tc_start:?} → {tc_end:?})"
     );
     assert!(aws_end.1 > aws_start.1, "AWS counting moved on");
 

@@ -30,7 +30,8 @@ import listening  # noqa: E402  (beside this script)
 STATE = {"mode": "pass", "seconds": 30.0}
 STATS = {}
 LOCK = threading.Lock()
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host"}
+# Host passes through unchanged, as through a transparent proxy: Tencent's TC3 signature covers it.
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
 
 class Proxy(http.server.BaseHTTPRequestHandler):
