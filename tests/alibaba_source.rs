@@ -321,11 +321,12 @@ async fn a_wrong_secret_is_refused_and_marks_the_source_down() {
     assert_eq!(at(&series, "lbtriage_source_up", &[("provider", "alibaba")]), 0.0);
     assert_eq!(count(&series, "lbtriage_lb_info", &[]), 0);
     assert!(server.stats()["signature_failures"].as_u64().unwrap_or(0) >= 1);
+    // The inventory is the first call: refused once, not retried.
     assert_eq!(
         harness
             .source
             .api_calls()
-            .count("DescribeMetricList", Outcome::Error),
+            .count("DescribeLoadBalancers", Outcome::Error),
         1,
         "not retried"
     );
@@ -482,7 +483,12 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
         series = harness.collect_at(first + cycle * 60).await;
         assert_eq!(at(&series, "lbtriage_source_up", &[]), 1.0, "cycle {cycle}");
     }
-    let calls = at(&series, "lbtriage_api_calls_total", &[("outcome", "success")]);
+    // The quota is CloudMonitor's: SLB's inventory and health calls are another product's.
+    let calls = at(
+        &series,
+        "lbtriage_api_calls_total",
+        &[("api", "DescribeMetricList"), ("outcome", "success")],
+    );
     let per_month = calls / cycles as f64 * 43_200.0;
     // The figure docs/BENCHMARKS.md records (`--nocapture`).
     eprintln!("{calls} calls in {cycles} cycles: {per_month:.0} a month");
@@ -635,4 +641,99 @@ async fn plan_counts_the_calls_a_run_then_makes() {
     let second_cycle = total(&full.collect_at(first + 60).await) - after_first;
     assert_eq!(second_cycle, per_read("full"));
     assert_eq!(per_read("full"), 3.0 + 2.0 * 2.0 + 11.0);
+}
+
+/// The SLB and ALB inventory names instances and carries their addresses and tags, a deleted
+/// instance disappears at the next inventory (its metrics may outlive it), an instance the
+/// inventory does not list is never exported, and an SLB instance that alarmed shows each backend
+/// server's health.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_inventory_names_instances_and_a_deleted_one_disappears() {
+    let server = CmsServer::start(1000, 50);
+    let base = base_time();
+    seed(&server, base);
+    let extra: Vec<Value> = (0..6)
+        .flat_map(|minute| {
+            ["lb-gone", "lb-ghost"].map(|id| {
+                point(
+                    "acs_slb_dashboard",
+                    "InstanceQps",
+                    base + minute * 60,
+                    id,
+                    None,
+                    1.0,
+                )
+            })
+        })
+        .collect();
+    server.seed(&extra);
+    let shop = json!({"id": "lb-shop", "namespace": "acs_slb_dashboard", "name": "shop",
+        "address": "203.0.113.5", "tags": {"team": "web"}, "backends": [
+            {"ip": "10.0.0.1", "port": 80, "listener_port": 80, "status": "normal"},
+            {"ip": "10.0.0.2", "port": 80, "listener_port": 80, "status": "abnormal"}]});
+    let api = json!({"id": "alb-api", "namespace": "acs_alb", "name": "api"});
+    let gone = json!({"id": "lb-gone", "namespace": "acs_slb_dashboard", "name": "gone"});
+    server.set_instances(&[shop.clone(), api.clone(), gone]);
+    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", ALIBABA_SECRET, 50);
+    harness.collect_at(base + 120).await;
+    let before = harness.collect_at(base + 180).await;
+    assert_eq!(at(&before, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(
+        at(
+            &before,
+            "lbtriage_lb_info",
+            &[
+                ("lb", "lb-shop"),
+                ("lb_name", "shop"),
+                ("address", "203.0.113.5"),
+                ("tag_team", "web")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(
+            &before,
+            "lbtriage_lb_info",
+            &[("lb", "alb-api"), ("lb_name", "api")]
+        ),
+        1
+    );
+    assert_eq!(
+        at(&before, "lbtriage_lb_requests_total", &[("lb", "lb-gone")]),
+        60.0
+    );
+    assert_eq!(
+        count(&before, "lbtriage_lb_info", &[("lb", "lb-ghost")]),
+        0,
+        "not in the inventory"
+    );
+    // lb-shop's 5xx alarmed: its backend servers' health is read.
+    assert_eq!(
+        at(
+            &before,
+            "lbtriage_lb_target_health_info",
+            &[
+                ("lb", "lb-shop"),
+                ("target", "10.0.0.2:80"),
+                ("state", "unhealthy"),
+                ("reason", "abnormal")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(&before, "lbtriage_lb_target_health_info", &[("lb", "alb-api")]),
+        0
+    );
+
+    server.set_instances(&[shop, api]);
+    let after = harness.collect_at(base + 240).await;
+    for family in ["lbtriage_lb_info", "lbtriage_lb_requests_total"] {
+        assert_eq!(count(&after, family, &[("lb", "lb-gone")]), 0, "{family}");
+    }
+    assert_eq!(
+        at(&after, "lbtriage_lb_requests_total", &[("lb", "lb-shop")]),
+        2.0 * 2.0 * 60.0
+    );
 }

@@ -1,4 +1,6 @@
-"""A strict stand-in for Alibaba Cloud CloudMonitor's DescribeMetricList (API 2019-01-01).
+"""A strict stand-in for Alibaba Cloud CloudMonitor's DescribeMetricList (API 2019-01-01), and for the
+inventory calls beside it: SLB DescribeLoadBalancers and DescribeHealthStatus (2014-05-15), ALB
+ListLoadBalancers (2020-06-16).
 
 Nothing real runs locally for CloudMonitor, so this double is strict where the real service is:
 
@@ -12,9 +14,15 @@ Nothing real runs locally for CloudMonitor, so this double is strict where the r
   (`instanceId` for acs_slb_dashboard, `loadBalancerId` for acs_alb), `port` where given, and the
   statistic (`Average`, `Maximum`, `Minimum` for SLB; `Value` for ALB); the range is (StartTime, EndTime].
 
+Inventory: SLB pages by `PageNumber`/`PageSize` (at most 100), ALB by `NextToken`/`MaxResults` (at
+most 100); Tags as each API writes them. Unless the test sets the instances, they are the ones the
+datapoints name.
+
 Test control: POST /__cms/datapoints with {"points": [{"namespace", "metric", "timestamp" (s),
-"instance", "port"?, "value"}]} adds data; GET /__cms/stats reports calls, throttling and signature
-failures. Usage: cms_server.py --port P --access-key-id ID --access-key-secret SECRET
+"instance", "port"?, "value"}]} adds data; POST /__cms/instances with {"instances": [{"id",
+"namespace", "name", "address", "tags": {...}, "backends": [{"ip", "port", "listener_port",
+"status"}]}]} sets the inventory; GET /__cms/stats reports metric calls (`ok`), inventory calls,
+throttling and signature failures. Usage: cms_server.py --port P --access-key-id ID --access-key-secret SECRET
 """
 
 import argparse
@@ -34,6 +42,8 @@ import listening  # noqa: E402  (beside this script)
 INSTANCE_DIMENSION = {"acs_slb_dashboard": "instanceId", "acs_alb": "loadBalancerId"}
 COMMON = ("Format", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce",
           "Timestamp", "Signature", "Action")
+VERSIONS = {"DescribeMetricList": "2019-01-01", "DescribeLoadBalancers": "2014-05-15",
+            "DescribeHealthStatus": "2014-05-15", "ListLoadBalancers": "2020-06-16"}
 
 
 class ApiError(Exception):
@@ -51,10 +61,11 @@ class State:
         # (namespace, metric) -> sorted [(timestamp_s, instance, port, value)]: a large fleet stays fast.
         self.points = {}
         self.nonces = set()
+        self.instances = None     # set by the test; else derived from the datapoints
         self.throttle_next = 0
         self.window = (0, 0)        # (second, calls in it)
         self.stats = {"calls": 0, "ok": 0, "throttled": 0, "signature_failures": 0, "errors": 0,
-                      "max_calls_in_a_second": 0, "pages_with_token": 0}
+                      "max_calls_in_a_second": 0, "pages_with_token": 0, "inventory_calls": 0}
 
 
 def parse_time(text):
@@ -111,6 +122,9 @@ def make_handler(state):
                     for key in touched:
                         state.points[key].sort(key=lambda p: (p[0], p[1], p[2] or ""))
                     self.reply(200, {"points": sum(len(v) for v in state.points.values())})
+                elif path == "/__cms/instances":
+                    state.instances = body["instances"]
+                    self.reply(200, {"instances": len(state.instances)})
                 elif path == "/__cms/faults":
                     state.throttle_next = int(body.get("throttle", 0))
                     self.reply(200, {"throttle": state.throttle_next})
@@ -136,7 +150,17 @@ def make_handler(state):
                         raise ApiError(400, "InvalidParameter", "a parameter is repeated")
                     self.check_rate()
                     self.authenticate(params)
-                    body = self.describe(params)
+                    action = params["Action"]
+                    if action == "DescribeMetricList":
+                        body = self.describe(params)
+                    elif action in VERSIONS:
+                        body = getattr(self, action)(params)
+                        state.stats["inventory_calls"] += 1
+                        body["RequestId"] = str(uuid.uuid4()).upper()
+                        self.reply(200, body)
+                        return
+                    else:
+                        raise ApiError(404, "InvalidAction.NotFound", f"Specified api is not found: {action}")
                 except ApiError as err:
                     key = {"Throttling.User": "throttled", "SignatureDoesNotMatch": "signature_failures"}
                     state.stats[key.get(err.code, "errors")] += 1
@@ -160,8 +184,8 @@ def make_handler(state):
                 if not params.get(name):
                     raise ApiError(400, "MissingParameter", f"The input parameter \"{name}\" that is mandatory "
                                    "for processing this request is not supplied.")
-            expected = {"Format": "JSON", "Version": "2019-01-01", "SignatureMethod": "HMAC-SHA1",
-                        "SignatureVersion": "1.0"}
+            expected = {"Format": "JSON", "Version": VERSIONS.get(params["Action"], "2019-01-01"),
+                        "SignatureMethod": "HMAC-SHA1", "SignatureVersion": "1.0"}
             for name, value in expected.items():
                 if params[name] != value:
                     raise ApiError(400, "InvalidParameter", f"{name} must be {value}, not {params[name]!r}")
@@ -183,9 +207,67 @@ def make_handler(state):
                 raise ApiError(400, "SignatureNonceUsed", "Specified signature nonce was used already.")
             state.nonces.add(params["SignatureNonce"])
 
+        def inventory(self, namespace):
+            if state.instances is not None:
+                return [i for i in state.instances if i["namespace"] == namespace]
+            ids = sorted({p[1] for (ns, _), points in state.points.items() if ns == namespace for p in points})
+            return [{"id": i, "namespace": namespace} for i in ids]
+
+        def page_size(self, params, name):
+            try:
+                size = int(params.get(name) or 10)
+            except ValueError:
+                raise ApiError(400, "InvalidParameter", f"{name} is not a number.")
+            if not 1 <= size <= 100:
+                raise ApiError(400, "InvalidParameter", f"{name} must be between 1 and 100.")
+            return size
+
+        def DescribeLoadBalancers(self, params):
+            size = self.page_size(params, "PageSize")
+            page = int(params.get("PageNumber") or 1)
+            instances = self.inventory("acs_slb_dashboard")
+            chunk = instances[(page - 1) * size:page * size]
+            return {"TotalCount": len(instances), "PageNumber": page, "PageSize": size,
+                    "LoadBalancers": {"LoadBalancer": [{
+                        "LoadBalancerId": i["id"], "LoadBalancerName": i.get("name", ""),
+                        "Address": i.get("address", "192.0.2.1"), "AddressType": "internet",
+                        "LoadBalancerStatus": "active", "RegionId": params.get("RegionId", ""),
+                        "Tags": {"Tag": [{"TagKey": k, "TagValue": v} for k, v in i.get("tags", {}).items()]},
+                    } for i in chunk]}}
+
+        def ListLoadBalancers(self, params):
+            size = self.page_size(params, "MaxResults")
+            offset = 0
+            if params.get("NextToken"):
+                try:
+                    offset = int(base64.urlsafe_b64decode(params["NextToken"]).decode())
+                except ValueError:
+                    raise ApiError(400, "InvalidParameter.NextToken", "NextToken is invalid.")
+            instances = self.inventory("acs_alb")
+            chunk = instances[offset:offset + size]
+            body = {"TotalCount": len(instances), "MaxResults": size, "LoadBalancers": [{
+                "LoadBalancerId": i["id"], "LoadBalancerName": i.get("name", ""),
+                "DNSName": i.get("address", f"{i['id']}.cn-hangzhou.alb.aliyuncs.com"),
+                "AddressType": "Internet", "LoadBalancerStatus": "Active",
+                "Tags": [{"Key": k, "Value": v} for k, v in i.get("tags", {}).items()],
+            } for i in chunk]}
+            if offset + size < len(instances):
+                body["NextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+            return body
+
+        def DescribeHealthStatus(self, params):
+            lb_id = params.get("LoadBalancerId")
+            if not lb_id:
+                raise ApiError(400, "MissingLoadBalancerId", "LoadBalancerId is mandatory for this action.")
+            instance = next((i for i in self.inventory("acs_slb_dashboard") if i["id"] == lb_id), None)
+            if instance is None:
+                raise ApiError(400, "InvalidLoadBalancerId.NotFound", f"The specified LoadBalancerId {lb_id} does not exist.")
+            return {"BackendServers": {"BackendServer": [{
+                "ServerId": "i-" + b["ip"].replace(".", ""), "ServerIp": b["ip"], "Port": b["port"],
+                "ListenerPort": b["listener_port"], "Protocol": "http", "ServerHealthStatus": b["status"],
+            } for b in instance.get("backends", [])]}}
+
         def describe(self, params):
-            if params["Action"] != "DescribeMetricList":
-                raise ApiError(404, "InvalidAction.NotFound", f"Specified api is not found: {params['Action']}")
             namespace, metric = params.get("Namespace"), params.get("MetricName")
             if not namespace or not metric:
                 raise ApiError(400, "MissingParameter", "Namespace and MetricName are mandatory.")

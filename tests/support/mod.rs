@@ -810,6 +810,12 @@ impl CmsServer {
         self.post("/__cms/datapoints", &serde_json::json!({ "points": points }));
     }
 
+    /// Sets the SLB and ALB inventory: `{id, namespace, name, address, tags, backends: [{ip, port,
+    /// listener_port, status}]}` (without it, the instances the datapoints name).
+    pub fn set_instances(&self, instances: &[serde_json::Value]) {
+        self.post("/__cms/instances", &serde_json::json!({ "instances": instances }));
+    }
+
     /// The next `calls` API calls answer `Throttling.User`.
     pub fn throttle(&self, calls: u32) {
         self.post("/__cms/faults", &serde_json::json!({ "throttle": calls }));

@@ -41,7 +41,7 @@ pub struct AlibabaJob {
     pub endpoint_url: Option<String>,
     #[serde(default = "all_namespaces")]
     pub namespaces: Vec<AlibabaNamespace>,
-    /// Only these instances (SLB `lb-...`, ALB `alb-...`); empty: every instance the metrics name.
+    /// Only these instances (SLB `lb-...`, ALB `alb-...`); empty: every instance of the region.
     #[serde(default)]
     pub instance_ids: Vec<String>,
     #[serde(default = "default_period")]
@@ -50,6 +50,9 @@ pub struct AlibabaJob {
     pub delay: PromDuration,
     #[serde(default = "default_interval")]
     pub interval: PromDuration,
+    /// Instances, names, addresses and tags (SLB and ALB APIs) are re-read this often.
+    #[serde(default = "default_discovery_ttl")]
+    pub discovery_ttl: PromDuration,
     /// As for AWS: `adaptive` (tiers) or `full` (every metric every cycle).
     #[serde(default)]
     pub collection: Collection,
@@ -67,6 +70,9 @@ pub struct AlibabaJob {
     pub max_calls_per_second: u32,
 }
 
+fn default_discovery_ttl() -> PromDuration {
+    PromDuration(std::time::Duration::from_secs(300))
+}
 fn all_namespaces() -> Vec<AlibabaNamespace> {
     AlibabaNamespace::ALL.to_vec()
 }
@@ -109,6 +115,9 @@ impl Config {
                 ));
             }
             job_keys.validate_intervals(&job.interval, &job.slow_interval)?;
+            if job.discovery_ttl.as_duration() < std::time::Duration::from_secs(1) {
+                return Err(ConfigError::at(key("discovery_ttl"), "must be at least 1s"));
+            }
             if !(1..=50).contains(&job.max_calls_per_second) {
                 return Err(ConfigError::at(
                     key("max_calls_per_second"),

@@ -127,6 +127,11 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
         self.alarm = self.alarm.max(Some(period_start));
     }
 
+    /// The start of the newest period the sentinel alarmed in.
+    pub fn last_alarm(&self) -> Option<i64> {
+        self.alarm
+    }
+
     /// Whether the detail tier is read this cycle: always in `full`, else while an alarming
     /// period is not yet covered.
     pub fn detail_awake(&self) -> bool {

@@ -38,12 +38,22 @@ pub enum AlibabaError {
     Transport(String),
     #[error("{API} paginated past {MAX_PAGES} pages or repeated a NextToken")]
     Pagination,
+    /// An inventory call (SLB, ALB) the API refused.
+    #[error("{action} failed: {error}")]
+    Call {
+        action: &'static str,
+        error: ResponseError,
+    },
+    #[error("{action} failed: {detail}")]
+    CallTransport { action: &'static str, detail: String },
 }
 
 impl AlibabaError {
     fn outcome(&self) -> Outcome {
         match self {
-            AlibabaError::Api(err) => Outcome::from_error_code(err.code()),
+            AlibabaError::Api(err) | AlibabaError::Call { error: err, .. } => {
+                Outcome::from_error_code(err.code())
+            }
             _ => Outcome::Error,
         }
     }
@@ -51,12 +61,22 @@ impl AlibabaError {
     /// Worth another attempt: throttling, the service's own faults, the network.
     fn transient(&self) -> bool {
         match self {
-            AlibabaError::Api(ResponseError::Api { code, .. }) => {
+            AlibabaError::Api(ResponseError::Api { code, .. })
+            | AlibabaError::Call {
+                error: ResponseError::Api { code, .. },
+                ..
+            } => {
                 code.starts_with("Throttling")
                     || code == "ServiceUnavailable"
                     || code.starts_with("InternalError")
             }
-            AlibabaError::Api(ResponseError::Malformed(_)) | AlibabaError::Transport(_) => true,
+            AlibabaError::Api(ResponseError::Malformed(_))
+            | AlibabaError::Call {
+                error: ResponseError::Malformed(_),
+                ..
+            }
+            | AlibabaError::Transport(_)
+            | AlibabaError::CallTransport { .. } => true,
             AlibabaError::Credentials(_) | AlibabaError::Pagination => false,
         }
     }
@@ -117,9 +137,37 @@ impl Credentials {
 
 pub struct CmsClient {
     endpoint: String,
+    /// Where SLB and ALB calls go instead of their regional endpoints (a test server).
+    inventory_endpoint: Option<String>,
+    region: String,
     credentials: Credentials,
     http: Client<Connector, Empty<Bytes>>,
     limiter: std::sync::Arc<RateLimiter>,
+}
+
+/// The APIs the inventory reads, RPC style as CloudMonitor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Product {
+    /// Server Load Balancer (CLB), `DescribeLoadBalancers` and `DescribeHealthStatus`.
+    Slb,
+    /// Application Load Balancer, `ListLoadBalancers`.
+    Alb,
+}
+
+impl Product {
+    fn version(self) -> &'static str {
+        match self {
+            Product::Slb => "2014-05-15",
+            Product::Alb => "2020-06-16",
+        }
+    }
+
+    fn endpoint(self, region: &str) -> String {
+        match self {
+            Product::Slb => format!("https://slb.{region}.aliyuncs.com"),
+            Product::Alb => format!("https://alb.{region}.aliyuncs.com"),
+        }
+    }
 }
 
 /// One `DescribeMetricList` query, every page of it.
@@ -146,13 +194,19 @@ fn nonce() -> String {
 }
 
 impl CmsClient {
+    /// `endpoint_url` (a test server) takes every call; else CloudMonitor, SLB and ALB each go
+    /// to their regional endpoint.
     pub fn new(
-        endpoint: String,
+        endpoint_url: Option<&str>,
+        region: &str,
         credentials: Credentials,
         limiter: std::sync::Arc<RateLimiter>,
     ) -> Result<CmsClient, AlibabaError> {
+        let trim = |url: &str| url.trim_end_matches('/').to_string();
         Ok(CmsClient {
-            endpoint: endpoint.trim_end_matches('/').to_string(),
+            endpoint: endpoint_url.map_or_else(|| super::default_endpoint(region), trim),
+            inventory_endpoint: endpoint_url.map(trim),
+            region: region.to_string(),
             credentials,
             http: https_client().map_err(AlibabaError::Transport)?,
             limiter,
@@ -210,14 +264,19 @@ impl CmsClient {
         }
     }
 
-    /// The signed request URL of one page.
-    pub fn url(&self, query: &Query<'_>, token: Option<&str>) -> String {
-        let mut params: BTreeMap<String, String> = BTreeMap::new();
+    /// The signed URL of one RPC call: the common parameters added to `params`, all signed.
+    fn signed_url(
+        &self,
+        endpoint: &str,
+        version: &str,
+        action: &str,
+        mut params: BTreeMap<String, String>,
+    ) -> String {
         let mut set = |k: &str, v: String| {
             params.insert(k.to_string(), v);
         };
-        set("Action", API.to_string());
-        set("Version", API_VERSION.to_string());
+        set("Action", action.to_string());
+        set("Version", version.to_string());
         set("Format", "JSON".to_string());
         set("AccessKeyId", self.credentials.access_key_id.clone());
         set("SignatureMethod", "HMAC-SHA1".to_string());
@@ -227,6 +286,100 @@ impl CmsClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         set("Timestamp", iso8601(now));
+        let signature = signature::sign(&params, &self.credentials.secret);
+        format!(
+            "{endpoint}/?{}&Signature={}",
+            signature::canonical_query(&params),
+            signature::percent_encode(&signature)
+        )
+    }
+
+    /// One SLB or ALB call with its retries, recorded once in `lbtriage_api_calls_total`; the
+    /// answer's JSON.
+    pub async fn call(
+        &self,
+        calls: &ApiCalls,
+        product: Product,
+        action: &'static str,
+        params: &[(&str, String)],
+    ) -> Result<serde_json::Value, AlibabaError> {
+        let endpoint = self
+            .inventory_endpoint
+            .clone()
+            .unwrap_or_else(|| product.endpoint(&self.region));
+        let params: BTreeMap<String, String> =
+            params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let mut attempt = 0;
+        let result = loop {
+            attempt += 1;
+            self.limiter.acquire().await;
+            let url = self.signed_url(&endpoint, product.version(), action, params.clone());
+            match self.send(action, &url).await {
+                Err(err) if err.transient() && attempt < ATTEMPTS => {
+                    let jitter = u64::from(nonce().as_bytes()[0] % 100);
+                    tokio::time::sleep(BACKOFF_BASE * 2u32.pow(attempt - 1) + Duration::from_millis(jitter))
+                        .await;
+                }
+                other => break other,
+            }
+        };
+        calls.record(
+            action,
+            result
+                .as_ref()
+                .map_or_else(AlibabaError::outcome, |_| Outcome::Success),
+        );
+        result
+    }
+
+    async fn send(&self, action: &'static str, url: &str) -> Result<serde_json::Value, AlibabaError> {
+        let transport = |detail: String| AlibabaError::CallTransport { action, detail };
+        let uri: hyper::Uri = url
+            .parse()
+            .map_err(|err| transport(format!("bad endpoint URL: {err}")))?;
+        let request = hyper::Request::get(uri)
+            .body(Empty::new())
+            .map_err(|err| transport(err.to_string()))?;
+        let (status, body) = exchange(&self.http, request, CALL_TIMEOUT, MAX_BODY_BYTES)
+            .await
+            .map_err(transport)?;
+        let answer: serde_json::Value = match serde_json::from_slice(&body) {
+            Ok(answer) => answer,
+            Err(err) if !status.is_success() => return Err(transport(format!("HTTP {status}: {err}"))),
+            Err(err) => {
+                return Err(AlibabaError::Call {
+                    action,
+                    error: ResponseError::Malformed(err.to_string()),
+                })
+            }
+        };
+        if status.is_success() {
+            return Ok(answer);
+        }
+        let text = |field: &str| {
+            answer
+                .get(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
+        Err(AlibabaError::Call {
+            action,
+            error: ResponseError::Api {
+                code: Some(text("Code"))
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or_else(|| format!("HTTP{}", status.as_u16())),
+                message: text("Message"),
+            },
+        })
+    }
+
+    /// The signed request URL of one page.
+    pub fn url(&self, query: &Query<'_>, token: Option<&str>) -> String {
+        let mut params: BTreeMap<String, String> = BTreeMap::new();
+        let mut set = |k: &str, v: String| {
+            params.insert(k.to_string(), v);
+        };
         set("Namespace", query.namespace.to_string());
         set("MetricName", query.metric.to_string());
         set("Period", query.period.to_string());
@@ -239,13 +392,7 @@ impl CmsClient {
         if let Some(token) = token {
             set("NextToken", token.to_string());
         }
-        let signature = signature::sign(&params, &self.credentials.secret);
-        format!(
-            "{}/?{}&Signature={}",
-            self.endpoint,
-            signature::canonical_query(&params),
-            signature::percent_encode(&signature)
-        )
+        self.signed_url(&self.endpoint, API_VERSION, API, params)
     }
 
     async fn page(

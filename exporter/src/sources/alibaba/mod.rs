@@ -1,12 +1,15 @@
 //! The Alibaba Cloud source: one [`AlibabaSource`] per configured job and region, reading SLB and
 //! ALB metrics from CloudMonitor (`DescribeMetricList`) into the same families as AWS, so the same
-//! rules fire. Instances are the ones the metrics name (CloudMonitor returns every instance of the
-//! account per call), optionally narrowed to `instance_ids`. Counting follows the AWS source: each
+//! rules fire. Instances are the ones the SLB and ALB APIs list (`inventory.rs`, every
+//! `discovery_ttl`: names, addresses, tags; a deleted instance disappears), optionally narrowed to
+//! `instance_ids`; CloudMonitor returns every instance of the account per call, and a datapoint of
+//! an instance the inventory does not list is ignored. Counting follows the AWS source: each
 //! period once, after `delay`, in tiers (`sources/tiers.rs`); a failed read changes nothing of its
 //! tier and the next cycle reads the missed periods.
 
 pub mod client;
 pub mod datapoints;
+pub mod inventory;
 pub mod metrics;
 pub mod provider;
 pub mod signature;
@@ -88,8 +91,13 @@ pub struct AlibabaSource {
     counters: Counters<SeriesKey>,
     /// Gauges with the period of their newest datapoint, exported while it is recent.
     gauges: BTreeMap<SeriesKey, (i64, f64)>,
-    /// Every instance the metrics named, with its namespace (for `lbtriage_lb_info`).
+    /// Every instance the inventory lists (and, until it has been read, the metrics name), with
+    /// its namespace.
     instances: BTreeMap<String, AlibabaNamespace>,
+    /// The SLB and ALB inventory as last read, and when: names, addresses and tags.
+    inventory: Option<(i64, BTreeMap<String, inventory::Instance>)>,
+    /// The backend servers of SLB instances that recently alarmed (`DescribeHealthStatus`).
+    backends: BTreeMap<String, Vec<inventory::Backend>>,
     /// When a namespace without a known instance was last looked at.
     probed: BTreeMap<AlibabaNamespace, i64>,
     health: Health,
@@ -110,12 +118,10 @@ impl AlibabaSource {
         limiter: Arc<RateLimiter>,
         clock: Clock,
     ) -> Self {
-        let endpoint = job
-            .endpoint_url
-            .clone()
-            .unwrap_or_else(|| default_endpoint(&region));
         let client = credentials
-            .and_then(|credentials| CmsClient::new(endpoint, credentials, limiter))
+            .and_then(|credentials| {
+                CmsClient::new(job.endpoint_url.as_deref(), &region, credentials, limiter)
+            })
             .map_err(|err| err.to_string());
         let ledger = Ledger::new(
             job.period.as_duration(),
@@ -133,6 +139,8 @@ impl AlibabaSource {
             counters: Counters::default(),
             gauges: BTreeMap::new(),
             instances: BTreeMap::new(),
+            inventory: None,
+            backends: BTreeMap::new(),
             probed: BTreeMap::new(),
             health: Health::default(),
         }
@@ -219,10 +227,61 @@ impl AlibabaSource {
         probing
     }
 
+    /// The SLB and ALB instances when the inventory is older than `discovery_ttl`. An instance
+    /// that is gone loses its series; one the inventory lists is known before its metrics.
+    async fn refresh_inventory(&mut self, now: i64) -> Result<(), String> {
+        let ttl = self.job.discovery_ttl.as_duration().as_secs() as i64;
+        if self.inventory.as_ref().is_some_and(|(at, _)| now - at < ttl) {
+            return Ok(());
+        }
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let listed = inventory::instances(client, &self.calls, &self.job, &self.region)
+            .await
+            .map_err(|err| err.to_string())?;
+        let listed: BTreeMap<String, inventory::Instance> =
+            listed.into_iter().map(|i| (i.id.clone(), i)).collect();
+        self.instances.retain(|id, _| listed.contains_key(id));
+        self.books.retain(|id, _| listed.contains_key(id));
+        self.backends.retain(|id, _| listed.contains_key(id));
+        self.counters.retain(|key| listed.contains_key(&key.instance));
+        self.gauges.retain(|key, _| listed.contains_key(&key.instance));
+        for (id, instance) in &listed {
+            self.instances.insert(id.clone(), instance.namespace);
+        }
+        self.inventory = Some((now, listed));
+        Ok(())
+    }
+
+    /// The backend servers of SLB instances whose sentinel alarmed in the last few periods: which
+    /// servers fail, while it matters, for one call per instance.
+    async fn refresh_backends(&mut self, now: i64) -> Result<(), String> {
+        let recent = self.ledger.complete_until(now) - GAUGE_LOOKBACK_PERIODS * self.ledger.period();
+        let alarmed: Vec<String> = self
+            .instances_of(AlibabaNamespace::Slb)
+            .into_iter()
+            .filter(|id| {
+                self.books
+                    .get(id)
+                    .and_then(Book::last_alarm)
+                    .is_some_and(|at| at >= recent)
+            })
+            .collect();
+        self.backends.retain(|id, _| alarmed.contains(id));
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        for id in alarmed {
+            let servers = inventory::health(client, &self.calls, &self.region, &id)
+                .await
+                .map_err(|err| err.to_string())?;
+            self.backends.insert(id, servers);
+        }
+        Ok(())
+    }
+
     /// One cycle: the sentinel metrics of every instance, then the detail metrics of instances it
     /// alarmed and the slow metrics where they are due; each tier commits on its own.
     async fn read_due(&mut self) -> Result<(), String> {
         let now = (self.clock)();
+        self.refresh_inventory(now).await?;
         let window = self.ledger.pending(now);
         let probing = self.probing(now);
         let mut sentinel = Read::new();
@@ -259,7 +318,7 @@ impl AlibabaSource {
         for book in self.books.values_mut() {
             book.release(now, &mut self.counters);
         }
-        result
+        result.and(self.refresh_backends(now).await)
     }
 
     /// Detail metrics for the instances whose detail tier is awake (only those instances, in
@@ -346,11 +405,19 @@ impl AlibabaSource {
         Ok(())
     }
 
-    /// Every instance a read named; a new one's tiers count from the sentinel's window start.
+    /// Every instance a read named that the inventory lists; a new one's tiers count from the
+    /// sentinel's window start. (A deleted instance's metrics can outlive it.)
     fn learn_instances(&mut self, read: &Read, first: i64) {
         let policy = self.policy();
         for ((namespace, _), points) in read {
             for point in points {
+                let listed = self
+                    .inventory
+                    .as_ref()
+                    .is_none_or(|(_, listed)| listed.contains_key(&point.instance));
+                if !listed {
+                    continue;
+                }
                 self.instances.entry(point.instance.clone()).or_insert(*namespace);
                 self.books
                     .entry(point.instance.clone())
@@ -420,12 +487,54 @@ impl AlibabaSource {
             .collect()
     }
 
+    /// `lbtriage_lb_info` with the address and tags the inventory gives, and the health of each
+    /// backend server of an SLB instance that recently alarmed.
+    fn render_info(&self, instance: &str, base: &Labels, out: &mut Vec<Sample>) {
+        let mut info = base.clone();
+        let listed = self
+            .inventory
+            .as_ref()
+            .and_then(|(_, listed)| listed.get(instance));
+        if let Some(listed) = listed {
+            info.push(("address".into(), listed.address.clone()));
+            let mut seen: BTreeSet<String> = info.iter().map(|(k, _)| k.to_string()).collect();
+            for (tag, value) in &listed.tags {
+                let name = format!("tag_{}", crate::store::sanitize_label_name(tag));
+                if seen.insert(name.clone()) {
+                    info.push((Cow::Owned(name), value.clone()));
+                }
+            }
+        }
+        out.push(Sample::new(&families::LB_INFO, info, 1.0));
+        for server in self.backends.get(instance).into_iter().flatten() {
+            let mut labels = base.clone();
+            labels.push((
+                "target_group".into(),
+                format!("listener:{}", server.listener_port),
+            ));
+            labels.push(("target".into(), server.target.clone()));
+            let state = if server.status == "normal" {
+                "healthy"
+            } else {
+                "unhealthy"
+            };
+            labels.push(("state".into(), state.to_string()));
+            labels.push(("reason".into(), server.status.clone()));
+            out.push(Sample::new(&families::LB_TARGET_HEALTH, labels, 1.0));
+        }
+    }
+
     fn lb_labels(&self, instance: &str, namespace: AlibabaNamespace) -> Labels {
+        let name = self
+            .inventory
+            .as_ref()
+            .and_then(|(_, listed)| listed.get(instance))
+            .map_or(instance, |listed| listed.name.as_str());
         vec![
             ("provider".into(), "alibaba".to_string()),
             ("region".into(), self.region.clone()),
             ("lb".into(), instance.to_string()),
-            ("lb_name".into(), instance.to_string()),
+            ("lb_name".into(), name.to_string()),
             ("lb_type".into(), metrics::lb_type(namespace).to_string()),
         ]
     }
@@ -440,7 +549,7 @@ impl AlibabaSource {
         let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
         for (instance, namespace) in &self.instances {
             let base = self.lb_labels(instance, *namespace);
-            out.push(Sample::new(&families::LB_INFO, base.clone(), 1.0));
+            self.render_info(instance, &base, &mut out);
             for (index, series) in SERIES
                 .iter()
                 .enumerate()

@@ -5,13 +5,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use super::inventory::{API_DESCRIBE_HEALTH_STATUS, API_DESCRIBE_LOAD_BALANCERS, API_LIST_LOAD_BALANCERS};
 use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
 use super::{source_key, AlibabaSource};
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
 use crate::sources::api::RateLimiter;
 use crate::sources::registry::{LbKind, Provider, Unit};
-use crate::store::families::{Family, LB_INFO};
+use crate::store::families::{Family, LB_INFO, LB_TARGET_HEALTH};
 
 pub static PROVIDER: Provider = Provider {
     name: "alibaba",
@@ -80,11 +81,31 @@ fn families_fed(kind: LbKind) -> Option<BTreeSet<&'static str>> {
         .iter()
         .filter(|s| s.namespace == namespace)
         .map(|s| s.family.name);
-    Some(table.chain([LB_INFO.name]).collect())
+    let inventory = match namespace {
+        AlibabaNamespace::Slb => vec![LB_INFO.name, LB_TARGET_HEALTH.name],
+        AlibabaNamespace::Alb => vec![LB_INFO.name],
+    };
+    Some(table.chain(inventory).collect())
 }
 
-/// `namespace` `terms` (statistic, unit, listeners; tier) → labels lines.
+/// `namespace` `terms` (statistic, unit, listeners; tier) → labels lines, and the SLB and ALB
+/// APIs for what the inventory fills.
 fn mapping(family: &Family) -> Vec<String> {
+    let mut out = series_mapping(family);
+    if std::ptr::eq(family, &LB_INFO) {
+        out.push(format!(
+            "SLB `{API_DESCRIBE_LOAD_BALANCERS}`, ALB `{API_LIST_LOAD_BALANCERS}` (name, address, tags)"
+        ));
+    }
+    if std::ptr::eq(family, &LB_TARGET_HEALTH) {
+        out.push(format!(
+            "SLB `{API_DESCRIBE_HEALTH_STATUS}`, for instances whose 5xx alarmed in the last five periods"
+        ));
+    }
+    out
+}
+
+fn series_mapping(family: &Family) -> Vec<String> {
     SERIES
         .iter()
         .filter(|series| std::ptr::eq(series.family, family))
@@ -124,5 +145,10 @@ fn mapping(family: &Family) -> Vec<String> {
 }
 
 fn actions() -> Vec<String> {
-    vec![format!("cms:{}", super::client::API)]
+    vec![
+        format!("cms:{}", super::client::API),
+        format!("slb:{API_DESCRIBE_LOAD_BALANCERS}"),
+        format!("slb:{API_DESCRIBE_HEALTH_STATUS}"),
+        format!("alb:{API_LIST_LOAD_BALANCERS}"),
+    ]
 }
