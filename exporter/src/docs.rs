@@ -112,21 +112,16 @@ pub fn metrics_markdown() -> String {
     section("Load balancers", &with_prefix("lbtriage_lb_"));
     section("Probes", &with_prefix("lbtriage_probe_"));
     section("lbtriage itself", &own);
-    out.push_str(
-        "## Notes\n\n\
-         - `lbtriage_lb_target_health_info` comes from `DescribeTargetHealth` (ALB/NLB: `state`, `reason`\n  \
-         such as `Target.Timeout`) and `DescribeInstanceHealth` (Classic: `InService`/`OutOfService`),\n  \
-         refreshed with discovery (`discovery_ttl`). `lbtriage_lb_idle_timeout_seconds` comes from\n  \
-         `DescribeLoadBalancerAttributes` (`idle_timeout.timeout_seconds`, Classic `ConnectionSettings`).\n\
-         - ALB responses are read per code (500, 502, 503, 504) so rules can tell them apart; other\n  \
-         load-balancer 5xx codes (501, 505, 561) are not read. Classic reports only the `5xx` class.\n\
-         - `HTTPCode_ELB_4XX_Count` includes 460 (client closed early) and 463 (forwarding loop); CloudWatch\n  \
-         has no per-code 4xx metric.\n\
-         - Alibaba: SLB has no metric for responses the load balancer generated, so they are\n  \
-         `InstanceStatusCode5xx − InstanceUpstreamCode5xx` per period (never below zero), and no QPS-throttled\n  \
-         count: `lbtriage_lb_qps_utilization_ratio` at 1 with load-balancer 5xx stands for it. Rates (Count/s,\n  \
-         bit/s) become counters by rate × period. Instances are the ones CloudMonitor's answers name (no\n  \
-         inventory API is called); `lbtriage_lb_info` carries no DNS name or tags for them.\n",
-    );
+    out.push_str("## Notes\n\n");
+    for provider in PROVIDERS {
+        for note in provider.notes {
+            let _ = writeln!(
+                out,
+                "- {}: {}",
+                provider.title,
+                note.split_whitespace().collect::<Vec<_>>().join(" ")
+            );
+        }
+    }
     out
 }

@@ -38,6 +38,8 @@ pub struct Provider {
     /// the policy names them.
     pub policy_file: &'static str,
     pub actions: fn() -> Vec<String>,
+    /// What docs/metrics.md says about the provider's mapping beyond its column, one note each.
+    pub notes: &'static [&'static str],
     /// Environment variables that carry the provider's credentials (never to be printed).
     pub credential_env: &'static [&'static str],
 }

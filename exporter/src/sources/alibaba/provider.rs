@@ -23,6 +23,15 @@ pub static PROVIDER: Provider = Provider {
     mapping,
     policy_file: "deploy/iam/alibaba-ram-policy.json",
     actions,
+    notes: &[
+        "SLB has no metric for responses the load balancer generated, so they are
+         `InstanceStatusCode5xx − InstanceUpstreamCode5xx` per period (never below zero), and no
+         QPS-throttled count: `lbtriage_lb_qps_utilization_ratio` at 1 with load-balancer 5xx stands
+         for it. Rates (Count/s, bit/s) become counters by rate × period.",
+        "Instances are the ones the SLB and ALB APIs list, re-read every `discovery_ttl`; a
+         CloudMonitor datapoint of an instance they do not list is ignored, and a deleted instance's
+         series disappear with it.",
+    ],
     credential_env: &["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
 };
 

@@ -18,6 +18,16 @@ pub static PROVIDER: Provider = Provider {
     mapping,
     policy_file: "deploy/iam/aws-policy.json",
     actions,
+    notes: &[
+        "`lbtriage_lb_target_health_info` comes from `DescribeTargetHealth` (ALB/NLB: `state`, `reason`
+         such as `Target.Timeout`) and `DescribeInstanceHealth` (Classic: `InService`/`OutOfService`),
+         refreshed with discovery (`discovery_ttl`). `lbtriage_lb_idle_timeout_seconds` comes from
+         `DescribeLoadBalancerAttributes` (`idle_timeout.timeout_seconds`, Classic `ConnectionSettings`).",
+        "ALB responses are read per code (500, 502, 503, 504) so rules can tell them apart; other
+         load-balancer 5xx codes (501, 505, 561) are not read. Classic reports only the `5xx` class.",
+        "`HTTPCode_ELB_4XX_Count` includes 460 (client closed early) and 463 (forwarding loop);
+         CloudWatch has no per-code 4xx metric.",
+    ],
     credential_env: &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"],
 };
 

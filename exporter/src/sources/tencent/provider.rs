@@ -24,6 +24,24 @@ pub static PROVIDER: Provider = Provider {
     mapping,
     policy_file: "deploy/iam/tencent-cam-policy.json",
     actions,
+    notes: &[
+        "`ClbHttp5xx`, `ClbHttp502`, ... count every code CLB returned, the real servers' included
+         (\"the sum of CLB and real server return codes\"), in codes per minute; what CLB generated
+         itself is that minus `Http5xx`, `Http502`, ... per period, never below zero, and a code
+         with no datapoint counts zero. The period is 60 s: only there is a per-minute count one
+         period's count.",
+        "The LB-generated 5xx class is read as an alarm only; its value is exported per code (502,
+         503, 504), as for an ALB, so `code=~\"5.*\"` sums stay exact.",
+        "Instances, names, VIPs and tags come from `DescribeLoadBalancers`; Cloud Monitor is asked
+         by `vip` (with `vpcId` for a private CLB), ten instances a call. Host counts and
+         `lbtriage_lb_target_health_info` come from `DescribeTargetHealth` at each inventory, and
+         every cycle for an instance whose detail tier is awake.",
+        "Sources: Cloud Monitor's CLB metric lists (https://www.tencentcloud.com/document/product/248/10997,
+         public; the private namespace's page beside it), CLB's monitoring metrics
+         (https://www.tencentcloud.com/document/product/214/32389: `DropTotalConns` a count per period,
+         `ConcurConnVipRatio` in %), and the CLB API 2018-03-17 (`DescribeLoadBalancers`,
+         `DescribeTargetHealth`).",
+    ],
     credential_env: &[super::client::ENV_SECRET_ID, super::client::ENV_SECRET_KEY],
 };
 
