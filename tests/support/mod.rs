@@ -753,151 +753,142 @@ pub fn credential_value(env: &str) -> String {
     }
 }
 
-/// The strict CloudMonitor test server (`tests/emulator/cms_server.py`).
-pub struct CmsServer {
+/// A strict test double of a cloud API (a Python server under `tests/emulator/`) on a port the
+/// test holds, with its JSON control paths.
+pub struct CloudDouble {
     pub port: u16,
     pub endpoint: String,
+    /// Where its control paths start (`/__cms`, `/__tencent`).
+    control: &'static str,
     _process: Process,
     _socket: HeldPort,
+}
+
+impl CloudDouble {
+    fn start(script: &str, args: &[&str], control: &'static str) -> CloudDouble {
+        let socket = HeldPort::new();
+        let port = socket.port;
+        let process = python_server(script, &socket, args);
+        wait_until(&format!("{script} to answer"), Duration::from_secs(20), || {
+            http_get(port, &format!("{control}/stats"), &[]).is_ok_and(|r| r.status == 200)
+        });
+        CloudDouble {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            control,
+            _process: process,
+            _socket: socket,
+        }
+    }
+
+    /// POSTs `body` to the control path `path` (below the double's prefix).
+    fn post(&self, path: &str, body: &serde_json::Value) {
+        let path = format!("{}/{path}", self.control);
+        let response = http_request(
+            self.port,
+            "POST",
+            &path,
+            &[("Content-Type", "application/json")],
+            body.to_string().as_bytes(),
+        )
+        .expect("test server");
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+    }
+
+    pub fn stats(&self) -> serde_json::Value {
+        let response = http_get(self.port, &format!("{}/stats", self.control), &[]).expect("stats");
+        serde_json::from_slice(&response.body).expect("stats JSON")
+    }
+}
+
+/// The strict CloudMonitor (and SLB/ALB inventory) test server (`tests/emulator/cms_server.py`).
+pub struct CmsServer(CloudDouble);
+
+impl std::ops::Deref for CmsServer {
+    type Target = CloudDouble;
+    fn deref(&self) -> &CloudDouble {
+        &self.0
+    }
 }
 
 impl CmsServer {
     /// `max_page` caps points per page (pagination with little data); `rate_limit` is calls/s.
     pub fn start(max_page: u32, rate_limit: u32) -> CmsServer {
-        let socket = HeldPort::new();
-        let port = socket.port;
-        let process = python_server(
+        let (max_page, rate_limit) = (max_page.to_string(), rate_limit.to_string());
+        CmsServer(CloudDouble::start(
             "cms_server.py",
-            &socket,
             &[
                 "--access-key-id",
                 ALIBABA_KEY_ID,
                 "--access-key-secret",
                 ALIBABA_SECRET,
                 "--max-page",
-                &max_page.to_string(),
+                &max_page,
                 "--rate-limit",
-                &rate_limit.to_string(),
+                &rate_limit,
             ],
-        );
-        wait_until(
-            "the CloudMonitor test server to answer",
-            Duration::from_secs(20),
-            || http_get(port, "/__cms/stats", &[]).is_ok_and(|r| r.status == 200),
-        );
-        CmsServer {
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _process: process,
-            _socket: socket,
-        }
-    }
-
-    fn post(&self, path: &str, body: &serde_json::Value) {
-        let response = http_request(
-            self.port,
-            "POST",
-            path,
-            &[("Content-Type", "application/json")],
-            body.to_string().as_bytes(),
-        )
-        .expect("CloudMonitor test server");
-        assert_eq!(response.status, 200, "{path}: {}", response.text());
+            "/__cms",
+        ))
     }
 
     /// Adds datapoints: `{namespace, metric, timestamp (s), instance, port?, value}`.
     pub fn seed(&self, points: &[serde_json::Value]) {
-        self.post("/__cms/datapoints", &serde_json::json!({ "points": points }));
+        self.post("datapoints", &serde_json::json!({ "points": points }));
     }
 
     /// Sets the SLB and ALB inventory: `{id, namespace, name, address, tags, backends: [{ip, port,
     /// listener_port, status}]}` (without it, the instances the datapoints name).
     pub fn set_instances(&self, instances: &[serde_json::Value]) {
-        self.post("/__cms/instances", &serde_json::json!({ "instances": instances }));
+        self.post("instances", &serde_json::json!({ "instances": instances }));
     }
 
     /// The next `calls` API calls answer `Throttling.User`.
     pub fn throttle(&self, calls: u32) {
-        self.post("/__cms/faults", &serde_json::json!({ "throttle": calls }));
-    }
-
-    pub fn stats(&self) -> serde_json::Value {
-        let response = http_get(self.port, "/__cms/stats", &[]).expect("stats");
-        serde_json::from_slice(&response.body).expect("stats JSON")
+        self.post("faults", &serde_json::json!({ "throttle": calls }));
     }
 }
 
 /// The strict Tencent Cloud Monitor and CLB test server (`tests/emulator/tencent_server.py`).
-pub struct TencentServer {
-    pub port: u16,
-    pub endpoint: String,
-    _process: Process,
-    _socket: HeldPort,
+pub struct TencentServer(CloudDouble);
+
+impl std::ops::Deref for TencentServer {
+    type Target = CloudDouble;
+    fn deref(&self) -> &CloudDouble {
+        &self.0
+    }
 }
 
 impl TencentServer {
     /// `rate_limit` is calls per second before `RequestLimitExceeded`.
     pub fn start(rate_limit: u32) -> TencentServer {
-        let socket = HeldPort::new();
-        let port = socket.port;
-        let process = python_server(
+        let rate_limit = rate_limit.to_string();
+        TencentServer(CloudDouble::start(
             "tencent_server.py",
-            &socket,
             &[
                 "--secret-id",
                 TENCENT_SECRET_ID,
                 "--secret-key",
                 TENCENT_SECRET_KEY,
                 "--rate-limit",
-                &rate_limit.to_string(),
+                &rate_limit,
             ],
-        );
-        wait_until(
-            "the Tencent Cloud test server to answer",
-            Duration::from_secs(20),
-            || http_get(port, "/__tencent/stats", &[]).is_ok_and(|r| r.status == 200),
-        );
-        TencentServer {
-            port,
-            endpoint: format!("http://127.0.0.1:{port}"),
-            _process: process,
-            _socket: socket,
-        }
-    }
-
-    fn post(&self, path: &str, body: &serde_json::Value) {
-        let response = http_request(
-            self.port,
-            "POST",
-            path,
-            &[("Content-Type", "application/json")],
-            body.to_string().as_bytes(),
-        )
-        .expect("Tencent Cloud test server");
-        assert_eq!(response.status, 200, "{path}: {}", response.text());
+            "/__tencent",
+        ))
     }
 
     /// Replaces the inventory: `[{id, name, type, vip, vpc_id, tags, listeners: [{port, targets:
     /// [{ip, port, healthy, detail}]}]}]`.
     pub fn seed_load_balancers(&self, load_balancers: &[serde_json::Value]) {
-        self.post(
-            "/__tencent/seed",
-            &serde_json::json!({ "load_balancers": load_balancers }),
-        );
+        self.post("seed", &serde_json::json!({ "load_balancers": load_balancers }));
     }
 
     /// Adds datapoints: `{instance, metric, timestamp (s), value}`.
     pub fn seed_points(&self, points: &[serde_json::Value]) {
-        self.post("/__tencent/points", &serde_json::json!({ "points": points }));
+        self.post("points", &serde_json::json!({ "points": points }));
     }
 
     /// The next `calls` API calls answer `RequestLimitExceeded`.
     pub fn throttle(&self, calls: u32) {
-        self.post("/__tencent/faults", &serde_json::json!({ "throttle": calls }));
-    }
-
-    pub fn stats(&self) -> serde_json::Value {
-        let response = http_get(self.port, "/__tencent/stats", &[]).expect("stats");
-        serde_json::from_slice(&response.body).expect("stats JSON")
+        self.post("faults", &serde_json::json!({ "throttle": calls }));
     }
 }

@@ -153,6 +153,47 @@ impl std::fmt::Debug for Unit {
     }
 }
 
+/// One unit for a job whose regions share its call-rate bound (the limit is the account's): a
+/// source per region, `source(job, region, limiter)` building each.
+pub fn shared_rate_unit<J, S>(
+    key: String,
+    job: &J,
+    source_keys: Vec<String>,
+    regions: Vec<String>,
+    calls_per_second: u32,
+    source: fn(J, String, Arc<crate::sources::api::RateLimiter>) -> S,
+) -> Unit
+where
+    J: std::fmt::Debug + Clone + Send + Sync + 'static,
+    S: super::Source,
+{
+    let spawned = job.clone();
+    Unit::new(key, job, source_keys, move |context, tasks| {
+        let limiter = Arc::new(crate::sources::api::RateLimiter::new(calls_per_second));
+        for region in &regions {
+            let source = source(spawned.clone(), region.clone(), limiter.clone());
+            tasks.spawn(super::run_source(
+                source,
+                context.store.clone(),
+                context.shutdown.clone(),
+            ));
+        }
+    })
+}
+
+/// `` `a` − `b` + `c` ``: a signed sum of metrics, as docs/metrics.md writes it.
+pub fn terms_text(terms: &[(&str, f64)]) -> String {
+    terms
+        .iter()
+        .enumerate()
+        .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
+            (0, _) => format!("`{metric}`"),
+            (_, true) => format!(" − `{metric}`"),
+            (_, false) => format!(" + `{metric}`"),
+        })
+        .collect()
+}
+
 /// Every provider's units of a config.
 pub fn units(config: &Config) -> Vec<Unit> {
     PROVIDERS

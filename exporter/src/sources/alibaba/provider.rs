@@ -3,15 +3,13 @@
 //! family comes from.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::inventory::{API_DESCRIBE_HEALTH_STATUS, API_DESCRIBE_LOAD_BALANCERS, API_LIST_LOAD_BALANCERS};
 use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
 use super::{source_key, AlibabaSource};
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
-use crate::sources::api::RateLimiter;
-use crate::sources::registry::{LbKind, Provider, Unit};
+use crate::sources::registry::{shared_rate_unit, terms_text, LbKind, Provider, Unit};
 use crate::store::families::{Family, LB_INFO, LB_TARGET_HEALTH};
 
 pub static PROVIDER: Provider = Provider {
@@ -40,32 +38,18 @@ fn units(config: &Config) -> Vec<Unit> {
         .alibaba
         .iter()
         .map(|job| {
-            let source_keys = job
+            let keys = job
                 .regions
                 .iter()
                 .map(|region| source_key(&job.name, region))
                 .collect();
-            let spawned = job.clone();
-            Unit::new(
+            shared_rate_unit(
                 format!("alibaba/{}", job.name),
                 job,
-                source_keys,
-                move |context, tasks| {
-                    let limiter = Arc::new(RateLimiter::new(spawned.max_calls_per_second));
-                    for region in &spawned.regions {
-                        let source = AlibabaSource::new(
-                            spawned.clone(),
-                            region.clone(),
-                            limiter.clone(),
-                            system_clock(),
-                        );
-                        tasks.spawn(crate::sources::run_source(
-                            source,
-                            context.store.clone(),
-                            context.shutdown.clone(),
-                        ));
-                    }
-                },
+                keys,
+                job.regions.clone(),
+                job.max_calls_per_second,
+                |job, region, limiter| AlibabaSource::new(job, region, limiter, system_clock()),
             )
         })
         .collect()
@@ -119,16 +103,7 @@ fn series_mapping(family: &Family) -> Vec<String> {
         .iter()
         .filter(|series| std::ptr::eq(series.family, family))
         .map(|series| {
-            let terms = series
-                .terms
-                .iter()
-                .enumerate()
-                .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
-                    (0, _) => format!("`{metric}`"),
-                    (_, true) => format!(" − `{metric}`"),
-                    (_, false) => format!(" + `{metric}`"),
-                })
-                .collect::<String>();
+            let terms = terms_text(series.terms);
             let unit = match series.unit {
                 MetricUnit::PerSecond => "per second × period",
                 MetricUnit::BitsPerSecond => "bit/s × period ÷ 8",

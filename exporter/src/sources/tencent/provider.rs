@@ -3,7 +3,6 @@
 //! where each family comes from.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use super::inventory::{API_DESCRIBE_LOAD_BALANCERS, API_DESCRIBE_TARGET_HEALTH};
 use super::metrics::{Unit as MetricUnit, SERIES};
@@ -11,8 +10,7 @@ use super::monitor::API_GET_MONITOR_DATA;
 use super::{source_key, TencentSource};
 use crate::config::Config;
 use crate::runtime::system_clock;
-use crate::sources::api::RateLimiter;
-use crate::sources::registry::{LbKind, Provider, Unit};
+use crate::sources::registry::{shared_rate_unit, terms_text, LbKind, Provider, Unit};
 use crate::store::families::{self as f, Family};
 
 pub static PROVIDER: Provider = Provider {
@@ -64,32 +62,18 @@ fn units(config: &Config) -> Vec<Unit> {
         .tencent
         .iter()
         .map(|job| {
-            let source_keys = job
+            let keys = job
                 .regions
                 .iter()
                 .map(|region| source_key(&job.name, region))
                 .collect();
-            let spawned = job.clone();
-            Unit::new(
+            shared_rate_unit(
                 format!("tencent/{}", job.name),
                 job,
-                source_keys,
-                move |context, tasks| {
-                    let limiter = Arc::new(RateLimiter::new(spawned.max_calls_per_second));
-                    for region in &spawned.regions {
-                        let source = TencentSource::new(
-                            spawned.clone(),
-                            region.clone(),
-                            limiter.clone(),
-                            system_clock(),
-                        );
-                        tasks.spawn(crate::sources::run_source(
-                            source,
-                            context.store.clone(),
-                            context.shutdown.clone(),
-                        ));
-                    }
-                },
+                keys,
+                job.regions.clone(),
+                job.max_calls_per_second,
+                |job, region, limiter| TencentSource::new(job, region, limiter, system_clock()),
             )
         })
         .collect()
@@ -112,16 +96,7 @@ fn mapping(family: &Family) -> Vec<String> {
         .iter()
         .filter(|series| std::ptr::eq(series.family, family))
         .map(|series| {
-            let terms = series
-                .terms
-                .iter()
-                .enumerate()
-                .map(|(i, (metric, sign))| match (i, *sign < 0.0) {
-                    (0, _) => format!("`{metric}`"),
-                    (_, true) => format!(" − `{metric}`"),
-                    (_, false) => format!(" + `{metric}`"),
-                })
-                .collect::<String>();
+            let terms = terms_text(series.terms);
             let unit = match series.unit {
                 MetricUnit::PerSecond => "per second × period",
                 MetricUnit::BitsPerSecond => "bit/s × period ÷ 8",
