@@ -440,3 +440,57 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
         5.0 * 3.0
     );
 }
+
+/// `lbtriage plan` prices a Tencent job from a read-only inventory, and a run then spends what it
+/// said: the sentinel's requests every cycle with a new period, and full collection's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_counts_the_requests_a_run_then_makes() {
+    let server = TencentServer::start(50);
+    let ids: Vec<String> = (0..25).map(|i| format!("lb-plan{i:03}")).collect();
+    let fleet: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| load_balancer(id, "OPEN", &format!("198.51.100.{}", i + 1), &[]))
+        .collect();
+    server.seed_load_balancers(&fleet);
+    let plan = crate::support::run_plan(
+        &format!(
+            "tencent:\n  - name: tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n",
+            server.endpoint
+        ),
+        &[
+            ("TENCENTCLOUD_SECRET_ID", TENCENT_SECRET_ID),
+            ("TENCENTCLOUD_SECRET_KEY", TENCENT_SECRET_KEY),
+        ],
+    );
+    let row = &plan["jobs"][0];
+    assert_eq!(row["provider"], "tencent");
+    assert_eq!(row["by_namespace"]["QCE/LB_PUBLIC"]["instances"], 25);
+    assert_eq!(row["by_namespace"]["QCE/LB_PRIVATE"]["instances"], 0);
+    let per_read = |tier: &str| row["calls_per_read"][tier].as_f64().expect("number");
+    // Three sentinel metrics for three calls of ten instances each.
+    assert_eq!(per_read("sentinel"), 9.0);
+    assert!(row["adaptive_quiet"]["calls_per_month"].as_f64() < row["full"]["calls_per_month"].as_f64());
+
+    let base = base_time();
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    server.seed_points(&points(base, 0..12, &refs, &[("TotalReq", 1.0)]));
+    let calls =
+        |series: &[Series], tier: &str| value(series, "lbtriage_collection_calls_total", &[("tier", tier)]);
+    let mut adaptive = Harness::new(&server, "", TENCENT_SECRET_KEY);
+    adaptive.collect_at(base + 120).await;
+    let mut series = Vec::new();
+    for cycle in 1..=4 {
+        series = adaptive.collect_at(base + 120 + cycle * 60).await;
+    }
+    assert_eq!(calls(&series, "sentinel"), 4.0 * per_read("sentinel"));
+
+    let mut full = Harness::new(&server, FULL, TENCENT_SECRET_KEY);
+    full.collect_at(base + 120).await;
+    let one = full.collect_at(base + 180).await;
+    let spent: f64 = ["sentinel", "detail", "slow"]
+        .iter()
+        .map(|t| calls(&one, t))
+        .sum();
+    assert_eq!(spent, per_read("full"));
+}

@@ -10,12 +10,13 @@ use super::diagnose::Output;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::config::{AlibabaJob, AlibabaNamespace, AwsJob, Config};
+use crate::config::{AlibabaJob, AlibabaNamespace, AwsJob, Config, TencentJob, TencentNamespace};
 use crate::runtime::system_clock;
 use crate::sources::alibaba::{self, AlibabaSource, CallsPerRead, Fleet};
 use crate::sources::api::RateLimiter;
 use crate::sources::aws::{self, discovery, Clients};
 use crate::sources::telemetry::ApiCalls;
+use crate::sources::tencent::{self, cost, TencentSource};
 use crate::sources::tiers::{self, Policy, Tier, TierSizes, MONTH_SECONDS};
 
 /// CloudWatch `GetMetricData`: $0.01 per 1,000 metrics requested (no free tier).
@@ -24,6 +25,8 @@ const USD_PER_METRIC: f64 = 0.01 / 1000.0;
 const ERRORING_SHARE: f64 = 0.05;
 /// CloudMonitor's free query calls a month, per account.
 const ALIBABA_FREE_CALLS: f64 = 1_000_000.0;
+/// Tencent Cloud Monitor's free `GetMonitorData` requests a month (cloud-metrics reference).
+const TENCENT_FREE_CALLS: f64 = 1_000_000.0;
 /// Queries per `GetMetricData` call.
 const QUERIES_PER_CALL: u64 = aws::cloudwatch::MAX_QUERIES_PER_CALL as u64;
 
@@ -80,7 +83,60 @@ async fn plan(config: &Config) -> anyhow::Result<Vec<Value>> {
             rows.push(alibaba_row(job, region, &fleets));
         }
     }
+    for job in &config.tencent {
+        let limiter = std::sync::Arc::new(RateLimiter::new(job.max_calls_per_second));
+        for region in &job.regions {
+            let source = TencentSource::new(job.clone(), region.clone(), limiter.clone(), system_clock());
+            let instances = source
+                .survey()
+                .await
+                .with_context(|| format!("surveying tencent job {:?} in {region}", job.name))?;
+            rows.push(tencent_row(job, region, &instances));
+        }
+    }
     Ok(rows)
+}
+
+/// Cloud Monitor bills requests past a free quota: requests a month per tier and mode, and the
+/// inventory's CLB calls beside them.
+fn tencent_row(job: &TencentJob, region: &str, instances: &BTreeMap<TencentNamespace, u64>) -> Value {
+    let interval = job.interval.as_duration();
+    let policy = tencent::policy(job);
+    let per_month = |every: Duration| MONTH_SECONDS as f64 / every.as_secs_f64().max(1.0);
+    let (cycles, slow_reads) = (per_month(interval), per_month(policy.slow_interval));
+    let calls = cost::calls_per_read(job, instances);
+    let count: u64 = instances.values().sum();
+    let quiet = calls.sentinel * cycles + calls.slow * slow_reads;
+    let mode = |requests: f64| {
+        json!({
+            "calls_per_month": requests.round(),
+            "share_of_free_quota": (requests / TENCENT_FREE_CALLS * 1000.0).round() / 1000.0,
+        })
+    };
+    let by_namespace: BTreeMap<&str, Value> = instances
+        .iter()
+        .map(|(namespace, count)| (namespace.as_str(), json!({ "instances": count })))
+        .collect();
+    json!({
+        "provider": "tencent",
+        "job": job.name,
+        "region": region,
+        "collection": job.collection.as_str(),
+        "load_balancers": count,
+        "by_namespace": by_namespace,
+        "calls_per_read": {
+            "sentinel": calls.sentinel,
+            "slow": calls.slow,
+            "awake": calls.awake,
+            "full": calls.full,
+        },
+        "adaptive_quiet": mode(quiet),
+        // Each instance erring 5 % of the time, one at a time (its detail calls are its own).
+        "adaptive_erroring_5pct": mode(quiet + ERRORING_SHARE * cycles * calls.awake * count as f64),
+        "full": mode(calls.full * cycles),
+        "inventory_calls_per_month": (calls.inventory * per_month(job.discovery_ttl.as_duration())).round(),
+        "worst_latency_seconds": latencies(&policy, interval),
+    })
 }
 
 /// CloudMonitor is billed in calls against a free quota: calls a month per tier and mode.
@@ -184,7 +240,8 @@ fn aws_row(job: &AwsJob, region: &str, inventory: &discovery::Inventory) -> Valu
 fn text(rows: &[Value]) -> String {
     let mut out = String::new();
     for row in rows {
-        let alibaba = row["provider"] == "alibaba";
+        // Alibaba and Tencent bill calls against a free quota; AWS bills metrics.
+        let alibaba = row.get("calls_per_read").is_some();
         let _ = writeln!(
             out,
             "{} job {} in {}: {} load balancers {} (collection: {})",

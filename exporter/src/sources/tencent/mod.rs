@@ -6,6 +6,7 @@
 //! its tier: the last good values keep serving and the next cycle reads the missed periods.
 
 pub mod client;
+pub mod cost;
 pub mod inventory;
 pub mod metrics;
 pub mod monitor;
@@ -131,6 +132,17 @@ impl TencentSource {
 
     pub fn api_calls(&self) -> &ApiCalls {
         &self.calls
+    }
+
+    /// The instances of each namespace, with read-only inventory calls only (`lbtriage plan`).
+    pub async fn survey(&self) -> Result<BTreeMap<crate::config::TencentNamespace, u64>, TencentError> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let instances = inventory::load_balancers(client, &self.calls, &self.job).await?;
+        let mut counts: BTreeMap<_, u64> = self.job.namespaces.iter().map(|n| (*n, 0)).collect();
+        for instance in instances {
+            *counts.entry(instance.namespace).or_default() += 1;
+        }
+        Ok(counts)
     }
 
     fn instances(&self) -> &[Instance] {
