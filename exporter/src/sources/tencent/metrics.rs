@@ -126,26 +126,21 @@ const fn s(
 
 use Unit::{BitsPerSecond, Count, Milliseconds, PerSecond, Percent};
 
-/// Tiers as for AWS (`sources/tiers.rs`): requests and the two 5xx classes every cycle, the 5xx
-/// as alarms; the LB-generated class is read only as an alarm, its value exported per code from
-/// the detail tier (502, 503, 504, as for an ALB) so the rules can tell them apart; the response
-/// times while an instance errs; drops, utilisation and SNAT failures on the slow cadence.
+/// Tiers as for AWS (`sources/tiers.rs`), with a sentinel of two metrics, not three: requests, and
+/// `ClbHttp5xx`, which counts every 5xx CLB returned, the real servers' included, so one alarm
+/// covers both origins. It is read as an alarm only (never exported); the detail tier, back-filled
+/// from its watermark, exports the real servers' class (`Http5xx`) and what CLB generated per code
+/// (502, 503, 504, as for an ALB, so the rules can tell them apart), and the response times.
+/// Drops, utilisation and SNAT failures are read on the slow cadence.
 pub static SERIES: &[Series] = &[
     s(&f::LB_REQUESTS, &[], &[("TotalReq", 1.0)], PerSecond).sentinel(),
-    s(
-        &f::LB_RESPONSES,
-        &[("origin", "lb"), ("code", "5xx")],
-        &[("ClbHttp5xx", 1.0), ("Http5xx", -1.0)],
-        Count,
-    )
-    .alarm_only(),
+    s(&f::LB_RESPONSES, &[], &[("ClbHttp5xx", 1.0)], Count).alarm_only(),
     s(
         &f::LB_RESPONSES,
         &[("origin", "backend"), ("code", "5xx")],
         &[("Http5xx", 1.0)],
         Count,
-    )
-    .alarm(),
+    ),
     s(
         &f::LB_RESPONSES,
         &[("origin", "lb"), ("code", "502")],

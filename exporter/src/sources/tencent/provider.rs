@@ -28,8 +28,10 @@ pub static PROVIDER: Provider = Provider {
          itself is that minus `Http5xx`, `Http502`, ... per period, never below zero, and a code
          with no datapoint counts zero. The period is 60 s: only there is a per-minute count one
          period's count.",
-        "The LB-generated 5xx class is read as an alarm only; its value is exported per code (502,
-         503, 504), as for an ALB, so `code=~\"5.*\"` sums stay exact.",
+        "`ClbHttp5xx` (every 5xx CLB returned) is the sentinel's one alarm and is not exported; what
+         CLB generated is exported per code (502, 503, 504), as for an ALB, so `code=~\"5.*\"` sums
+         stay exact, and the real servers' `Http5xx` comes from the detail tier, back-filled to the
+         first erroring period.",
         "Instances, names, VIPs and tags come from `DescribeLoadBalancers`; Cloud Monitor is asked
          by `vip` (with `vpcId` for a private CLB), ten instances a call. Host counts and
          `lbtriage_lb_target_health_info` come from `DescribeTargetHealth` at each inventory, and
