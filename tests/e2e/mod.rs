@@ -504,6 +504,19 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     assert_eq!(page["labels"]["provider"], "aws");
     assert_eq!(page["labels"]["region"], "us-east-1");
 
+    // The `/` page lists every provider's source of this stack as up.
+    let page = http_get(exporter_port, "/", &[]).expect("the / page").text();
+    for source in [
+        "aws/e2e/us-east-1",
+        "alibaba/e2e-ali/cn-hangzhou",
+        "tencent/e2e-tc/ap-guangzhou",
+    ] {
+        assert!(
+            page.contains(&format!("<tr class=\"source\" data-up=\"1\"><td>{source}</td>")),
+            "the / page shows {source} up"
+        );
+    }
+
     // The dashboards show this stack: every panel query works and has data in its scenario.
     dashboards::every_panel_returns_data(prometheus_port, lb);
 
