@@ -1,10 +1,11 @@
 //! What the hand-written cloud API clients share (CloudMonitor, Tencent Cloud Monitor and CLB): an
 //! HTTPS client with a bounded answer and a deadline, a call-rate bound shared by a job's regions,
-//! credentials from an INI profile, and ISO 8601 times.
+//! retries with backoff, credentials from an INI profile, and ISO 8601 times.
 
+use std::future::Future;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -57,6 +58,40 @@ where
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
+/// Attempts per call, as the AWS SDK's standard retry mode: throttling and transient faults retry.
+const ATTEMPTS: u32 = 3;
+const BACKOFF_BASE: Duration = Duration::from_millis(250);
+
+/// Runs `attempt` after a slot of `limiter`, again while it fails with an error `transient`
+/// accepts, three times at most, with exponential backoff and up to 100 ms of jitter between.
+pub async fn with_retries<T, E, F, Fut>(
+    limiter: &RateLimiter,
+    transient: impl Fn(&E) -> bool,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        limiter.acquire().await;
+        match attempt().await {
+            Err(err) if transient(&err) && attempts < ATTEMPTS => {
+                let jitter = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| u64::from(d.subsec_nanos() % 100));
+                let wait = BACKOFF_BASE * 2u32.pow(attempts - 1) + Duration::from_millis(jitter);
+                tracing::debug!(error = %err, attempt = attempts, wait_ms = wait.as_millis() as u64, "retrying a cloud API call");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// An error and its sources, on one line.

@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 
 use super::datapoints::{parse_page, Datapoint, ResponseError};
 use super::signature;
-use crate::sources::api::{exchange, https_client, ini_profile, Connector};
+use crate::sources::api::{exchange, https_client, ini_profile, with_retries, Connector};
 use crate::sources::api::{iso8601, RateLimiter};
 use crate::sources::telemetry::{ApiCalls, Outcome};
 
@@ -21,9 +21,6 @@ pub const API: &str = "DescribeMetricList";
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 /// An answer normally takes well under a second; a hung call must not hold a cycle for long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts per page, as the AWS SDK's standard retry mode: throttling and transient faults retry.
-const ATTEMPTS: u32 = 3;
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
 /// A runaway `NextToken` chain stops here.
 const MAX_PAGES: usize = 1000;
 pub const PAGE_LENGTH: &str = "1000";
@@ -247,21 +244,7 @@ impl CmsClient {
         query: &Query<'_>,
         token: Option<&str>,
     ) -> Result<super::datapoints::Page, AlibabaError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.limiter.acquire().await;
-            match self.page(query, token).await {
-                Err(err) if err.transient() && attempt < ATTEMPTS => {
-                    // Exponential backoff with jitter from the nonce source.
-                    let jitter = u64::from(nonce().as_bytes()[0] % 100);
-                    let wait = BACKOFF_BASE * 2u32.pow(attempt - 1) + Duration::from_millis(jitter);
-                    tracing::debug!(error = %err, attempt, wait_ms = wait.as_millis() as u64, "retrying CloudMonitor call");
-                    tokio::time::sleep(wait).await;
-                }
-                other => return other,
-            }
-        }
+        with_retries(&self.limiter, AlibabaError::transient, || self.page(query, token)).await
     }
 
     /// The signed URL of one RPC call: the common parameters added to `params`, all signed.
@@ -309,20 +292,12 @@ impl CmsClient {
             .unwrap_or_else(|| product.endpoint(&self.region));
         let params: BTreeMap<String, String> =
             params.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            self.limiter.acquire().await;
+        // Each attempt is signed afresh: a new nonce and timestamp.
+        let result = with_retries(&self.limiter, AlibabaError::transient, || {
             let url = self.signed_url(&endpoint, product.version(), action, params.clone());
-            match self.send(action, &url).await {
-                Err(err) if err.transient() && attempt < ATTEMPTS => {
-                    let jitter = u64::from(nonce().as_bytes()[0] % 100);
-                    tokio::time::sleep(BACKOFF_BASE * 2u32.pow(attempt - 1) + Duration::from_millis(jitter))
-                        .await;
-                }
-                other => break other,
-            }
-        };
+            async move { self.send(action, &url).await }
+        })
+        .await;
         calls.record(
             action,
             result

@@ -12,16 +12,13 @@ use hyper_util::client::legacy::Client;
 use serde_json::Value;
 
 use super::signature;
-use crate::sources::api::{exchange, https_client, ini_profile, Connector, RateLimiter};
+use crate::sources::api::{exchange, https_client, ini_profile, with_retries, Connector, RateLimiter};
 use crate::sources::telemetry::{ApiCalls, Outcome};
 
 /// An answer larger than this is refused (a page of 100 instances is well under 1 MiB).
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// An answer normally takes well under a second; a hung call must not hold a cycle for long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-/// Attempts per call, as the AWS SDK's standard retry mode.
-const ATTEMPTS: u32 = 3;
-const BACKOFF_BASE: Duration = Duration::from_millis(250);
 const CONTENT_TYPE: &str = "application/json";
 
 pub const ENV_SECRET_ID: &str = "TENCENTCLOUD_SECRET_ID";
@@ -175,22 +172,10 @@ impl TencentClient {
         action: &'static str,
         body: &Value,
     ) -> Result<Value, TencentError> {
-        let mut attempt = 0;
-        let result = loop {
-            attempt += 1;
-            self.limiter.acquire().await;
-            match self.once(service, action, body).await {
-                Err(err) if err.transient() && attempt < ATTEMPTS => {
-                    let jitter = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map_or(0, |d| u64::from(d.subsec_nanos() % 100));
-                    let wait = BACKOFF_BASE * 2u32.pow(attempt - 1) + Duration::from_millis(jitter);
-                    tracing::debug!(error = %err, attempt, wait_ms = wait.as_millis() as u64, "retrying Tencent Cloud call");
-                    tokio::time::sleep(wait).await;
-                }
-                other => break other,
-            }
-        };
+        let result = with_retries(&self.limiter, TencentError::transient, || {
+            self.once(service, action, body)
+        })
+        .await;
         calls.record(
             action,
             result
