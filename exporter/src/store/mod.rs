@@ -295,6 +295,18 @@ fn escape_label_value(out: &mut String, value: &str) {
     }
 }
 
+/// Adds each tag as a `tag_<key>` label (key sanitized); a tag whose label name is already taken
+/// (by a fixed label or an earlier tag that sanitizes alike) is left out.
+pub fn push_tag_labels<'a>(labels: &mut Labels, tags: impl IntoIterator<Item = (&'a String, &'a String)>) {
+    let mut seen: std::collections::BTreeSet<String> = labels.iter().map(|(k, _)| k.to_string()).collect();
+    for (key, value) in tags {
+        let name = format!("tag_{}", sanitize_label_name(key));
+        if seen.insert(name.clone()) {
+            labels.push((Cow::Owned(name), value.clone()));
+        }
+    }
+}
+
 /// A label name made from data (a tag key): invalid characters become `_`, and a leading digit is
 /// prefixed, so `aws:cloudformation:stack-name` becomes `aws_cloudformation_stack_name`.
 pub fn sanitize_label_name(raw: &str) -> String {

@@ -30,7 +30,7 @@ use super::tiers::{Book, Policy, Tier};
 use super::Source;
 use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
 use crate::runtime::Clock;
-use crate::store::{families, Kind, Labels, Sample};
+use crate::store::{families, push_tag_labels, Kind, Labels, Sample};
 
 /// Levels take the newest datapoint within this many periods.
 const GAUGE_LOOKBACK_PERIODS: i64 = 5;
@@ -497,13 +497,7 @@ impl AlibabaSource {
             .and_then(|(_, listed)| listed.get(instance));
         if let Some(listed) = listed {
             info.push(("address".into(), listed.address.clone()));
-            let mut seen: BTreeSet<String> = info.iter().map(|(k, _)| k.to_string()).collect();
-            for (tag, value) in &listed.tags {
-                let name = format!("tag_{}", crate::store::sanitize_label_name(tag));
-                if seen.insert(name.clone()) {
-                    info.push((Cow::Owned(name), value.clone()));
-                }
-            }
+            push_tag_labels(&mut info, &listed.tags);
         }
         out.push(Sample::new(&families::LB_INFO, info, 1.0));
         for server in self.backends.get(instance).into_iter().flatten() {

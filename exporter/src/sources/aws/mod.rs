@@ -11,7 +11,7 @@ pub mod metrics;
 pub mod provider;
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -30,7 +30,7 @@ use super::tiers::{read_while_awake, Book, Policy, Tier, TierSizes};
 use super::Source;
 use crate::config::{AwsJob, Collection, ShardAssignment};
 use crate::runtime::{Clock, Discovered};
-use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
+use crate::store::{families, push_tag_labels, Kind, Labels, Sample};
 
 /// Levels (host counts, response time) take the newest datapoint within this many periods.
 const GAUGE_LOOKBACK_PERIODS: i64 = 5;
@@ -380,13 +380,7 @@ impl AwsSource {
                 let mut info = base.clone();
                 info.push(("dns_name".into(), lb.dns_name.clone()));
                 info.push(("scheme".into(), lb.scheme.clone()));
-                let mut seen: BTreeSet<String> = info.iter().map(|(k, _)| k.to_string()).collect();
-                for (key, value) in &lb.tags {
-                    let name = format!("tag_{}", sanitize_label_name(key));
-                    if seen.insert(name.clone()) {
-                        info.push((Cow::Owned(name), value.clone()));
-                    }
-                }
+                push_tag_labels(&mut info, &lb.tags);
                 out.push(Sample::new(&families::LB_INFO, info, 1.0));
                 if let Some(seconds) = lb.idle_timeout_seconds {
                     out.push(Sample::new(&families::LB_IDLE_TIMEOUT, base.clone(), seconds));

@@ -27,9 +27,9 @@ use super::period::{Counters, Ledger, Window};
 use super::telemetry::{ApiCalls, Health};
 use super::tiers::{Book, Policy, Tier};
 use super::Source;
-use crate::config::{Collection, TencentJob};
+use crate::config::{Collection, TencentJob, TencentNamespace};
 use crate::runtime::Clock;
-use crate::store::{families, sanitize_label_name, Kind, Labels, Sample};
+use crate::store::{families, push_tag_labels, Kind, Labels, Sample};
 
 pub use self::provider::PROVIDER;
 
@@ -72,8 +72,15 @@ struct Read {
 /// The inventory as last read, and when.
 struct Inventory {
     read_at: i64,
-    instances: Vec<Instance>,
+    /// By instance ID.
+    instances: BTreeMap<String, Instance>,
     targets: BTreeMap<String, Vec<Target>>,
+}
+
+impl Inventory {
+    fn namespace_of(&self, id: &str) -> Option<TencentNamespace> {
+        self.instances.get(id).map(|i| i.namespace)
+    }
 }
 
 pub struct TencentSource {
@@ -135,7 +142,7 @@ impl TencentSource {
     }
 
     /// The instances of each namespace, with read-only inventory calls only (`lbtriage plan`).
-    pub async fn survey(&self) -> Result<BTreeMap<crate::config::TencentNamespace, u64>, TencentError> {
+    pub async fn survey(&self) -> Result<BTreeMap<TencentNamespace, u64>, TencentError> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
         let instances = inventory::load_balancers(client, &self.calls, &self.job).await?;
         let mut counts: BTreeMap<_, u64> = self.job.namespaces.iter().map(|n| (*n, 0)).collect();
@@ -145,8 +152,8 @@ impl TencentSource {
         Ok(counts)
     }
 
-    fn instances(&self) -> &[Instance] {
-        self.inventory.as_ref().map_or(&[], |i| i.instances.as_slice())
+    fn instances(&self) -> impl Iterator<Item = &Instance> {
+        self.inventory.iter().flat_map(|i| i.instances.values())
     }
 
     /// Instances and backend health when the inventory is older than `discovery_ttl`; the
@@ -157,13 +164,17 @@ impl TencentSource {
             return Ok(());
         }
         let client = self.client.as_ref().map_err(Clone::clone)?;
-        let instances = inventory::load_balancers(client, &self.calls, &self.job).await?;
-        let ids: Vec<String> = instances.iter().map(|i| i.id.clone()).collect();
+        let instances: BTreeMap<String, Instance> = inventory::load_balancers(client, &self.calls, &self.job)
+            .await?
+            .into_iter()
+            .map(|i| (i.id.clone(), i))
+            .collect();
+        let ids: Vec<String> = instances.keys().cloned().collect();
         let targets = inventory::target_health(client, &self.calls, &ids).await?;
         tracing::debug!(source = %self.key(), instances = instances.len(), "discovered");
-        self.books.retain(|id, _| ids.contains(id));
-        self.counters.retain(|key| ids.contains(&key.instance));
-        self.gauges.retain(|key, _| ids.contains(&key.instance));
+        self.books.retain(|id, _| instances.contains_key(id));
+        self.counters.retain(|key| instances.contains_key(&key.instance));
+        self.gauges.retain(|key, _| instances.contains_key(&key.instance));
         self.inventory = Some(Inventory {
             read_at: now,
             instances,
@@ -193,7 +204,7 @@ impl TencentSource {
         self.refresh_inventory(now).await?;
         let window = self.ledger.pending(now);
         let policy = policy(&self.job);
-        for instance in self.instances().to_vec() {
+        for instance in self.instances().cloned().collect::<Vec<_>>() {
             self.books
                 .entry(instance.id.clone())
                 .or_insert_with(|| Book::new(policy, window.start));
@@ -250,15 +261,13 @@ impl TencentSource {
     /// whose slow tier is due; and which instances are awake.
     fn plan_tiers(&mut self, now: i64) -> (Read, Vec<String>) {
         let collection = self.job.collection;
-        let namespaces: HashMap<String, _> = self
-            .instances()
-            .iter()
-            .map(|i| (i.id.clone(), i.namespace))
-            .collect();
         let mut read = Read::default();
         let mut awake = Vec::new();
+        let Some(inventory) = &self.inventory else {
+            return (read, awake);
+        };
         for (id, book) in &mut self.books {
-            let Some(namespace) = namespaces.get(id).copied() else {
+            let Some(namespace) = inventory.namespace_of(id) else {
                 continue;
             };
             let wanted = read.metrics.entry(id.clone()).or_default();
@@ -301,8 +310,7 @@ impl TencentSource {
         // The API's range includes both ends: the last complete period starts one period before
         // `end`.
         let range = (start, end - period);
-        let mut calls: BTreeMap<(crate::config::TencentNamespace, &'static str), Vec<&Instance>> =
-            BTreeMap::new();
+        let mut calls: BTreeMap<(TencentNamespace, &'static str), Vec<&Instance>> = BTreeMap::new();
         for instance in self.instances() {
             for metric in read.metrics.get(&instance.id).into_iter().flatten() {
                 calls
@@ -329,13 +337,11 @@ impl TencentSource {
     fn apply(&mut self, read: &Read, points: &Points, now: i64) {
         let period = self.ledger.period();
         let lookback = self.ledger.complete_until(now) - (GAUGE_LOOKBACK_PERIODS + 1) * period;
-        let namespaces: HashMap<String, _> = self
-            .instances()
-            .iter()
-            .map(|i| (i.id.clone(), i.namespace))
-            .collect();
+        let Some(inventory) = &self.inventory else {
+            return;
+        };
         for (instance, wanted) in &read.metrics {
-            let Some(namespace) = namespaces.get(instance).copied() else {
+            let Some(namespace) = inventory.namespace_of(instance) else {
                 continue;
             };
             for (index, series) in SERIES.iter().enumerate() {
@@ -448,13 +454,7 @@ impl TencentSource {
     fn render_info(&self, instance: &Instance, base: &Labels, out: &mut Vec<Sample>) {
         let mut info = base.clone();
         info.push(("vip".into(), instance.vip.clone()));
-        let mut seen: BTreeSet<String> = info.iter().map(|(k, _)| k.to_string()).collect();
-        for (tag, value) in &instance.tags {
-            let name = format!("tag_{}", sanitize_label_name(tag));
-            if seen.insert(name.clone()) {
-                info.push((Cow::Owned(name), value.clone()));
-            }
-        }
+        push_tag_labels(&mut info, &instance.tags);
         out.push(Sample::new(&families::LB_INFO, info, 1.0));
         let targets = self
             .inventory
@@ -539,7 +539,7 @@ fn merge(into: &mut Read, from: Read) {
 }
 
 /// The tier a metric is booked under: the most frequent tier of the series reading it.
-fn metric_tier(namespace: crate::config::TencentNamespace, metric: &str, collection: Collection) -> Tier {
+fn metric_tier(namespace: TencentNamespace, metric: &str, collection: Collection) -> Tier {
     Tier::ALL
         .into_iter()
         .find(|tier| metrics::metrics_in(namespace, *tier, collection).contains(metric))
