@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::support::{
-    credential_value, dimension, http_get, http_request, parse_exposition, python_server, start_exporter,
-    wait_until, CmsServer, Emulator, HeldPort, Process, Series, TencentServer,
+    dimension, http_get, http_request, parse_exposition, python_server, start_exporter, wait_until,
+    with_test_credentials, CmsServer, Emulator, HeldPort, Process, Series, TencentServer,
 };
 
 struct FaultProxy {
@@ -171,15 +171,13 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
         ),
     )
     .expect("write config");
-    let (mut exporter, port) = start_exporter(&config, |command| {
-        for provider in lbtriage::sources::registry::PROVIDERS {
-            for env in provider.credential_env {
-                command.env(env, credential_value(env));
-            }
-        }
-    });
-    const PROVIDERS: [&str; 3] = ["aws", "alibaba", "tencent"];
-    let all_up = |port: u16, value: f64| PROVIDERS.iter().all(|p| up(port, p) == Some(value));
+    let (mut exporter, port) = start_exporter(&config, with_test_credentials);
+    // Every provider of the registry runs through the faults.
+    let providers: Vec<&str> = lbtriage::sources::registry::PROVIDERS
+        .iter()
+        .map(|p| p.name)
+        .collect();
+    let all_up = |port: u16, value: f64| providers.iter().all(|p| up(port, p) == Some(value));
     wait_until("every source up with data", Duration::from_secs(60), || {
         truth_point(port, "aws", &shop).is_some_and(|(count, _)| count > 0.0)
             && truth_point(port, "alibaba", "lb-fault").is_some()
@@ -206,7 +204,7 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
         let during = scrape(port);
         std::thread::sleep(Duration::from_secs(3));
         let later = scrape(port);
-        for provider in PROVIDERS {
+        for provider in &providers {
             let end = |s: &[Series]| {
                 sample(
                     s,

@@ -362,16 +362,8 @@ async fn reload_applies_a_good_config_and_keeps_the_old_one_on_a_bad_one() {
 fn credentials_never_appear_in_any_output() {
     // Every credential variable of every provider, each with a value to look for: the ones the
     // test servers check are theirs, the rest unique markers.
-    let credentials: Vec<(&str, String)> = lbtriage::sources::registry::PROVIDERS
-        .iter()
-        .flat_map(|provider| provider.credential_env.iter().copied())
-        .map(|env| (env, crate::support::credential_value(env)))
-        .collect();
-    let with_credentials = |command: &mut Command| {
-        for (env, value) in &credentials {
-            command.env(env, value);
-        }
-    };
+    let credentials = crate::support::test_credentials();
+    let with_credentials = crate::support::with_test_credentials;
     let emulator = Emulator::start();
     emulator.seed(
         &json!({"region": "us-east-1", "load_balancers": [{"key": "shop", "type": "application", "name": "shop"}]}),

@@ -14,8 +14,8 @@ mod dashboards;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
 use crate::support::{
-    credential_value, dimension, eventually, http_get, refusing_port, repo_root, start_exporter,
-    start_on_a_port, CmsServer, Emulator, TencentServer,
+    dimension, eventually, http_get, refusing_port, repo_root, start_exporter, start_on_a_port,
+    with_test_credentials, CmsServer, Emulator, TencentServer,
 };
 
 /// Load balancer key → the causes that must fire for it (and nothing else).
@@ -386,13 +386,7 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
         ),
     )
     .expect("write config");
-    let (_lbtriage, exporter_port) = start_exporter(&config, |command| {
-        for provider in lbtriage::sources::registry::PROVIDERS {
-            for env in provider.credential_env {
-                command.env(env, credential_value(env));
-            }
-        }
-    });
+    let (_lbtriage, exporter_port) = start_exporter(&config, with_test_credentials);
 
     // The rules as users render them, with every `for` shortened.
     let catalog = lbtriage::catalog::Catalog::embedded();

@@ -741,15 +741,29 @@ pub const ALIBABA_SECRET: &str = "test-alibaba-secret-0f9e8d";
 pub const TENCENT_SECRET_ID: &str = "AKIDlbtriagetestid";
 pub const TENCENT_SECRET_KEY: &str = "test-tencent-secret-7c1a";
 
-/// The value a test gives a provider's credential variable: what the test server checks where
-/// one does, else a marker unique to the variable.
-pub fn credential_value(env: &str) -> String {
-    match env {
-        "ALIBABA_CLOUD_ACCESS_KEY_ID" => ALIBABA_KEY_ID.to_string(),
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => ALIBABA_SECRET.to_string(),
-        "TENCENTCLOUD_SECRET_ID" => TENCENT_SECRET_ID.to_string(),
-        "TENCENTCLOUD_SECRET_KEY" => TENCENT_SECRET_KEY.to_string(),
-        _ => format!("lbtriage-{}-never-print-me", env.to_ascii_lowercase()),
+/// Every credential variable of every provider in the registry, with the value a test gives it:
+/// what the test server checks where one does, else a marker unique to the variable.
+pub fn test_credentials() -> Vec<(&'static str, String)> {
+    lbtriage::sources::registry::PROVIDERS
+        .iter()
+        .flat_map(|provider| provider.credential_env.iter().copied())
+        .map(|env| {
+            let value = match env {
+                "ALIBABA_CLOUD_ACCESS_KEY_ID" => ALIBABA_KEY_ID.to_string(),
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET" => ALIBABA_SECRET.to_string(),
+                "TENCENTCLOUD_SECRET_ID" => TENCENT_SECRET_ID.to_string(),
+                "TENCENTCLOUD_SECRET_KEY" => TENCENT_SECRET_KEY.to_string(),
+                _ => format!("lbtriage-{}-never-print-me", env.to_ascii_lowercase()),
+            };
+            (env, value)
+        })
+        .collect()
+}
+
+/// Gives `command` every provider's test credentials.
+pub fn with_test_credentials(command: &mut Command) {
+    for (env, value) in test_credentials() {
+        command.env(env, value);
     }
 }
 
