@@ -322,6 +322,13 @@ async fn reload(path: &std::path::Path, store: &Arc<Store>, running: &mut Runnin
         .collect();
     let mut keep: Vec<&str> = probes.iter().map(String::as_str).collect();
     keep.push(CONFIG_SOURCE);
+    // The auto prober keeps running across a reload that does not change it: so do its series.
+    let automatic: Vec<String> = store
+        .keys()
+        .into_iter()
+        .filter(|key| crate::probes::auto::owns_key(key))
+        .collect();
+    keep.extend(automatic.iter().map(String::as_str));
     store.reconfigure(crate::sources::source_keys(&config), &keep);
     tracing::info!(file = %path.display(), "configuration reloaded");
     Ok(())

@@ -4,13 +4,13 @@
 //! whose job did not change keeps its ledgers, counters and discovery cache: no period is lost or
 //! counted twice.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::config::{Config, ProbeConfig};
+use crate::config::{AutoProbes, Config, ProbeConfig};
 use crate::probes::Probe;
 use crate::runtime::Discovered;
 use crate::sources::registry;
@@ -21,6 +21,8 @@ use crate::store::Store;
 enum Settings {
     Source(registry::Unit),
     Probe(Box<ProbeConfig>),
+    /// The auto prober, with the `lb`s that configured probes name (those take precedence).
+    Auto(Box<AutoProbes>, BTreeSet<String>),
 }
 
 struct Unit {
@@ -46,6 +48,13 @@ fn units(config: &Config) -> BTreeMap<String, Settings> {
         units.insert(
             crate::probes::runner::source_key(&probe.name),
             Settings::Probe(Box::new(probe.clone())),
+        );
+    }
+    if config.auto_probes.when != crate::config::AutoProbeWhen::Never {
+        let configured = config.probes.iter().filter_map(|p| p.lb.clone()).collect();
+        units.insert(
+            crate::probes::auto::SNAPSHOT_KEY.to_string(),
+            Settings::Auto(Box::new(config.auto_probes.clone()), configured),
         );
     }
     units
@@ -92,6 +101,12 @@ impl Running {
             .collect();
         for key in &stale {
             if let Some(unit) = self.units.remove(key) {
+                // A stopped source's inventory is no longer a configured job's: no probe may use it.
+                if let Settings::Source(source) = &unit.settings {
+                    for source_key in &source.source_keys {
+                        self.discovered.forget_source(source_key);
+                    }
+                }
                 unit.stop().await;
             }
         }
@@ -120,6 +135,15 @@ impl Running {
                     discovered,
                     shutdown: shutdown_rx,
                 },
+                &mut tasks,
+            ),
+            Settings::Auto(auto, configured) => crate::probes::auto::spawn(
+                (**auto).clone(),
+                configured.iter().cloned().collect(),
+                store,
+                discovered,
+                self.probe_limiter.clone(),
+                shutdown_rx,
                 &mut tasks,
             ),
             Settings::Probe(_) => {

@@ -5,6 +5,7 @@
 //! sections (validate), where a key is in the text (lines), and the YAML reader (yaml).
 
 mod alibaba;
+mod auto_probes;
 mod aws;
 mod duration;
 mod lines;
@@ -19,6 +20,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 pub use alibaba::{AlibabaJob, AlibabaNamespace};
+pub use auto_probes::{AutoProbeWhen, AutoProbes};
 pub use aws::{AwsJob, LoadBalancerType};
 pub use duration::{DurationError, PromDuration};
 pub use probe::{
@@ -45,6 +47,9 @@ pub struct Config {
     /// Active probes: the path through a load balancer and its backends reached directly.
     #[serde(default)]
     pub probes: Vec<ProbeConfig>,
+    /// Probes built from the clouds' inventories for the load balancers `probes:` does not name.
+    #[serde(default)]
+    pub auto_probes: AutoProbes,
     /// Overrides for the rendered alert rules (`lbtriage rules`).
     #[serde(default)]
     pub rules: crate::rules::RulesConfig,

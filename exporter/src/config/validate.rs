@@ -75,6 +75,7 @@ impl Config {
         self.validate_alibaba(&mut names)?;
         self.validate_tencent(&mut names)?;
         self.validate_probes()?;
+        self.validate_auto_probes()?;
         self.shard_assignment()?;
         self.rules
             .validate(crate::catalog::Catalog::embedded())

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Failure, Reason};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct DnsResult {
     pub addresses: Vec<IpAddr>,
     pub duration: Duration,

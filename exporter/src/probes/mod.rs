@@ -7,12 +7,14 @@
 //! in a request can point a probe anywhere.
 
 pub mod address;
+pub mod auto;
 pub mod dns;
 pub mod exchange;
 pub mod findings;
 pub mod http;
 pub mod keepalive;
 pub mod limits;
+pub mod reach;
 pub mod runner;
 mod samples;
 pub mod tcp;
@@ -46,6 +48,9 @@ pub enum Reason {
     Status,
     /// A link-local or metadata address, refused by configuration.
     Forbidden,
+    /// An automatic probe's target this vantage never reached (another VPC, a security group
+    /// that admits only the load balancer): no evidence either way, and no rule reads it as such.
+    UnreachableFromVantage,
 }
 
 impl Reason {
@@ -59,6 +64,7 @@ impl Reason {
             Reason::InvalidResponse => "invalid_response",
             Reason::Status => "status",
             Reason::Forbidden => "forbidden",
+            Reason::UnreachableFromVantage => "unreachable_from_vantage",
         }
     }
 }
@@ -210,6 +216,9 @@ pub struct Report {
     pub lb_response_timeout: Duration,
     /// Unix time the checks completed.
     pub finished_at: f64,
+    /// Whether the front door was checked: an automatic probe skips it when told to, or when its
+    /// name does not resolve from here (a private zone), so that raises no front-door cause.
+    pub front_door: bool,
 }
 
 impl Report {
@@ -232,13 +241,22 @@ pub enum ProbeError {
     Setup { probe: String, message: String },
 }
 
-/// A configured probe, ready to run.
+/// A probe ready to run: configured, or built from a load balancer's inventory facts.
 pub struct Probe {
     pub config: ProbeConfig,
     url_host: String,
     url_port: u16,
     https: bool,
     tls: TlsSettings,
+    /// Set for an automatic probe: what this vantage learned it can reach, and whether the front
+    /// door is checked.
+    automatic: Option<Automatic>,
+}
+
+#[derive(Clone)]
+pub struct Automatic {
+    pub reach: Arc<reach::Reachability>,
+    pub front_door: bool,
 }
 
 impl Probe {
@@ -258,7 +276,20 @@ impl Probe {
             url_port,
             https,
             tls,
+            automatic: None,
         })
+    }
+
+    /// A probe built from inventory facts (`probes/auto.rs`): its targets are the configured
+    /// `backends`, and a target this vantage never reached is reported as such, not probed.
+    pub fn automatic(config: ProbeConfig, automatic: Automatic) -> Result<Probe, ProbeError> {
+        let mut probe = Probe::new(config)?;
+        probe.automatic = Some(automatic);
+        Ok(probe)
+    }
+
+    pub fn is_automatic(&self) -> bool {
+        self.automatic.is_some()
     }
 
     pub fn name(&self) -> &str {
@@ -379,6 +410,18 @@ impl Probe {
                 });
                 continue;
             }
+            if let Some(automatic) = &self.automatic {
+                if !automatic.reach.reachable(addr, self.timeout()).await {
+                    failed.push(TcpCheck {
+                        target: label,
+                        result: Err(Failure::new(
+                            Reason::UnreachableFromVantage,
+                            "never reached from this vantage: not evidence of a cause",
+                        )),
+                    });
+                    continue;
+                }
+            }
             targets.push(self.backend_target(addr));
         }
         (targets, failed)
@@ -388,10 +431,17 @@ impl Probe {
     /// address and to every backend, TCP to backends, header and body limits.
     pub async fn run(&self, limiter: &Semaphore, discovered: &Discovered) -> Report {
         let timeout = self.timeout();
-        let dns = dns::resolve(&self.url_host, self.url_port, timeout).await;
+        let checks_front_door = self.automatic.as_ref().is_none_or(|a| a.front_door);
+        let dns = if checks_front_door {
+            dns::resolve(&self.url_host, self.url_port, timeout).await
+        } else {
+            DnsResult::default()
+        };
+        // An automatic probe whose front door does not resolve from here checks only targets.
+        let front_door = checks_front_door && (self.automatic.is_none() || dns.failure.is_none());
         let mut lb_targets = Vec::new();
         let mut http_checks = Vec::new();
-        for ip in &dns.addresses {
+        for ip in dns.addresses.iter().filter(|_| front_door) {
             if self.allowed(ip) {
                 lb_targets.push(self.lb_target(*ip));
             } else {
@@ -417,6 +467,9 @@ impl Probe {
         };
         let all: Vec<&Target> = lb_targets.iter().chain(backends.iter()).collect();
         let (app, health) = (self.config.app_path.as_str(), self.config.health_path.as_str());
+        // An automatic probe sends its large body only where the load balancer's own health
+        // checks go, never to an application path it knows nothing about.
+        let body_path = if self.automatic.is_some() { health } else { app };
 
         let http_runs = all.iter().flat_map(|target| {
             [(RequestKind::App, app), (RequestKind::Health, health)].map(|(kind, path)| async move {
@@ -461,7 +514,7 @@ impl Probe {
                 target: target.addr,
                 bytes: limits::BODY_SIZE,
                 within_floor: false,
-                outcome: limits::large_body(target, app, host_for(target), timeout).await,
+                outcome: limits::large_body(target, body_path, host_for(target), timeout).await,
             }
         });
         let (http_done, tcp_done, headers_done, bodies_done) = futures_util::join!(
@@ -471,6 +524,13 @@ impl Probe {
             join_all(body_runs)
         );
         http_checks.extend(http_done);
+        if let Some(automatic) = &self.automatic {
+            for check in &tcp_done {
+                if let Ok(addr) = check.target.parse() {
+                    automatic.reach.record(addr, &check.result);
+                }
+            }
+        }
         tcp_checks.extend(tcp_done);
         Report {
             dns,
@@ -484,6 +544,7 @@ impl Probe {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0),
+            front_door,
         }
     }
 

@@ -63,13 +63,19 @@ impl Probe {
                 probe_labels.clone(),
                 report.finished_at,
             ));
-            // An IP literal resolves to itself: its "one address" says nothing about DNS.
-            if self.url_host.parse::<IpAddr>().is_err() {
+            // An IP literal resolves to itself: its "one address" says nothing about DNS. A front
+            // door not checked says nothing either.
+            if report.front_door && self.url_host.parse::<IpAddr>().is_err() {
                 out.push(Sample::new(
                     &families::PROBE_DNS_ADDRESSES,
                     probe_labels.clone(),
                     report.dns.addresses.len() as f64,
                 ));
+            }
+            if self.is_automatic() && !report.front_door && report.dns.failure.is_some() {
+                let mut labels = probe_labels.clone();
+                labels.push(("reason".into(), "front_door_unresolvable".to_string()));
+                out.push(Sample::new(&families::AUTO_PROBE_BLIND, labels, 1.0));
             }
             out.push(Sample::new(
                 &families::PROBE_QPS_LIMITED,

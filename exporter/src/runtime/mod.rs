@@ -6,5 +6,7 @@ mod discovered;
 mod schedule;
 
 pub use clock::{system_clock, Clock};
-pub use discovered::{Discovered, LbFacts};
+pub use discovered::{
+    Discovered, HealthCheck, LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts,
+};
 pub use schedule::Schedule;

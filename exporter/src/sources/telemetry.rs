@@ -102,6 +102,8 @@ pub struct ApiCalls {
     metrics_requested: AtomicU64,
     /// Metric-reading calls and metrics requested by collection tier.
     tiers: Mutex<BTreeMap<Tier, (u64, u64)>>,
+    /// Inventory APIs collection can do without, and whether the newest call of each failed.
+    optional: Mutex<BTreeMap<&'static str, bool>>,
 }
 
 impl ApiCalls {
@@ -113,6 +115,20 @@ impl ApiCalls {
 
     pub fn record(&self, api: &'static str, outcome: Outcome) {
         *self.counts().entry((api, outcome)).or_insert(0) += 1;
+    }
+
+    /// The outcome of an inventory call collection goes on without (listeners, instance
+    /// addresses, names): a refusal loses only what it provides, and shows in
+    /// `lbtriage_inventory_call_failing` until the call succeeds again.
+    pub fn optional_outcome(&self, api: &'static str, failed: bool) {
+        let mut optional = self.optional.lock().unwrap_or_else(|p| p.into_inner());
+        optional.insert(api, failed);
+    }
+
+    /// Whether the newest call of an optional inventory API failed.
+    pub fn optional_failing(&self, api: &str) -> bool {
+        let optional = self.optional.lock().unwrap_or_else(|p| p.into_inner());
+        optional.get(api).copied().unwrap_or(false)
     }
 
     pub fn add_metrics_requested(&self, count: u64) {
@@ -169,6 +185,16 @@ impl ApiCalls {
             labels.push((Cow::Borrowed("api"), (*api).to_string()));
             labels.push((Cow::Borrowed("outcome"), outcome.as_str().to_string()));
             out.push(Sample::new(&families::API_CALLS, labels, *count as f64));
+        }
+        let optional = self.optional.lock().unwrap_or_else(|p| p.into_inner());
+        for (api, failed) in optional.iter() {
+            let mut labels = base.clone();
+            labels.push((Cow::Borrowed("api"), (*api).to_string()));
+            out.push(Sample::new(
+                &families::INVENTORY_CALL_FAILING,
+                labels,
+                f64::from(u8::from(*failed)),
+            ));
         }
         let tiers = self.tiers.lock().unwrap_or_else(|p| p.into_inner());
         for (tier, (calls, metrics)) in tiers.iter() {

@@ -210,6 +210,20 @@ fn align_up(timestamp: i64, period: i64) -> i64 {
         }
 }
 
+/// Tells the probes which load balancers alarmed (auto probes follow the alarm): each book's
+/// newest alarming period, keyed by `lb`.
+pub fn share_alarms<K: std::hash::Hash + Eq + Clone>(
+    discovered: &crate::runtime::Discovered,
+    books: &std::collections::HashMap<String, Book<K>>,
+    now: i64,
+) {
+    for (lb, book) in books {
+        if let Some(period_start) = book.last_alarm() {
+            discovered.alarm(lb, period_start, now);
+        }
+    }
+}
+
 /// Metrics one load balancer's reads request, per tier (what `lbtriage plan` prices).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierSizes {

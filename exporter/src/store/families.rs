@@ -155,6 +155,16 @@ families! {
         "Metric-reading API calls by collection tier (sentinel, detail, slow).";
     COLLECTION_METRICS_REQUESTED = Counter "lbtriage_collection_metrics_requested",
         "Metrics requested by collection tier, summed over calls: the bill per tier.";
+    INVENTORY_CALL_FAILING = Gauge "lbtriage_inventory_call_failing",
+        "1 while the newest call of an inventory API failed (refused, throttled or broken): collection goes on without what it provides (names, listeners, target addresses).";
+    AUTO_PROBE_ACTIVE = Gauge "lbtriage_auto_probe_active",
+        "1 for each load balancer lbtriage probes on its own (auto_probes), from its inventory facts.";
+    AUTO_PROBE_TARGETS = Gauge "lbtriage_auto_probe_targets",
+        "Registered targets of a discovered load balancer by what this vantage can do with them: reachable, unreachable_from_vantage (never answered a baseline connect), untested, or no_address (Lambda, load-balancer or unresolved targets).";
+    AUTO_PROBE_BLIND = Gauge "lbtriage_auto_probe_blind",
+        "1 for each load balancer lbtriage cannot probe from this vantage, with the reason (no_reachable_target, no_target_address, front_door_unresolvable).";
+    AUTO_PROBE_BASELINE_CONNECTS = Counter "lbtriage_auto_probe_baseline_connects",
+        "TCP connects of the reachability baseline, by outcome (reached, unreachable).";
 }
 
 #[cfg(test)]

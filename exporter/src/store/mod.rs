@@ -115,6 +115,23 @@ impl Store {
         inner.generation += 1;
     }
 
+    /// Drops one source's snapshot and attachment (an automatic probe that stopped).
+    pub fn remove(&self, source: &str) {
+        let mut inner = self
+            .inner
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.snapshots.remove(source);
+        inner.attachments.remove(source);
+        inner.generation += 1;
+    }
+
+    /// The keys of every published snapshot.
+    pub fn keys(&self) -> Vec<String> {
+        let inner = self.inner.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        inner.snapshots.keys().cloned().collect()
+    }
+
     /// Replaces what one source publishes beside its samples.
     pub fn attach(&self, source: &str, attachment: Attachment) {
         let mut inner = self

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod cloudwatch;
 pub mod discovery;
+pub mod ec2;
 pub mod metrics;
 pub mod provider;
 
@@ -102,6 +103,9 @@ pub struct Clients {
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
     pub elb: aws_sdk_elasticloadbalancing::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// `None` when no HTTPS client could be built (no trusted roots): instance targets then go
+    /// without addresses, and nothing else.
+    pub ec2: Option<ec2::Ec2>,
 }
 
 impl Clients {
@@ -111,6 +115,11 @@ impl Clients {
             elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
             elb: aws_sdk_elasticloadbalancing::Client::new(config),
             tagging: aws_sdk_resourcegroupstagging::Client::new(config),
+            ec2: ec2::Ec2::new(config)
+                .inspect_err(
+                    |err| tracing::warn!(error = %err, "no EC2 client: instance targets get no address"),
+                )
+                .ok(),
         }
     }
 }
@@ -193,13 +202,44 @@ impl AwsSource {
                 discovery::discover(&self.job, &self.region, self.shard, &self.clients, &self.calls).await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
             if let Some(shared) = &self.discovered {
-                for lb in &inventory.load_balancers {
-                    shared.update(&lb.dimension, lb.facts());
-                }
+                let instance_ips = self.instance_ips(&inventory).await;
+                let facts = inventory
+                    .load_balancers
+                    .iter()
+                    .map(|lb| (lb.dimension.clone(), lb.facts(&self.region, &instance_ips)));
+                shared.replace(&self.key(), facts);
             }
             self.inventory = Some((Instant::now(), inventory));
         }
         Ok(())
+    }
+
+    /// The private addresses of the inventory's instance targets, for the probes only: a refused
+    /// or failing `DescribeInstances` loses those addresses and nothing else.
+    async fn instance_ips(&self, inventory: &Inventory) -> HashMap<String, std::net::IpAddr> {
+        const API: &str = "DescribeInstances";
+        let mut ids: Vec<String> = inventory
+            .load_balancers
+            .iter()
+            .flat_map(|lb| lb.instance_ids())
+            .map(str::to_string)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let Some(ec2) = self.clients.ec2.as_ref().filter(|_| !ids.is_empty()) else {
+            return HashMap::new();
+        };
+        match ec2.private_ips(&self.calls, &ids).await {
+            Ok(found) => {
+                self.calls.optional_outcome(API, false);
+                found
+            }
+            Err(err) => {
+                self.calls.optional_outcome(API, true);
+                tracing::warn!(source = %self.key(), error = %err, "instance targets have no address for the probes");
+                HashMap::new()
+            }
+        }
     }
 
     /// One cycle: the sentinel of every load balancer, then the detail tier of those it alarmed
@@ -262,6 +302,9 @@ impl AwsSource {
         };
         for book in self.books.values_mut() {
             book.release(now, &mut self.counters);
+        }
+        if let Some(shared) = &self.discovered {
+            crate::sources::tiers::share_alarms(shared, &self.books, now);
         }
         result
     }

@@ -120,7 +120,9 @@ fn mapping(family: &Family) -> Vec<String> {
 fn actions() -> Vec<String> {
     [
         "cloudwatch:GetMetricData",
+        "ec2:DescribeInstances",
         "elasticloadbalancing:DescribeInstanceHealth",
+        "elasticloadbalancing:DescribeListeners",
         "elasticloadbalancing:DescribeLoadBalancerAttributes",
         "elasticloadbalancing:DescribeLoadBalancers",
         "elasticloadbalancing:DescribeTargetGroups",
