@@ -111,6 +111,7 @@ def start_lbtriage(binary, cms_port, extra, directory):
     port = free_port()
     config = pathlib.Path(directory) / "lbtriage.yml"
     config.write_text(
+        "auto_probes:\n  when: never\n"
         "alibaba:\n  - name: bench\n    regions: [cn-hangzhou]\n"
         f"    endpoint_url: http://127.0.0.1:{cms_port}\n    namespaces: [acs_slb_dashboard]\n"
         "    period: 60s\n    delay: 0s\n    interval: 5s\n    max_calls_per_second: 50\n" + extra)

@@ -46,7 +46,7 @@ fn exporter_serves_counts_formats_and_isolates_a_failing_source() {
     let config = write_config(
         dir.path(),
         &format!(
-            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{dead_port}\n    interval: 2s\n",
+            "auto_probes:\n  when: never\naws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{dead_port}\n    interval: 2s\n",
             emulator.endpoint
         ),
     );
@@ -377,7 +377,7 @@ fn credentials_never_appear_in_any_output() {
     let config = write_config(
         dir.path(),
         &format!(
-            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\nalibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: ali-dead\n    regions: [cn-hangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\ntencent:\n  - name: tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: tc-dead\n    regions: [ap-guangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
+            "auto_probes:\n  when: never\naws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    interval: 1s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead}\n    interval: 1s\nalibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: ali-dead\n    regions: [cn-hangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\ntencent:\n  - name: tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    interval: 1s\n  - name: tc-dead\n    regions: [ap-guangzhou]\n    endpoint_url: http://{dead}\n    interval: 1s\n",
             emulator.endpoint, cms.endpoint, tencent.endpoint
         ),
     );
@@ -487,7 +487,7 @@ async fn a_reload_keeps_counting_for_an_unchanged_job() {
     // A probe that runs once a minute: after the reload its series must still be there, long
     // before its next run.
     let job = format!(
-        "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\nprobes:\n  - name: kept\n    url: http://{backend}/\n    interval: 60s\n    timeout: 2s\n",
+        "auto_probes:\n  when: never\naws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\nprobes:\n  - name: kept\n    url: http://{backend}/\n    interval: 60s\n    timeout: 2s\n",
         emulator.endpoint
     );
     let config = write_config(dir.path(), &job);

@@ -3,6 +3,7 @@
 mod adaptive;
 mod alertmanager;
 mod alibaba_source;
+mod auto_probes;
 mod aws_source;
 mod bench;
 // Named so that libtest, which starts tests in name order, starts the longest test (about 2.5

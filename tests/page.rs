@@ -190,7 +190,7 @@ async fn the_triage_page_shows_sources_probes_and_causes_in_a_browser() {
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead_api}\n    interval: 2s\nprobes:\n{}{}",
+            "auto_probes:\n  when: never\naws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n  - name: dead\n    regions: [us-east-1]\n    endpoint_url: http://{dead_api}\n    interval: 2s\nprobes:\n{}{}",
             emulator.endpoint,
             probe("shop", format!("http://{healthy}/"), format!("'{closes_early}'")),
             probe("gone", format!("http://{no_listener}/"), String::new()),

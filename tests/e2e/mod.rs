@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 mod dashboards;
 
 use crate::support::servers::{spawn, spawn_tls, Behaviour, Pki};
+use crate::support::stack::{self, alert_key, firing, firing_alerts};
 use crate::support::{
     dimension, eventually, http_get, refusing_port, repo_root, start_exporter, start_on_a_port,
     with_test_credentials, CmsServer, Emulator, TencentServer,
@@ -271,39 +272,6 @@ fn command(program: &str, args: &[String]) -> Command {
     command
 }
 
-/// Firing alerts from Prometheus.
-fn firing_alerts(prometheus: u16) -> Option<Vec<Value>> {
-    let response = http_get(prometheus, "/api/v1/alerts", &[]).ok()?;
-    let body: Value = serde_json::from_slice(&response.body).ok()?;
-    Some(
-        body["data"]["alerts"]
-            .as_array()?
-            .iter()
-            .filter(|a| a["state"] == "firing")
-            .cloned()
-            .collect(),
-    )
-}
-
-/// (lb, cause); for the symptom page, which has no cause, (lb, alertname).
-fn alert_key(alert: &Value) -> (String, String) {
-    let label = |name: &str| alert["labels"][name].as_str().unwrap_or_default().to_string();
-    let cause = label("cause");
-    (
-        label("lb"),
-        if cause.is_empty() {
-            label("alertname")
-        } else {
-            cause
-        },
-    )
-}
-
-/// Firing alerts from Prometheus as [`alert_key`]s.
-fn firing(prometheus: u16) -> Option<BTreeSet<(String, String)>> {
-    Some(firing_alerts(prometheus)?.iter().map(alert_key).collect())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertmanager() {
     let started = Instant::now();
@@ -378,7 +346,7 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\n    collection: {collection}\n    slow_interval: 2s\ntencent:\n  - name: e2e-tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 2s\nprobes:\n{}",
+            "auto_probes:\n  when: never\naws:\n  - name: e2e\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 10s\nalibaba:\n  - name: e2e-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\n    collection: {collection}\n    slow_interval: 2s\ntencent:\n  - name: e2e-tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: {collection}\n    slow_interval: 2s\nprobes:\n{}",
             emulator.endpoint,
             cms.endpoint,
             tencent.endpoint,
@@ -389,28 +357,13 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
     let (_lbtriage, exporter_port) = start_exporter(&config, with_test_credentials);
 
     // The rules as users render them, with every `for` shortened.
-    let catalog = lbtriage::catalog::Catalog::embedded();
-    let mut rules_config = lbtriage::rules::RulesConfig::default();
-    let short_for = lbtriage::config::PromDuration::parse("4s").expect("valid");
-    for cause in catalog.causes.iter().filter(|c| c.alert.is_some()) {
-        rules_config.for_overrides.insert(cause.id.clone(), short_for);
-    }
-    rules_config
-        .for_overrides
-        .insert("error_budget_burn".to_string(), short_for);
-    let rules = dir.path().join("rules.yml");
-    std::fs::write(
-        &rules,
-        lbtriage::rules::render_rules(catalog, &rules_config).expect("renders"),
-    )
-    .expect("write rules");
+    let rules = stack::rules_with_short_for(dir.path(), "4s");
 
     std::fs::write(
         dir.path().join("alertmanager.yml"),
         "route:\n  receiver: blackhole\n  group_by: [lb, cause]\nreceivers:\n  - name: blackhole\n",
     )
     .expect("write alertmanager.yml");
-    let ready = |port: u16| http_get(port, "/-/ready", &[]).is_ok_and(|r| r.status == 200);
     let (_alertmanager, alertmanager_port) = start_on_a_port(
         "prometheus-alertmanager",
         |port| {
@@ -424,30 +377,10 @@ async fn every_scenario_fires_exactly_its_causes_through_prometheus_and_alertman
                 ],
             )
         },
-        ready,
+        stack::ready,
     );
-    std::fs::write(
-        dir.path().join("prometheus.yml"),
-        format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files: ['{}']\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['127.0.0.1:{alertmanager_port}']\nscrape_configs:\n  - job_name: lbtriage\n    static_configs:\n      - targets: ['127.0.0.1:{exporter_port}']\n",
-            rules.display()
-        ),
-    )
-    .expect("write prometheus.yml");
-    let (_prometheus, prometheus_port) = start_on_a_port(
-        "prometheus",
-        |port| {
-            command(
-                "prometheus",
-                &[
-                    format!("--config.file={}/prometheus.yml", dir.path().display()),
-                    format!("--storage.tsdb.path={}/tsdb", dir.path().display()),
-                    format!("--web.listen-address=127.0.0.1:{port}"),
-                ],
-            )
-        },
-        ready,
-    );
+    let (_prometheus, prometheus_port) =
+        stack::start_prometheus(dir.path(), exporter_port, &rules, Some(alertmanager_port));
 
     // Every expected cause fires for its load balancer; note when each first did.
     let expected = expected();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod servers;
+pub mod stack;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -92,6 +93,33 @@ pub fn refusing_port() -> (tokio::net::TcpSocket, std::net::SocketAddr) {
         .expect("bind loopback");
     let addr = socket.local_addr().expect("local addr");
     (socket, addr)
+}
+
+/// A loopback port whose connects time out for as long as this lives, as a target behind a
+/// security group that admits only the load balancer: it listens with a backlog of one and never
+/// accepts, and the connection it holds fills that backlog, so the kernel drops every further SYN.
+pub struct NeverAccepting {
+    _listener: tokio::net::TcpListener,
+    _filler: std::net::TcpStream,
+    pub addr: std::net::SocketAddr,
+}
+
+impl NeverAccepting {
+    /// Within a Tokio runtime.
+    pub fn new() -> NeverAccepting {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket
+            .bind("127.0.0.1:0".parse().expect("addr"))
+            .expect("bind loopback");
+        let listener = socket.listen(0).expect("listen");
+        let addr = listener.local_addr().expect("local addr");
+        let filler = std::net::TcpStream::connect(addr).expect("fill the backlog");
+        NeverAccepting {
+            _listener: listener,
+            _filler: filler,
+            addr,
+        }
+    }
 }
 
 /// Polls `condition` until it holds or `timeout` passes; panics naming `what` on timeout.

@@ -59,6 +59,9 @@ pub async fn spawn(behaviour: Behaviour) -> SocketAddr {
 pub struct InFlight {
     now: std::sync::atomic::AtomicUsize,
     pub peak: std::sync::atomic::AtomicUsize,
+    /// Connections accepted and requests read, in all.
+    pub connections: std::sync::atomic::AtomicUsize,
+    pub requests: std::sync::atomic::AtomicUsize,
 }
 
 impl InFlight {
@@ -66,6 +69,7 @@ impl InFlight {
         use std::sync::atomic::Ordering::SeqCst;
         let now = self.now.fetch_add(1, SeqCst) + 1;
         self.peak.fetch_max(now, SeqCst);
+        self.requests.fetch_add(1, SeqCst);
         InFlightGuard(self.clone())
     }
 }
@@ -108,6 +112,11 @@ async fn spawn_with(
             let behaviour = behaviour.clone();
             let tls = tls.clone();
             let gauge = gauge.clone();
+            if let Some(gauge) = &gauge {
+                gauge
+                    .connections
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
             tokio::spawn(async move {
                 match behaviour {
                     Behaviour::Reset => return reset(stream),

@@ -204,9 +204,11 @@ pub fn spawn(
         reach: Arc::new(Reachability::default()),
         baseline: Default::default(),
     });
+    // The baseline looks every `interval` for targets it has not tried (a new inventory, a new
+    // target) and ones that did not answer a `baseline_interval` ago.
     let baseline = shared.clone();
     let mut schedule = Schedule::new(
-        shared.auto.baseline_interval.as_duration(),
+        shared.auto.interval.as_duration(),
         Duration::ZERO,
         shutdown.clone(),
     );
@@ -246,12 +248,14 @@ impl Shared {
         all
     }
 
-    /// One TCP connect to each sampled target not yet known to answer.
+    /// One TCP connect to each sampled target not tried yet, or not answering and last tried a
+    /// `baseline_interval` ago.
     async fn baseline(&self) {
+        let every = self.auto.baseline_interval.as_duration();
         let mut addrs: Vec<SocketAddr> = Vec::new();
         for (_, facts, _) in self.candidates() {
             for addr in sample_targets(&facts, self.auto.max_targets) {
-                if self.reach.state(addr) != Reach::Reached && !addrs.contains(&addr) {
+                if self.reach.due(addr, every) && !addrs.contains(&addr) {
                     addrs.push(addr);
                 }
             }

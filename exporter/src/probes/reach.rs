@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{tcp, Failure, Reason};
 
@@ -35,23 +35,32 @@ impl Reach {
 
 #[derive(Debug, Default)]
 pub struct Reachability {
-    /// Whether each address tried was ever answered.
-    known: Mutex<HashMap<SocketAddr, bool>>,
+    /// Whether each address tried was ever answered, and when it was last tried.
+    known: Mutex<HashMap<SocketAddr, (bool, Instant)>>,
 }
 
 /// Addresses remembered at most; past it the table starts over (a fleet's targets churn).
 const MAX_REMEMBERED: usize = 100_000;
 
 impl Reachability {
-    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, bool>> {
+    fn known(&self) -> std::sync::MutexGuard<'_, HashMap<SocketAddr, (bool, Instant)>> {
         self.known.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn state(&self, addr: SocketAddr) -> Reach {
         match self.known().get(&addr) {
-            Some(true) => Reach::Reached,
-            Some(false) => Reach::Unreachable,
+            Some((true, _)) => Reach::Reached,
+            Some((false, _)) => Reach::Unreachable,
             None => Reach::Untested,
+        }
+    }
+
+    /// Whether the baseline should try `addr` now: never tried, or not answering and last tried
+    /// `every` ago. A target that answered once is known for good.
+    pub fn due(&self, addr: SocketAddr, every: Duration) -> bool {
+        match self.known().get(&addr) {
+            None => true,
+            Some((reached, tried)) => !reached && tried.elapsed() >= every,
         }
     }
 
@@ -65,8 +74,9 @@ impl Reachability {
         if known.len() >= MAX_REMEMBERED && !known.contains_key(&addr) {
             known.clear();
         }
-        let reached = known.entry(addr).or_insert(false);
-        *reached |= answered;
+        let entry = known.entry(addr).or_insert((false, Instant::now()));
+        entry.0 |= answered;
+        entry.1 = Instant::now();
     }
 
     /// One TCP connect to `addr`, remembered.
@@ -95,8 +105,14 @@ mod tests {
         let reach = Reachability::default();
         let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
         assert_eq!(reach.state(addr), Reach::Untested);
+        assert!(reach.due(addr, Duration::from_secs(900)));
         reach.record(addr, &Err(Failure::new(Reason::Timeout, "no answer")));
         assert_eq!(reach.state(addr), Reach::Unreachable);
+        assert!(
+            !reach.due(addr, Duration::from_secs(900)),
+            "tried again only a baseline later"
+        );
+        assert!(reach.due(addr, Duration::ZERO));
         reach.record(addr, &Err(Failure::new(Reason::Refused, "refused")));
         assert_eq!(reach.state(addr), Reach::Reached);
         reach.record(addr, &Err(Failure::new(Reason::Timeout, "overloaded now")));
