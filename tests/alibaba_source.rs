@@ -70,6 +70,11 @@ impl Harness {
         Harness { source, clock }
     }
 
+    fn with_discovered(mut self, discovered: Arc<lbtriage::runtime::Discovered>) -> Harness {
+        self.source = self.source.with_discovered(discovered);
+        self
+    }
+
     async fn collect_at(&mut self, now: i64) -> Vec<Series> {
         self.clock.store(now, Ordering::SeqCst);
         let samples = self.source.collect().await;
@@ -674,7 +679,9 @@ async fn the_inventory_names_instances_and_a_deleted_one_disappears() {
     let api = json!({"id": "alb-api", "namespace": "acs_alb", "name": "api"});
     let gone = json!({"id": "lb-gone", "namespace": "acs_slb_dashboard", "name": "gone"});
     server.set_instances(&[shop.clone(), api.clone(), gone]);
-    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", ALIBABA_SECRET, 50);
+    let discovered = Arc::new(lbtriage::runtime::Discovered::default());
+    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", ALIBABA_SECRET, 50)
+        .with_discovered(discovered.clone());
     harness.collect_at(base + 120).await;
     let before = harness.collect_at(base + 180).await;
     assert_eq!(at(&before, "lbtriage_source_up", &[]), 1.0);
@@ -726,6 +733,22 @@ async fn the_inventory_names_instances_and_a_deleted_one_disappears() {
         count(&before, "lbtriage_lb_target_health_info", &[("lb", "alb-api")]),
         0
     );
+    // What the probes learn: lb-shop alarmed, its address and the backends its health check names.
+    let facts = discovered.facts("lb-shop").expect("lb-shop's facts");
+    assert_eq!(facts.front_door, "203.0.113.5");
+    assert_eq!(facts.provider, "alibaba");
+    let targets: Vec<(String, Option<bool>)> =
+        facts.targets().map(|t| (t.addr.to_string(), t.healthy)).collect();
+    assert_eq!(
+        targets,
+        [
+            ("10.0.0.1:80".to_string(), Some(true)),
+            ("10.0.0.2:80".to_string(), Some(false))
+        ]
+    );
+    assert_eq!(facts.listeners[0].port, 80);
+    assert!(discovered.last_alarm_seen("lb-shop").is_some(), "lb-shop's alarm is shared");
+    assert!(discovered.facts("lb-ghost").is_none(), "only listed instances");
 
     server.set_instances(&[shop, api]);
     let after = harness.collect_at(base + 240).await;
@@ -735,5 +758,75 @@ async fn the_inventory_names_instances_and_a_deleted_one_disappears() {
     assert_eq!(
         at(&after, "lbtriage_lb_requests_total", &[("lb", "lb-shop")]),
         2.0 * 2.0 * 60.0
+    );
+}
+
+/// A refused inventory call degrades: with SLB's `DescribeLoadBalancers` refused (a RAM policy not
+/// yet updated after an upgrade), the SLB instances the metrics name keep being counted, without
+/// names; ALB's listing still names its instances; the refusal shows in
+/// `lbtriage_inventory_call_failing`; and once the call is granted the names come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_inventory_call_loses_names_not_metrics() {
+    let server = CmsServer::start(1000, 50);
+    let base = base_time();
+    seed(&server, base);
+    server.set_instances(&[
+        json!({"id": "lb-shop", "namespace": "acs_slb_dashboard", "name": "shop"}),
+        json!({"id": "alb-api", "namespace": "acs_alb", "name": "api"}),
+    ]);
+    server.deny(&["DescribeLoadBalancers"]);
+    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", ALIBABA_SECRET, 50);
+    harness.collect_at(base + 120).await;
+    let refused = harness.collect_at(base + 180).await;
+    assert_eq!(at(&refused, "lbtriage_source_up", &[]), 1.0, "collection goes on");
+    assert_eq!(
+        at(&refused, "lbtriage_lb_requests_total", &[("lb", "lb-shop")]),
+        2.0 * 60.0,
+        "the instances the metrics name are counted"
+    );
+    assert_eq!(
+        at(
+            &refused,
+            "lbtriage_inventory_call_failing",
+            &[("api", "DescribeLoadBalancers")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        at(
+            &refused,
+            "lbtriage_inventory_call_failing",
+            &[("api", "ListLoadBalancers")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        count(&refused, "lbtriage_lb_info", &[("lb", "alb-api"), ("lb_name", "api")]),
+        1
+    );
+    assert_eq!(
+        count(&refused, "lbtriage_lb_info", &[("lb", "lb-shop"), ("lb_name", "shop")]),
+        0,
+        "no name without the inventory"
+    );
+
+    server.deny(&[]);
+    let granted = harness.collect_at(base + 240).await;
+    assert_eq!(
+        at(
+            &granted,
+            "lbtriage_inventory_call_failing",
+            &[("api", "DescribeLoadBalancers")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        count(&granted, "lbtriage_lb_info", &[("lb", "lb-shop"), ("lb_name", "shop")]),
+        1
+    );
+    assert_eq!(
+        at(&granted, "lbtriage_lb_requests_total", &[("lb", "lb-shop")]),
+        2.0 * 2.0 * 60.0,
+        "no period lost or counted twice across the refusal"
     );
 }

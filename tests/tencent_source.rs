@@ -69,6 +69,11 @@ impl Harness {
         Harness { source, clock }
     }
 
+    fn with_discovered(mut self, discovered: Arc<lbtriage::runtime::Discovered>) -> Harness {
+        self.source = self.source.with_discovered(discovered);
+        self
+    }
+
     async fn collect_at(&mut self, now: i64) -> Vec<Series> {
         self.clock.store(now, Ordering::SeqCst);
         let samples = self.source.collect().await;
@@ -307,9 +312,26 @@ async fn a_deleted_instance_disappears_at_the_next_inventory() {
     server.seed_load_balancers(&pair);
     let base = base_time();
     server.seed_points(&points(base, 0..8, &["lb-keep", "lb-gone"], &[("TotalReq", 1.0)]));
-    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", TENCENT_SECRET_KEY);
+    server.seed_points(&points(base, 0..8, &["lb-gone"], &[("ClbHttp5xx", 5.0)]));
+    let discovered = Arc::new(lbtriage::runtime::Discovered::default());
+    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", TENCENT_SECRET_KEY)
+        .with_discovered(discovered.clone());
     harness.collect_at(base + 120).await;
     let before = harness.collect_at(base + 180).await;
+    // What the probes learn from the inventory: the VIP, the listener and its real servers, and
+    // which instance alarmed.
+    let facts = discovered.facts("lb-gone").expect("lb-gone's facts");
+    assert_eq!((facts.provider.as_str(), facts.front_door.as_str()), ("tencent", "203.0.113.2"));
+    assert_eq!(facts.scheme, "internet-facing");
+    assert_eq!(
+        (facts.listeners[0].port, facts.listeners[0].protocol.as_str()),
+        (80, "HTTP")
+    );
+    let targets: Vec<(String, Option<bool>)> =
+        facts.targets().map(|t| (t.addr.to_string(), t.healthy)).collect();
+    assert_eq!(targets, [("10.0.0.2:8080".to_string(), Some(true))]);
+    assert!(discovered.last_alarm_seen("lb-gone").is_some(), "its 5xx alarmed");
+    assert!(discovered.last_alarm_seen("lb-keep").is_none(), "quiet");
     assert_eq!(count(&before, "lbtriage_lb_info", &[("lb", "lb-gone")]), 1);
     assert_eq!(
         value(&before, "lbtriage_lb_requests_total", &[("lb", "lb-gone")]),
@@ -328,6 +350,8 @@ async fn a_deleted_instance_disappears_at_the_next_inventory() {
         value(&after, "lbtriage_lb_requests_total", &[("lb", "lb-keep")]),
         120.0
     );
+    assert!(discovered.facts("lb-gone").is_none(), "a deleted instance is not probed");
+    assert!(discovered.facts("lb-keep").is_some());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

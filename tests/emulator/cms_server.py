@@ -10,6 +10,8 @@ Nothing real runs locally for CloudMonitor, so this double is strict where the r
 - pages hold at most `Length` points (capped by --max-page) and continue with an opaque `NextToken`;
 - more than --rate-limit calls in a second answer `Throttling.User`, and the test can ask for the
   next N calls to be throttled (POST /__cms/faults {"throttle": N});
+- an action the test denies (POST /__cms/faults {"deny": ["DescribeLoadBalancers"]}) answers as RAM
+  refuses an action the caller's policy does not grant: HTTP 403 `Forbidden.RAM`;
 - `Datapoints` is a JSON string, points carry `timestamp` in milliseconds, the instance dimension
   (`instanceId` for acs_slb_dashboard, `loadBalancerId` for acs_alb), `port` where given, and the
   statistic (`Average`, `Maximum`, `Minimum` for SLB; `Value` for ALB); the range is (StartTime, EndTime].
@@ -63,6 +65,7 @@ class State:
         self.nonces = set()
         self.instances = None     # set by the test; else derived from the datapoints
         self.throttle_next = 0
+        self.denied = set()         # actions answered with Forbidden.RAM
         self.window = (0, 0)        # (second, calls in it)
         self.stats = {"calls": 0, "ok": 0, "throttled": 0, "signature_failures": 0, "errors": 0,
                       "max_calls_in_a_second": 0, "pages_with_token": 0, "inventory_calls": 0}
@@ -126,8 +129,11 @@ def make_handler(state):
                     state.instances = body["instances"]
                     self.reply(200, {"instances": len(state.instances)})
                 elif path == "/__cms/faults":
-                    state.throttle_next = int(body.get("throttle", 0))
-                    self.reply(200, {"throttle": state.throttle_next})
+                    if "throttle" in body:
+                        state.throttle_next = int(body["throttle"])
+                    if "deny" in body:
+                        state.denied = set(body["deny"])
+                    self.reply(200, {"throttle": state.throttle_next, "deny": sorted(state.denied)})
                 else:
                     self.reply(404, {"error": "unknown control path"})
 
@@ -151,6 +157,9 @@ def make_handler(state):
                     self.check_rate()
                     self.authenticate(params)
                     action = params["Action"]
+                    if action in state.denied:
+                        raise ApiError(403, "Forbidden.RAM", "User not authorized to operate on the specified "
+                                       "resource, or this API doesn't support RAM.")
                     if action == "DescribeMetricList":
                         body = self.describe(params)
                     elif action in VERSIONS:

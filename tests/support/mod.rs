@@ -888,6 +888,11 @@ impl CmsServer {
     pub fn throttle(&self, calls: u32) {
         self.post("faults", &serde_json::json!({ "throttle": calls }));
     }
+
+    /// These actions answer `Forbidden.RAM` (HTTP 403), as for a policy that does not grant them.
+    pub fn deny(&self, actions: &[&str]) {
+        self.post("faults", &serde_json::json!({ "deny": actions }));
+    }
 }
 
 /// The strict Tencent Cloud Monitor and CLB test server (`tests/emulator/tencent_server.py`).

@@ -161,7 +161,7 @@ pub fn shared_rate_unit<J, S>(
     source_keys: Vec<String>,
     regions: Vec<String>,
     calls_per_second: u32,
-    source: fn(J, String, Arc<crate::sources::api::RateLimiter>) -> S,
+    source: fn(J, String, Arc<crate::sources::api::RateLimiter>, Arc<Discovered>) -> S,
 ) -> Unit
 where
     J: std::fmt::Debug + Clone + Send + Sync + 'static,
@@ -171,7 +171,12 @@ where
     Unit::new(key, job, source_keys, move |context, tasks| {
         let limiter = Arc::new(crate::sources::api::RateLimiter::new(calls_per_second));
         for region in &regions {
-            let source = source(spawned.clone(), region.clone(), limiter.clone());
+            let source = source(
+                spawned.clone(),
+                region.clone(),
+                limiter.clone(),
+                context.discovered.clone(),
+            );
             tasks.spawn(super::run_source(
                 source,
                 context.store.clone(),

@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::client::{AlibabaError, CmsClient, Product};
 use crate::config::{AlibabaJob, AlibabaNamespace};
+use crate::runtime::{LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
 use crate::sources::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
@@ -34,6 +35,8 @@ pub struct Instance {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Backend {
     pub listener_port: String,
+    /// The listener's protocol as the answer gives it (`http`, `https`, `tcp`, `udp`).
+    pub protocol: String,
     /// `ip:port` (or the server ID where the answer has no IP).
     pub target: String,
     /// `ServerHealthStatus`: `normal`, `abnormal` or `unavailable`.
@@ -66,15 +69,24 @@ fn tags(entries: &[Value], key: &str, value: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every instance of the job's namespaces in the client's region (and `instance_ids`).
+/// The list API of a namespace, as the self-metrics and the RAM policy name it.
+pub fn list_api(namespace: AlibabaNamespace) -> &'static str {
+    match namespace {
+        AlibabaNamespace::Slb => API_DESCRIBE_LOAD_BALANCERS,
+        AlibabaNamespace::Alb => API_LIST_LOAD_BALANCERS,
+    }
+}
+
+/// Every instance of one namespace in the client's region (and the job's `instance_ids`).
 pub async fn instances(
     client: &CmsClient,
     calls: &ApiCalls,
     job: &AlibabaJob,
     region: &str,
+    namespace: AlibabaNamespace,
 ) -> Result<Vec<Instance>, AlibabaError> {
     let mut out = Vec::new();
-    if job.namespaces.contains(&AlibabaNamespace::Slb) {
+    if namespace == AlibabaNamespace::Slb {
         for page in 1..=MAX_PAGES {
             let params = [
                 ("RegionId", region.to_string()),
@@ -97,8 +109,7 @@ pub async fn instances(
                 break;
             }
         }
-    }
-    if job.namespaces.contains(&AlibabaNamespace::Alb) {
+    } else {
         let mut token: Option<String> = None;
         let mut seen = HashSet::new();
         for _ in 0..MAX_PAGES {
@@ -159,9 +170,61 @@ pub async fn health(
             let host = if ip.is_empty() { id } else { ip };
             (!host.is_empty()).then(|| Backend {
                 listener_port: text(server, "ListenerPort"),
+                protocol: text(server, "Protocol"),
                 target: format!("{host}:{}", text(server, "Port")),
                 status: text(server, "ServerHealthStatus"),
             })
         })
         .collect())
+}
+
+/// What probes can use of an instance: its address (SLB service address, ALB DNS name) and, for an
+/// SLB instance whose backends were read, its listeners and backend servers per listener.
+/// Backends named by server ID alone (no IP in the answer) have no address to probe.
+pub fn facts(instance: &Instance, backends: &[Backend], region: &str) -> LbFacts {
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut groups: Vec<TargetGroupFacts> = Vec::new();
+    let mut skipped = Vec::new();
+    for backend in backends {
+        let Ok(port) = backend.listener_port.parse::<u16>() else {
+            continue;
+        };
+        let protocol = backend.protocol.to_ascii_uppercase();
+        if !listeners.iter().any(|l| l.port == port) {
+            listeners.push(Listener { port, protocol });
+        }
+        let name = format!("listener:{port}");
+        let Ok(addr) = backend.target.parse() else {
+            skipped.push(SkippedTarget {
+                target: backend.target.clone(),
+                reason: "no_address".to_string(),
+            });
+            continue;
+        };
+        let healthy = match backend.status.as_str() {
+            "normal" => Some(true),
+            "abnormal" => Some(false),
+            _ => None,
+        };
+        let target = TargetFacts { addr, healthy };
+        match groups.iter_mut().find(|g| g.name == name) {
+            Some(group) => group.targets.push(target),
+            None => groups.push(TargetGroupFacts {
+                name,
+                targets: vec![target],
+                ..TargetGroupFacts::default()
+            }),
+        }
+    }
+    LbFacts {
+        provider: "alibaba".to_string(),
+        region: region.to_string(),
+        name: instance.name.clone(),
+        front_door: instance.address.clone(),
+        scheme: String::new(),
+        listeners,
+        idle_timeout: None,
+        groups,
+        skipped,
+    }
 }

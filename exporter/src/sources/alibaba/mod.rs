@@ -29,7 +29,7 @@ use super::telemetry::{ApiCalls, Health};
 use super::tiers::{Book, Policy, Tier};
 use super::Source;
 use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
-use crate::runtime::Clock;
+use crate::runtime::{Clock, Discovered};
 use crate::store::{families, push_tag_labels, Kind, Labels, Sample};
 
 /// Levels take the newest datapoint within this many periods.
@@ -100,7 +100,11 @@ pub struct AlibabaSource {
     backends: BTreeMap<String, Vec<inventory::Backend>>,
     /// When a namespace without a known instance was last looked at.
     probed: BTreeMap<AlibabaNamespace, i64>,
+    /// Namespaces whose list call has never succeeded (refused, not offered in the region): their
+    /// instances are the ones the metrics name, without names and tags.
+    unlisted: BTreeSet<AlibabaNamespace>,
     health: Health,
+    discovered: Option<Arc<Discovered>>,
 }
 
 impl AlibabaSource {
@@ -142,8 +146,16 @@ impl AlibabaSource {
             inventory: None,
             backends: BTreeMap::new(),
             probed: BTreeMap::new(),
+            unlisted: BTreeSet::new(),
             health: Health::default(),
+            discovered: None,
         }
+    }
+
+    /// Shares what the inventory learns (addresses, backend servers) and the alarms with the probes.
+    pub fn with_discovered(mut self, discovered: Arc<Discovered>) -> Self {
+        self.discovered = Some(discovered);
+        self
     }
 
     pub fn api_calls(&self) -> &ApiCalls {
@@ -228,23 +240,46 @@ impl AlibabaSource {
     }
 
     /// The SLB and ALB instances when the inventory is older than `discovery_ttl`. An instance
-    /// that is gone loses its series; one the inventory lists is known before its metrics.
+    /// that is gone loses its series; one the inventory lists is known before its metrics. A
+    /// namespace whose list call fails keeps its last listing (or, with none, the instances its
+    /// metrics name): collection goes on, and `lbtriage_inventory_call_failing` shows the call.
     async fn refresh_inventory(&mut self, now: i64) -> Result<(), String> {
         let ttl = self.job.discovery_ttl.as_duration().as_secs() as i64;
         if self.inventory.as_ref().is_some_and(|(at, _)| now - at < ttl) {
             return Ok(());
         }
         let client = self.client.as_ref().map_err(Clone::clone)?;
-        let listed = inventory::instances(client, &self.calls, &self.job, &self.region)
-            .await
-            .map_err(|err| err.to_string())?;
-        let listed: BTreeMap<String, inventory::Instance> =
-            listed.into_iter().map(|i| (i.id.clone(), i)).collect();
-        self.instances.retain(|id, _| listed.contains_key(id));
-        self.books.retain(|id, _| listed.contains_key(id));
-        self.backends.retain(|id, _| listed.contains_key(id));
-        self.counters.retain(|key| listed.contains_key(&key.instance));
-        self.gauges.retain(|key, _| listed.contains_key(&key.instance));
+        let mut listed = self.inventory.take().map(|(_, listed)| listed).unwrap_or_default();
+        for namespace in self.job.namespaces.clone() {
+            let api = inventory::list_api(namespace);
+            match inventory::instances(client, &self.calls, &self.job, &self.region, namespace).await {
+                Ok(found) => {
+                    self.calls.optional_outcome(api, false);
+                    self.unlisted.remove(&namespace);
+                    listed.retain(|_, instance| instance.namespace != namespace);
+                    listed.extend(found.into_iter().map(|i| (i.id.clone(), i)));
+                }
+                Err(err) => {
+                    self.calls.optional_outcome(api, true);
+                    tracing::warn!(source = %self.key(), api, error = %err, "inventory unavailable: collecting the instances the metrics name");
+                    if !listed.values().any(|instance| instance.namespace == namespace) {
+                        self.unlisted.insert(namespace);
+                    }
+                }
+            }
+        }
+        // Kept: what the inventory lists, and what the metrics named in a namespace never listed.
+        let kept: BTreeSet<String> = self
+            .instances
+            .iter()
+            .filter(|(id, ns)| listed.contains_key(*id) || self.unlisted.contains(*ns))
+            .map(|(id, _)| id.clone())
+            .collect();
+        self.books.retain(|id, _| kept.contains(id));
+        self.backends.retain(|id, _| kept.contains(id));
+        self.counters.retain(|key| kept.contains(&key.instance));
+        self.gauges.retain(|key, _| kept.contains(&key.instance));
+        self.instances.retain(|id, _| kept.contains(id));
         for (id, instance) in &listed {
             self.instances.insert(id.clone(), instance.namespace);
         }
@@ -318,7 +353,23 @@ impl AlibabaSource {
         for book in self.books.values_mut() {
             book.release(now, &mut self.counters);
         }
-        result.and(self.refresh_backends(now).await)
+        let result = result.and(self.refresh_backends(now).await);
+        self.share_with_probes(now);
+        result
+    }
+
+    /// What probes can use of each listed instance (its address, and for an SLB instance that
+    /// alarmed the backend servers `DescribeHealthStatus` named), and which instances alarmed.
+    fn share_with_probes(&self, now: i64) {
+        let (Some(shared), Some((_, listed))) = (&self.discovered, &self.inventory) else {
+            return;
+        };
+        let facts = listed.values().map(|instance| {
+            let backends = self.backends.get(&instance.id).map(Vec::as_slice).unwrap_or_default();
+            (instance.id.clone(), inventory::facts(instance, backends, &self.region))
+        });
+        shared.replace(&self.key(), facts);
+        crate::sources::tiers::share_alarms(shared, &self.books, now);
     }
 
     /// Detail metrics for the instances whose detail tier is awake (only those instances, in
@@ -411,10 +462,11 @@ impl AlibabaSource {
         let policy = self.policy();
         for ((namespace, _), points) in read {
             for point in points {
-                let listed = self
-                    .inventory
-                    .as_ref()
-                    .is_none_or(|(_, listed)| listed.contains_key(&point.instance));
+                let listed = self.unlisted.contains(namespace)
+                    || self
+                        .inventory
+                        .as_ref()
+                        .is_none_or(|(_, listed)| listed.contains_key(&point.instance));
                 if !listed {
                     continue;
                 }

@@ -49,7 +49,9 @@ fn units(config: &Config) -> Vec<Unit> {
                 keys,
                 job.regions.clone(),
                 job.max_calls_per_second,
-                |job, region, limiter| AlibabaSource::new(job, region, limiter, system_clock()),
+                |job, region, limiter, discovered| {
+                    AlibabaSource::new(job, region, limiter, system_clock()).with_discovered(discovered)
+                },
             )
         })
         .collect()

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::client::{Service, TencentClient, TencentError};
 use crate::config::{TencentJob, TencentNamespace};
+use crate::runtime::{LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
 use crate::sources::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
@@ -35,6 +36,8 @@ pub struct Instance {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     pub listener_port: u16,
+    /// The listener's protocol (`HTTP`, `HTTPS`, `TCP`, `UDP`, `TCP_SSL`, `QUIC`).
+    pub listener_protocol: String,
     /// `ip:port`.
     pub target: String,
     pub healthy: bool,
@@ -158,6 +161,7 @@ pub async fn target_health(
                         }
                         targets.push(Target {
                             listener_port: port,
+                            listener_protocol: text(listener, "Protocol").to_ascii_uppercase(),
                             target: format!("{ip}:{}", text(target, "Port")),
                             healthy: target.get("HealthStatus").and_then(Value::as_bool) == Some(true),
                             detail: text(target, "HealthStatusDetail"),
@@ -169,4 +173,56 @@ pub async fn target_health(
     }
     out.retain(|id, _| ids.contains(id));
     Ok(out)
+}
+
+/// What probes can use of an instance: its VIP, the listeners `DescribeTargetHealth` names and the
+/// real servers behind each, with CLB's view of their health. CLB health-check paths are not read
+/// (they would take `DescribeListeners`, one call per instance): probes use `/`.
+pub fn facts(instance: &Instance, targets: &[Target], region: &str) -> LbFacts {
+    let mut listeners: Vec<Listener> = Vec::new();
+    let mut groups: Vec<TargetGroupFacts> = Vec::new();
+    let mut skipped = Vec::new();
+    for target in targets {
+        if !listeners.iter().any(|l| l.port == target.listener_port) {
+            listeners.push(Listener {
+                port: target.listener_port,
+                protocol: target.listener_protocol.clone(),
+            });
+        }
+        let Ok(addr) = target.target.parse() else {
+            skipped.push(SkippedTarget {
+                target: target.target.clone(),
+                reason: "no_address".to_string(),
+            });
+            continue;
+        };
+        let name = format!("listener:{}", target.listener_port);
+        let found = TargetFacts {
+            addr,
+            healthy: Some(target.healthy),
+        };
+        match groups.iter_mut().find(|g| g.name == name) {
+            Some(group) => group.targets.push(found),
+            None => groups.push(TargetGroupFacts {
+                name,
+                targets: vec![found],
+                ..TargetGroupFacts::default()
+            }),
+        }
+    }
+    LbFacts {
+        provider: "tencent".to_string(),
+        region: region.to_string(),
+        name: instance.name.clone(),
+        front_door: instance.vip.clone(),
+        scheme: match instance.namespace {
+            TencentNamespace::Public => "internet-facing",
+            TencentNamespace::Private => "internal",
+        }
+        .to_string(),
+        listeners,
+        idle_timeout: None,
+        groups,
+        skipped,
+    }
 }

@@ -28,7 +28,7 @@ use super::telemetry::{ApiCalls, Health};
 use super::tiers::{Book, Policy, Tier};
 use super::Source;
 use crate::config::{Collection, TencentJob, TencentNamespace};
-use crate::runtime::Clock;
+use crate::runtime::{Clock, Discovered};
 use crate::store::{families, push_tag_labels, Kind, Labels, Sample};
 
 pub use self::provider::PROVIDER;
@@ -97,6 +97,7 @@ pub struct TencentSource {
     /// Gauges with the period of their newest datapoint, exported while it is recent.
     gauges: BTreeMap<SeriesKey, (i64, f64)>,
     health: Health,
+    discovered: Option<Arc<Discovered>>,
 }
 
 impl TencentSource {
@@ -134,7 +135,28 @@ impl TencentSource {
             counters: Counters::default(),
             gauges: BTreeMap::new(),
             health: Health::default(),
+            discovered: None,
         }
+    }
+
+    /// Shares what the inventory learns (VIPs, listeners, real servers) and the alarms with the
+    /// probes.
+    pub fn with_discovered(mut self, discovered: Arc<Discovered>) -> Self {
+        self.discovered = Some(discovered);
+        self
+    }
+
+    /// What probes can use of each instance, and which instances alarmed.
+    fn share_with_probes(&self, now: i64) {
+        let (Some(shared), Some(inventory)) = (&self.discovered, &self.inventory) else {
+            return;
+        };
+        let facts = inventory.instances.values().map(|instance| {
+            let targets = inventory.targets.get(&instance.id).map(Vec::as_slice).unwrap_or_default();
+            (instance.id.clone(), inventory::facts(instance, targets, &self.region))
+        });
+        shared.replace(&self.key(), facts);
+        crate::sources::tiers::share_alarms(shared, &self.books, now);
     }
 
     pub fn api_calls(&self) -> &ApiCalls {
@@ -254,6 +276,7 @@ impl TencentSource {
         for book in self.books.values_mut() {
             book.release(now, &mut self.counters);
         }
+        self.share_with_probes(now);
         result
     }
 
