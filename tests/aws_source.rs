@@ -448,3 +448,111 @@ async fn three_shards_split_300_load_balancers_disjointly_and_completely() {
     let all: std::collections::BTreeSet<&String> = owned.iter().flatten().collect();
     assert_eq!(all.len(), 300, "the shards together cover every load balancer");
 }
+
+/// Instance targets get the private address EC2 reports for them (moto's own `DescribeInstances`
+/// answer is the reference), for ALB and Classic alike; listeners and health checks come along.
+/// The addresses are only compared here, never connected to.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_targets_resolve_to_the_private_addresses_ec2_reports() {
+    let emulator = Emulator::start();
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": [
+            {"key": "shop", "type": "application", "name": "shop", "targets": 2, "target_groups": ["shop-web"]},
+            {"key": "legacy", "type": "classic", "name": "legacy", "targets": 1}
+        ]}),
+        None,
+    );
+    let script = "import boto3, json, sys\nc = boto3.client('ec2', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nprint(json.dumps({i['InstanceId']: i['PrivateIpAddress'] for r in c.describe_instances()['Reservations'] for i in r['Instances']}))\n";
+    let output = std::process::Command::new(support::python())
+        .args(["-c", script, &emulator.moto_endpoint])
+        .output()
+        .expect("python runs");
+    let reported: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&output.stdout).expect("moto's instances as JSON");
+    let discovered = std::sync::Arc::new(lbtriage::runtime::Discovered::default());
+    let harness = Harness::new(&emulator.endpoint, "").await;
+    let mut source = harness.source.with_discovered(discovered.clone());
+    source.collect().await;
+    for (key, port) in [("shop", 8080), ("legacy", 8080)] {
+        let lb = dimension(&fleet, key);
+        let facts = discovered.facts(&lb).expect("facts");
+        let instances: Vec<String> = fleet[key]["instances"]
+            .as_array()
+            .expect("instances")
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect();
+        let mut expected: Vec<String> = instances
+            .iter()
+            .map(|id| format!("{}:{port}", reported[id]))
+            .collect();
+        expected.sort();
+        let mut found: Vec<String> = facts.targets().map(|t| t.addr.to_string()).collect();
+        found.sort();
+        assert_eq!(found, expected, "{key}: moto's private addresses");
+        assert!(facts.skipped.is_empty(), "{key}: {:?}", facts.skipped);
+        assert!(!facts.listeners.is_empty(), "{key}: listeners");
+        assert_eq!(facts.front_door, fleet[key]["dns_name"].as_str().unwrap_or_default());
+    }
+    let calls = source.api_calls();
+    assert_eq!(calls.count("DescribeInstances", Outcome::Success), 1, "one batched call");
+    assert!(!calls.optional_failing("DescribeInstances"));
+    assert!(!calls.optional_failing("DescribeListeners"));
+}
+
+/// The inventory calls only the probes need degrade: with `DescribeInstances` and
+/// `DescribeListeners` refused (a policy not yet updated after an upgrade), metrics are collected
+/// and counted as before, instance targets have no address (and say why), and both refusals show
+/// in `lbtriage_inventory_call_failing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_probe_inventory_calls_lose_only_what_they_provide() {
+    let emulator = Emulator::start();
+    let base = base_time();
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1", "load_balancers": [
+            {"key": "shop", "type": "application", "name": "shop", "targets": 1, "target_groups": ["shop-web"]}
+        ], "datapoints": [
+            {"lb": "shop", "metric": "RequestCount", "timestamp": base + 60, "value": 5.0},
+            {"lb": "shop", "metric": "RequestCount", "timestamp": base + 120, "value": 7.0}
+        ]}),
+        None,
+    );
+    emulator.deny(&["DescribeInstances", "DescribeListeners"]);
+    let lb = dimension(&fleet, "shop");
+    let discovered = std::sync::Arc::new(lbtriage::runtime::Discovered::default());
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    harness.source = harness.source.with_discovered(discovered.clone());
+    harness.collect_at(base + 120 + 120).await;
+    let series = harness.collect_at(base + 180 + 120).await;
+    assert_eq!(value(&series, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(
+        value(&series, "lbtriage_lb_requests_total", &[("lb", &lb)]),
+        7.0,
+        "metrics flow"
+    );
+    for api in ["DescribeInstances", "DescribeListeners"] {
+        assert_eq!(
+            value(&series, "lbtriage_inventory_call_failing", &[("api", api)]),
+            1.0,
+            "{api}"
+        );
+    }
+    let facts = discovered.facts(&lb).expect("facts");
+    assert!(facts.listeners.is_empty());
+    assert_eq!(facts.targets().count(), 0);
+    assert_eq!(facts.skipped.len(), 1);
+    assert_eq!(facts.skipped[0].reason, "no_address");
+
+    emulator.deny(&[]);
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    harness.source = harness.source.with_discovered(discovered.clone());
+    let series = harness.collect_at(base + 240 + 120).await;
+    for api in ["DescribeInstances", "DescribeListeners"] {
+        assert_eq!(
+            value(&series, "lbtriage_inventory_call_failing", &[("api", api)]),
+            0.0,
+            "{api} granted again"
+        );
+    }
+    assert_eq!(discovered.facts(&lb).expect("facts").targets().count(), 1);
+}

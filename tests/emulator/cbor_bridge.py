@@ -8,7 +8,9 @@ CBOR, timestamp members as CBOR tag 1, found with botocore's CloudWatch service 
 request (ELBv2, Classic ELB, tagging) passes through to moto unchanged.
 
 Test controls: `POST /__bridge/faults` with `{"throttle": N}` answers the next N CloudWatch requests
-with a ThrottlingException (HTTP 400, as AWS does); `GET /__bridge/stats` returns
+with a ThrottlingException (HTTP 400, as AWS does); with `{"deny": ["DescribeInstances", ...]}` the
+named Query-protocol actions (EC2, ELB) are refused as IAM refuses an action the policy does not grant:
+HTTP 403, EC2's `UnauthorizedOperation` or ELB's `AccessDenied`, each in its service's XML error shape; `GET /__bridge/stats` returns
 `{"cloudwatch_requests": N}` counting every CloudWatch request received, retries included.
 
 Usage: cbor_bridge.py --listen-port N --moto-port M
@@ -22,6 +24,8 @@ import json
 import socketserver
 import sys
 import threading
+import urllib.parse
+import uuid
 
 import botocore.session
 import cbor2
@@ -67,6 +71,7 @@ class State:
     lock = threading.Lock()
     throttle = 0
     cloudwatch_requests = 0
+    denied = set()
 
 
 class Bridge(http.server.BaseHTTPRequestHandler):
@@ -101,13 +106,38 @@ class Bridge(http.server.BaseHTTPRequestHandler):
     def _json(self, status, value):
         self._send(status, [("Content-Type", "application/json")], json.dumps(value).encode())
 
+    def _denied(self, body):
+        """The IAM refusal of a denied Query-protocol action, in its service's error shape, or None."""
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        action = form.get("Action", [""])[0]
+        with State.lock:
+            if action not in State.denied:
+                return None
+        request_id = str(uuid.uuid4())
+        if form.get("Version", [""])[0] == "2016-11-15":
+            xml = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code>"
+                   "<Message>You are not authorized to perform this operation.</Message></Error></Errors>"
+                   f"<RequestID>{request_id}</RequestID></Response>")
+        else:
+            xml = ("<ErrorResponse xmlns=\"http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/\"><Error><Type>Sender</Type>"
+                   f"<Code>AccessDenied</Code><Message>User is not authorized to perform: elasticloadbalancing:{action}</Message>"
+                   f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        return 403, [("Content-Type", "text/xml")], xml.encode()
+
     def do_POST(self):
         body = self._body()
         if self.path == "/__bridge/faults":
+            control = json.loads(body or b"{}")
             with State.lock:
-                State.throttle = int(json.loads(body or b"{}").get("throttle", 0))
+                if "throttle" in control:
+                    State.throttle = int(control["throttle"])
+                if "deny" in control:
+                    State.denied = set(control["deny"])
             return self._json(200, {"throttle": State.throttle})
         if not self.path.startswith(PREFIX):
+            refusal = self._denied(body)
+            if refusal:
+                return self._send(*refusal)
             return self._send(*self._forward("POST", self.path, dict(self.headers), body))
         operation = self.path[len(PREFIX):]
         with State.lock:

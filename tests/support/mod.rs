@@ -421,6 +421,14 @@ impl Emulator {
         assert_eq!(response.status, 200);
     }
 
+    /// These EC2 and ELB actions are refused as IAM refuses an action the policy does not grant.
+    pub fn deny(&self, actions: &[&str]) {
+        let body = serde_json::json!({ "deny": actions }).to_string();
+        let response = http_request(self.port(), "POST", "/__bridge/faults", &[], body.as_bytes())
+            .expect("bridge control");
+        assert_eq!(response.status, 200);
+    }
+
     /// CloudWatch requests the bridge received, retries included.
     pub fn cloudwatch_requests(&self) -> u64 {
         let response = http_get(self.port(), "/__bridge/stats", &[]).expect("bridge stats");
