@@ -747,7 +747,10 @@ async fn the_inventory_names_instances_and_a_deleted_one_disappears() {
         ]
     );
     assert_eq!(facts.listeners[0].port, 80);
-    assert!(discovered.last_alarm_seen("lb-shop").is_some(), "lb-shop's alarm is shared");
+    assert!(
+        discovered.last_alarm_seen("lb-shop").is_some(),
+        "lb-shop's alarm is shared"
+    );
     assert!(discovered.facts("lb-ghost").is_none(), "only listed instances");
 
     server.set_instances(&[shop, api]);
@@ -801,11 +804,19 @@ async fn a_refused_inventory_call_loses_names_not_metrics() {
         0.0
     );
     assert_eq!(
-        count(&refused, "lbtriage_lb_info", &[("lb", "alb-api"), ("lb_name", "api")]),
+        count(
+            &refused,
+            "lbtriage_lb_info",
+            &[("lb", "alb-api"), ("lb_name", "api")]
+        ),
         1
     );
     assert_eq!(
-        count(&refused, "lbtriage_lb_info", &[("lb", "lb-shop"), ("lb_name", "shop")]),
+        count(
+            &refused,
+            "lbtriage_lb_info",
+            &[("lb", "lb-shop"), ("lb_name", "shop")]
+        ),
         0,
         "no name without the inventory"
     );
@@ -821,7 +832,11 @@ async fn a_refused_inventory_call_loses_names_not_metrics() {
         0.0
     );
     assert_eq!(
-        count(&granted, "lbtriage_lb_info", &[("lb", "lb-shop"), ("lb_name", "shop")]),
+        count(
+            &granted,
+            "lbtriage_lb_info",
+            &[("lb", "lb-shop"), ("lb_name", "shop")]
+        ),
         1
     );
     assert_eq!(

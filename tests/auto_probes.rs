@@ -1,7 +1,9 @@
-//! Probes that follow the alarm, end to end: a cloud job and **no `probes:` section**. The
-//! emulated fleet's ALBs register loopback IP targets that misbehave; lbtriage learns them from
-//! the inventory, probes the load balancers whose 5xx alarmed, and the unchanged rules in a real
-//! Prometheus name each one's cause. A quiet load balancer's target sees the baseline connect and
+//! Probes that follow the alarm, end to end: cloud jobs and **no `probes:` section**. The
+//! emulated AWS fleet's ALBs register loopback IP targets that misbehave, and so do an Alibaba SLB
+//! instance (backend servers as `DescribeHealthStatus` names them) and Tencent CLB instances (real
+//! servers as `DescribeTargetHealth` names them); lbtriage learns them from the inventories,
+//! probes the load balancers whose 5xx alarmed, and the unchanged rules in a real Prometheus name
+//! each one's cause. A quiet load balancer's target sees the baseline connect and
 //! nothing else; a target this vantage cannot reach yields no `target_connect_timeout`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,7 +17,7 @@ use crate::support::servers::{spawn, spawn_counted, Behaviour, InFlight};
 use crate::support::stack::{self, firing};
 use crate::support::{
     dimension, eventually, http_get, parse_exposition, refusing_port, start_exporter, value,
-    with_test_credentials, Emulator, NeverAccepting,
+    with_test_credentials, CmsServer, Emulator, NeverAccepting, TencentServer,
 };
 
 /// CloudWatch datapoints per 10 s period, as an ALB publishes them for each scenario: a failed
@@ -48,7 +50,64 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         ("blocked", set(&["lb_source_blocked"])),
         ("unreachable", set(&["lb_5xx_unattributed"])),
         ("quiet", set(&[])),
+        // Alibaba SLB and Tencent CLB answering 5xx themselves while their backend's answers are
+        // mis-framed; and a quiet CLB.
+        ("lb-ali-misframed", set(&["target_invalid_response"])),
+        ("lb-tc-misframed", set(&["target_invalid_response"])),
+        ("lb-tc-quiet", set(&[])),
     ])
+}
+
+/// An Alibaba SLB instance generating 5xx itself (`InstanceStatusCode5xx` without
+/// `InstanceUpstreamCode5xx`), every minute from ten minutes ago to ten ahead.
+fn seed_alibaba(server: &CmsServer, backend: std::net::SocketAddr, now: i64) {
+    server.set_instances(&[json!({"id": "lb-ali-misframed", "namespace": "acs_slb_dashboard",
+        "name": "ali-misframed", "backends": [
+            {"ip": backend.ip().to_string(), "port": backend.port(), "listener_port": 80, "status": "normal"}]})]);
+    let mut points = Vec::new();
+    for minute in -10..=10 {
+        for (metric, value) in [
+            ("InstanceQps", 50.0),
+            ("InstanceStatusCode5xx", 5.0),
+            ("InstanceUpstreamCode5xx", 0.0),
+        ] {
+            points.push(
+                json!({"namespace": "acs_slb_dashboard", "metric": metric, "instance": "lb-ali-misframed",
+                "timestamp": now / 60 * 60 + minute * 60, "value": value}),
+            );
+        }
+    }
+    server.seed(&points);
+}
+
+/// Tencent CLB instances with one loopback real server each: one answering 502 itself
+/// (`ClbHttp502` without `Http502`), one quiet.
+fn seed_tencent(
+    server: &TencentServer,
+    misframed: std::net::SocketAddr,
+    quiet: std::net::SocketAddr,
+    now: i64,
+) {
+    let clb = |id: &str, vip: &str, target: std::net::SocketAddr| {
+        json!({"id": id, "name": id, "type": "OPEN", "vip": vip, "listeners": [{"port": 80, "targets": [
+            {"ip": target.ip().to_string(), "port": target.port(), "healthy": true}]}]})
+    };
+    server.seed_load_balancers(&[
+        clb("lb-tc-misframed", "203.0.113.21", misframed),
+        clb("lb-tc-quiet", "203.0.113.22", quiet),
+    ]);
+    let mut points = Vec::new();
+    for minute in -10..=10 {
+        for (instance, metric, value) in [
+            ("lb-tc-misframed", "TotalReq", 50.0),
+            ("lb-tc-misframed", "ClbHttp5xx", 300.0),
+            ("lb-tc-misframed", "ClbHttp502", 300.0),
+            ("lb-tc-quiet", "TotalReq", 50.0),
+        ] {
+            points.push(json!({"instance": instance, "metric": metric, "timestamp": now / 60 * 60 + minute * 60, "value": value}));
+        }
+    }
+    server.seed_points(&points);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,7 +141,20 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
         ], "datapoints": datapoints}),
         None,
     );
-    let lb = |key: &str| dimension(&fleet, key);
+    let cms = CmsServer::start(1000, 50);
+    seed_alibaba(&cms, misframed, now);
+    let tencent = TencentServer::start(20);
+    let tc_quiet_counts = Arc::new(InFlight::default());
+    let tc_quiet_target = spawn_counted(Behaviour::Healthy, tc_quiet_counts.clone()).await;
+    seed_tencent(&tencent, misframed, tc_quiet_target, now);
+    // AWS load balancers are named by key, Alibaba and Tencent ones by their instance ID.
+    let lb = |key: &str| {
+        if key.starts_with("lb-") {
+            key.to_string()
+        } else {
+            dimension(&fleet, key)
+        }
+    };
 
     // No `probes:`. The front door stays unchecked: an emulated load balancer's DNS name is no
     // address of this host, and the test sends nothing off it.
@@ -91,8 +163,8 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: auto\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 10s\nauto_probes:\n  when: alarmed\n  interval: 2s\n  timeout: 2s\n  front_door: false\n  baseline_interval: 10m\n  vantage: e2e\n",
-            emulator.endpoint
+            "aws:\n  - name: auto\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 10s\nalibaba:\n  - name: auto-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    period: 60s\n    delay: 0s\n    interval: 2s\n    slow_interval: 2s\ntencent:\n  - name: auto-tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 2s\nauto_probes:\n  when: alarmed\n  interval: 2s\n  timeout: 2s\n  front_door: false\n  baseline_interval: 10m\n  vantage: e2e\n",
+            emulator.endpoint, cms.endpoint, tencent.endpoint
         ),
     )
     .expect("write config");
@@ -128,8 +200,16 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
 
     let metrics = http_get(exporter_port, "/metrics", &[]).expect("scrape").text();
     let series = parse_exposition(&metrics);
-    // Auto probes run for the alarmed load balancers, named as automatic, and not for the quiet one.
-    for key in ["refuses", "keepalive", "misframed", "blocked", "unreachable"] {
+    // Auto probes run for the alarmed load balancers, named as automatic, and not for quiet ones.
+    for key in [
+        "refuses",
+        "keepalive",
+        "misframed",
+        "blocked",
+        "unreachable",
+        "lb-ali-misframed",
+        "lb-tc-misframed",
+    ] {
         let lb = lb(key);
         assert_eq!(
             value(&series, "lbtriage_auto_probe_active", &[("lb", &lb)]),
@@ -144,12 +224,14 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
             "{key}'s probe series carry probe=\"auto:<lb>\""
         );
     }
-    assert!(
-        !series
-            .iter()
-            .any(|s| s.name == "lbtriage_auto_probe_active" && s.label("lb") == Some(&lb("quiet"))),
-        "the quiet load balancer is not probed"
-    );
+    for quiet in ["quiet", "lb-tc-quiet"] {
+        assert!(
+            !series
+                .iter()
+                .any(|s| s.name == "lbtriage_auto_probe_active" && s.label("lb") == Some(&lb(quiet))),
+            "{quiet} is not probed"
+        );
+    }
     // The target this vantage never reached: reported as such, and the load balancer named blind.
     let unreachable_lb = lb("unreachable");
     assert_eq!(

@@ -492,10 +492,17 @@ async fn instance_targets_resolve_to_the_private_addresses_ec2_reports() {
         assert_eq!(found, expected, "{key}: moto's private addresses");
         assert!(facts.skipped.is_empty(), "{key}: {:?}", facts.skipped);
         assert!(!facts.listeners.is_empty(), "{key}: listeners");
-        assert_eq!(facts.front_door, fleet[key]["dns_name"].as_str().unwrap_or_default());
+        assert_eq!(
+            facts.front_door,
+            fleet[key]["dns_name"].as_str().unwrap_or_default()
+        );
     }
     let calls = source.api_calls();
-    assert_eq!(calls.count("DescribeInstances", Outcome::Success), 1, "one batched call");
+    assert_eq!(
+        calls.count("DescribeInstances", Outcome::Success),
+        1,
+        "one batched call"
+    );
     assert!(!calls.optional_failing("DescribeInstances"));
     assert!(!calls.optional_failing("DescribeListeners"));
 }

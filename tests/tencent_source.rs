@@ -321,7 +321,10 @@ async fn a_deleted_instance_disappears_at_the_next_inventory() {
     // What the probes learn from the inventory: the VIP, the listener and its real servers, and
     // which instance alarmed.
     let facts = discovered.facts("lb-gone").expect("lb-gone's facts");
-    assert_eq!((facts.provider.as_str(), facts.front_door.as_str()), ("tencent", "203.0.113.2"));
+    assert_eq!(
+        (facts.provider.as_str(), facts.front_door.as_str()),
+        ("tencent", "203.0.113.2")
+    );
     assert_eq!(facts.scheme, "internet-facing");
     assert_eq!(
         (facts.listeners[0].port, facts.listeners[0].protocol.as_str()),
@@ -350,7 +353,10 @@ async fn a_deleted_instance_disappears_at_the_next_inventory() {
         value(&after, "lbtriage_lb_requests_total", &[("lb", "lb-keep")]),
         120.0
     );
-    assert!(discovered.facts("lb-gone").is_none(), "a deleted instance is not probed");
+    assert!(
+        discovered.facts("lb-gone").is_none(),
+        "a deleted instance is not probed"
+    );
     assert!(discovered.facts("lb-keep").is_some());
 }
 

@@ -249,7 +249,11 @@ impl AlibabaSource {
             return Ok(());
         }
         let client = self.client.as_ref().map_err(Clone::clone)?;
-        let mut listed = self.inventory.take().map(|(_, listed)| listed).unwrap_or_default();
+        let mut listed = self
+            .inventory
+            .take()
+            .map(|(_, listed)| listed)
+            .unwrap_or_default();
         for namespace in self.job.namespaces.clone() {
             let api = inventory::list_api(namespace);
             match inventory::instances(client, &self.calls, &self.job, &self.region, namespace).await {
@@ -365,8 +369,15 @@ impl AlibabaSource {
             return;
         };
         let facts = listed.values().map(|instance| {
-            let backends = self.backends.get(&instance.id).map(Vec::as_slice).unwrap_or_default();
-            (instance.id.clone(), inventory::facts(instance, backends, &self.region))
+            let backends = self
+                .backends
+                .get(&instance.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            (
+                instance.id.clone(),
+                inventory::facts(instance, backends, &self.region),
+            )
         });
         shared.replace(&self.key(), facts);
         crate::sources::tiers::share_alarms(shared, &self.books, now);

@@ -152,8 +152,15 @@ impl TencentSource {
             return;
         };
         let facts = inventory.instances.values().map(|instance| {
-            let targets = inventory.targets.get(&instance.id).map(Vec::as_slice).unwrap_or_default();
-            (instance.id.clone(), inventory::facts(instance, targets, &self.region))
+            let targets = inventory
+                .targets
+                .get(&instance.id)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            (
+                instance.id.clone(),
+                inventory::facts(instance, targets, &self.region),
+            )
         });
         shared.replace(&self.key(), facts);
         crate::sources::tiers::share_alarms(shared, &self.books, now);
