@@ -446,3 +446,66 @@ async fn on_a_terminal_results_show_as_they_arrive() {
         .as_array()
         .is_some_and(|checks| checks.iter().any(|c| c["check"] == "keep-alive")));
 }
+
+/// `diagnose --lb` needs no URL or backends: the configured cloud's inventory names the load
+/// balancer's targets (here a refusing one behind an emulated ALB, found by its name), and the
+/// verdict is the one a configured probe would reach. An unknown load balancer is a usage error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn diagnose_lb_probes_what_the_inventory_found() {
+    let (_held, refused) = crate::support::refusing_port();
+    let emulator = crate::support::Emulator::start();
+    emulator.seed(
+        &serde_json::json!({"region": "us-east-1", "load_balancers": [
+            {"key": "shop", "type": "application", "name": "shop", "idle_timeout": 2, "ip_targets": [refused.to_string()]}
+        ]}),
+        None,
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    // The emulated front door's DNS name is no address of this host: only targets are checked.
+    std::fs::write(
+        &config,
+        format!(
+            "aws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\nauto_probes:\n  front_door: false\n  timeout: 2s\n",
+            emulator.endpoint
+        ),
+    )
+    .expect("write config");
+    let run = |lb: &str| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lbtriage"));
+        command.args([
+            "diagnose",
+            "--lb",
+            lb,
+            &format!("--config.file={}", config.display()),
+            "--skip-keepalive",
+            "--output",
+            "json",
+        ]);
+        crate::support::with_test_credentials(&mut command);
+        command.output().expect("run diagnose")
+    };
+    let output = run("shop");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+        panic!(
+            "diagnose printed no JSON ({err}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(output.status.code(), Some(1), "findings");
+    let causes: Vec<&str> = report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["cause"].as_str())
+        .collect();
+    assert_eq!(causes, ["target_connection_refused"], "{report:#}");
+
+    let unknown = run("nowhere");
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no load balancer \"nowhere\""),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+}

@@ -1,6 +1,9 @@
 //! `lbtriage diagnose`: the on-call's one-command check. Runs every probe check once against one
 //! URL and its backends, then prints each check and the suspected causes with their evidence and
-//! runbooks. Exit 0: no findings; 1: findings; 2: bad usage.
+//! runbooks. With `--lb` and `--config.file` instead of `--url`, the configured clouds' inventories
+//! say where the load balancer's front door and targets are (as for automatic probes), so any
+//! member of the fleet can be checked without knowing its backends. Exit 0: no findings; 1:
+//! findings; 2: bad usage.
 
 use std::io::IsTerminal as _;
 use std::path::PathBuf;
@@ -25,8 +28,15 @@ pub enum Output {
 #[derive(Debug, Args)]
 pub struct DiagnoseArgs {
     /// The service's URL through the load balancer.
-    #[arg(long)]
-    url: String,
+    #[arg(long, required_unless_present = "lb", conflicts_with = "lb")]
+    url: Option<String>,
+    /// A load balancer of the configured clouds, by its `lb` label (ID, ARN suffix) or its name:
+    /// its front door, listeners, health-check path and targets come from the inventory.
+    #[arg(long, requires = "config_file")]
+    lb: Option<String>,
+    /// The configuration whose cloud jobs hold `--lb` (its `auto_probes:` settings apply).
+    #[arg(long = "config.file", value_name = "PATH")]
+    config_file: Option<PathBuf>,
     /// A backend reached directly, HOST:PORT (repeatable).
     #[arg(long = "backend", value_name = "HOST:PORT")]
     backends: Vec<String>,
@@ -77,9 +87,119 @@ fn parse_duration(text: &str) -> Result<PromDuration, String> {
 }
 
 pub fn run(args: DiagnoseArgs) -> i32 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("lbtriage diagnose: cannot start the runtime: {err}");
+            return 2;
+        }
+    };
+    let (probe, discovered, title) = match (&args.url, &args.lb, &args.config_file) {
+        (Some(url), _, _) => match url_probe(&args, url) {
+            Ok(probe) => (probe, Discovered::default(), url.clone()),
+            Err(code) => return code,
+        },
+        (None, Some(lb), Some(path)) => match runtime.block_on(lb_probe(lb, path)) {
+            Ok(found) => found,
+            Err(message) => {
+                eprintln!("lbtriage diagnose: {message}");
+                return 2;
+            }
+        },
+        _ => {
+            eprintln!("lbtriage diagnose: give --url, or --lb with --config.file");
+            return 2;
+        }
+    };
+    // On a terminal, text output shows the quick checks as they finish and what is still running;
+    // anywhere else (and always for JSON) everything is printed once, at the end.
+    let live = args.output == Output::Text && std::io::stdout().is_terminal();
+    let (report, keepalive) = runtime.block_on(run_checks(&probe, &discovered, &args, &title, live));
+    let found = findings::evaluate(&report, &keepalive);
+    let catalog = Catalog::embedded();
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&to_json(&found, &report, &keepalive, catalog)).unwrap_or_default()
+        ),
+        // The quick checks are on the screen already.
+        Output::Text if live => print!(
+            "{}{}",
+            rows_text(&keepalive_rows(&report, &keepalive)),
+            findings_text(&found, catalog)
+        ),
+        Output::Text => print!("{}", to_text(&title, &found, &report, &keepalive, catalog)),
+    }
+    i32::from(!found.is_empty())
+}
+
+/// How long `--lb` waits for the configured jobs' first inventories.
+const DISCOVERY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// The automatic probe of `lb` (its `lb` label or its name) from the configured jobs'
+/// inventories: every cloud job of the file runs one cycle (through the provider registry, as the
+/// exporter would), until the load balancer is known or every source has reported once.
+async fn lb_probe(lb: &str, path: &std::path::Path) -> Result<(Probe, Discovered, String), String> {
+    let mut config = Config::load(path).map_err(|err| err.to_string())?;
+    // Only the cloud jobs: no configured or automatic probe runs meanwhile.
+    config.probes.clear();
+    let auto = config.auto_probes.clone();
+    config.auto_probes.when = crate::config::AutoProbeWhen::Never;
+    let store = std::sync::Arc::new(crate::store::Store::new(crate::sources::source_keys(&config)));
+    let discovered = std::sync::Arc::new(Discovered::default());
+    let mut running = super::running::Running::new(store.clone(), discovered.clone());
+    running.apply(&config).await.map_err(|err| format!("{err:#}"))?;
+    let deadline = Instant::now() + DISCOVERY_DEADLINE;
+    let matching = loop {
+        let matching: Vec<(String, crate::runtime::LbFacts)> = discovered
+            .all()
+            .into_iter()
+            .filter(|(key, facts, _)| key == lb || facts.name == lb)
+            .map(|(key, facts, _)| (key, facts))
+            .collect();
+        if !matching.is_empty() || store.ready() || Instant::now() >= deadline {
+            break matching;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    running.stop().await;
+    let (key, facts) = match matching.as_slice() {
+        [one] => one.clone(),
+        [] => {
+            return Err(format!(
+                "no load balancer {lb:?} in the inventories of {}",
+                path.display()
+            ))
+        }
+        several => {
+            let keys: Vec<&str> = several.iter().map(|(key, _)| key.as_str()).collect();
+            return Err(format!(
+                "{lb:?} names several load balancers: {}; give one of these",
+                keys.join(", ")
+            ));
+        }
+    };
+    let (probe_config, front_door) = crate::probes::auto::probe_config(&key, &facts, &auto);
+    let title = format!("{key} ({} {}, {})", facts.provider, facts.region, facts.name);
+    let automatic = crate::probes::Automatic {
+        reach: std::sync::Arc::new(crate::probes::reach::Reachability::default()),
+        front_door,
+    };
+    let probe = Probe::automatic(probe_config, automatic).map_err(|err| err.to_string())?;
+    let found = Discovered::default();
+    found.update("diagnose", &key, facts);
+    Ok((probe, found, title))
+}
+
+/// The probe of `--url` and the flags, validated as a configured probe is.
+fn url_probe(args: &DiagnoseArgs, url: &str) -> Result<Probe, i32> {
     let probe_config = ProbeConfig {
         name: "diagnose".to_string(),
-        url: args.url.clone(),
+        url: url.to_string(),
         lb: None,
         backends: args.backends.clone(),
         discover_backends: false,
@@ -117,61 +237,32 @@ pub fn run(args: DiagnoseArgs) -> i32 {
             .unwrap_or("arguments");
         let flag = flag.split('[').next().unwrap_or(flag).replace('_', "-");
         eprintln!("lbtriage diagnose: --{flag}: {}", err.message);
-        return 2;
+        return Err(2);
     }
-    let probe = match Probe::new(probe_config) {
-        Ok(probe) => probe,
-        Err(err) => {
-            eprintln!("lbtriage diagnose: {err}");
-            return 2;
-        }
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("lbtriage diagnose: cannot start the runtime: {err}");
-            return 2;
-        }
-    };
-    // On a terminal, text output shows the quick checks as they finish and what is still running;
-    // anywhere else (and always for JSON) everything is printed once, at the end.
-    let live = args.output == Output::Text && std::io::stdout().is_terminal();
-    let (report, keepalive) = runtime.block_on(run_checks(&probe, &args, live));
-    let found = findings::evaluate(&report, &keepalive);
-    let catalog = Catalog::embedded();
-    match args.output {
-        Output::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&to_json(&found, &report, &keepalive, catalog)).unwrap_or_default()
-        ),
-        // The quick checks are on the screen already.
-        Output::Text if live => print!(
-            "{}{}",
-            rows_text(&keepalive_rows(&report, &keepalive)),
-            findings_text(&found, catalog)
-        ),
-        Output::Text => print!("{}", to_text(&args.url, &found, &report, &keepalive, catalog)),
-    }
-    i32::from(!found.is_empty())
+    Probe::new(probe_config).map_err(|err| {
+        eprintln!("lbtriage diagnose: {err}");
+        2
+    })
 }
 
 /// The quick checks and the keep-alive measurement (unless skipped), side by side. With `live`,
 /// the quick checks' rows are printed when they finish, and a status line says how long the
 /// keep-alive measurement may still take.
-async fn run_checks(probe: &Probe, args: &DiagnoseArgs, live: bool) -> (Report, Vec<KeepAliveCheck>) {
+async fn run_checks(
+    probe: &Probe,
+    discovered: &Discovered,
+    args: &DiagnoseArgs,
+    title: &str,
+    live: bool,
+) -> (Report, Vec<KeepAliveCheck>) {
     let limiter = limiter();
-    let discovered = Discovered::default();
     let quick_done = std::sync::atomic::AtomicBool::new(false);
     let quick = async {
-        let report = probe.run(&limiter, &discovered).await;
+        let report = probe.run(&limiter, discovered).await;
         quick_done.store(true, std::sync::atomic::Ordering::Relaxed);
         if live {
             eprint!("\r\x1b[2K");
-            print!("{}{}", heading(&args.url), rows_text(&report_rows(&report)));
+            print!("{}{}", heading(title), rows_text(&report_rows(&report)));
             use std::io::Write as _;
             let _ = std::io::stdout().flush();
         }
@@ -181,7 +272,7 @@ async fn run_checks(probe: &Probe, args: &DiagnoseArgs, live: bool) -> (Report, 
         if args.skip_keepalive {
             Vec::new()
         } else {
-            probe.run_keepalive(&limiter, &discovered).await
+            probe.run_keepalive(&limiter, discovered).await
         }
     };
     let checks = async { tokio::join!(quick, keepalive) };
@@ -189,7 +280,7 @@ async fn run_checks(probe: &Probe, args: &DiagnoseArgs, live: bool) -> (Report, 
         return checks.await;
     }
     // The keep-alive measurement watches an idle connection for up to the idle timeout plus a margin.
-    let idle = probe.lb_idle_timeout(&discovered);
+    let idle = probe.lb_idle_timeout(discovered);
     let longest = idle + crate::probes::keepalive::margin(idle) + args.timeout.as_duration();
     let started = Instant::now();
     let progress = async {
