@@ -275,9 +275,10 @@ async fn plan_prices_what_a_run_then_spends() {
         |n: &str| json!({"key": n, "type": "application", "name": n, "target_groups": [format!("{n}-tg")]});
     emulator.seed(
         &json!({"region": "us-east-1", "load_balancers": [
-            alb("web"), alb("api"), alb("admin"),
+            {"key": "web", "type": "application", "name": "web", "target_groups": ["web-tg"], "targets": 2},
+            alb("api"), alb("admin"),
             {"key": "edge", "type": "network", "name": "edge", "target_groups": ["edge-tcp", "edge-tls"]},
-            {"key": "legacy", "type": "classic", "name": "legacy"}
+            {"key": "legacy", "type": "classic", "name": "legacy", "targets": 1}
         ]}),
         None,
     );
@@ -294,6 +295,10 @@ async fn plan_prices_what_a_run_then_spends() {
 
     // 31 quiet cycles, a minute apart: the slow tier is due at the first, the 16th and the 31st.
     let mut adaptive = Harness::new(&emulator.endpoint, "").await;
+    // As in the exporter, where the probes take what discovery learns.
+    adaptive.source = adaptive
+        .source
+        .with_discovered(std::sync::Arc::new(lbtriage::runtime::Discovered::default()));
     let mut series = Vec::new();
     let base = base_time();
     for cycle in 0..31 {
@@ -309,6 +314,18 @@ async fn plan_prices_what_a_run_then_spends() {
     assert_eq!(spent("sentinel"), 31.0 * per_read("sentinel"));
     assert_eq!(spent("slow"), 3.0 * per_read("slow"));
     assert_eq!(spent("detail"), 0.0, "quiet: the detail tier sleeps");
+    // The inventory calls of a refresh (one, within discovery_ttl), instance addresses included.
+    let mut inventory_calls = adaptive.source.api_calls().totals();
+    inventory_calls.remove("GetMetricData");
+    let planned: std::collections::BTreeMap<&str, u64> = row["inventory_calls_per_refresh"]
+        .as_object()
+        .expect("inventory calls")
+        .iter()
+        .map(|(api, n)| (api.as_str(), n.as_u64().expect("count")))
+        .collect();
+    assert_eq!(planned, inventory_calls);
+    assert_eq!(planned.get("DescribeInstances"), Some(&1), "one batched call");
+    assert_eq!(planned.get("DescribeListeners"), Some(&4), "one per ALB and NLB");
     let month = |mode: &str| row[mode]["metrics_per_month"].as_f64().expect("number");
     assert_eq!(
         month("adaptive_quiet"),

@@ -66,10 +66,13 @@ async fn plan(config: &Config) -> anyhow::Result<Vec<Value>> {
         for region in &job.regions {
             let sdk = aws::client::sdk_config(job, region).await;
             let calls = ApiCalls::default();
-            let inventory = discovery::discover(job, region, shard, &Clients::new(&sdk), &calls)
+            let clients = Clients::new(&sdk);
+            let inventory = discovery::discover(job, region, shard, &clients, &calls)
                 .await
                 .with_context(|| format!("discovering aws job {:?} in {region}", job.name))?;
-            rows.push(aws_row(job, region, &inventory));
+            // What a refresh of the inventory costs in calls, the probes' instance addresses included.
+            discovery::instance_addresses(&inventory, &clients, &calls).await;
+            rows.push(aws_row(job, region, &inventory, &calls.totals()));
         }
     }
     for job in &config.alibaba {
@@ -194,7 +197,14 @@ fn latencies(policy: &Policy, interval: Duration) -> Value {
     })
 }
 
-fn aws_row(job: &AwsJob, region: &str, inventory: &discovery::Inventory) -> Value {
+/// CloudWatch bills metrics requested; the ELB, tagging and EC2 inventory calls (one refresh every
+/// `discovery_ttl`) are not billed but count against those APIs' rate limits.
+fn aws_row(
+    job: &AwsJob,
+    region: &str,
+    inventory: &discovery::Inventory,
+    inventory_calls: &BTreeMap<&'static str, u64>,
+) -> Value {
     let mut sizes = TierSizes::default();
     let mut by_type = std::collections::BTreeMap::new();
     for lb in &inventory.load_balancers {
@@ -233,6 +243,10 @@ fn aws_row(job: &AwsJob, region: &str, inventory: &discovery::Inventory) -> Valu
         "adaptive_quiet": mode(quiet, Some(quiet_calls)),
         "adaptive_erroring_5pct": mode(erroring, None),
         "full": mode(full, Some(per_month(interval) * calls(sizes.full))),
+        "inventory_calls_per_refresh": inventory_calls,
+        "inventory_calls_per_month": (inventory_calls.values().sum::<u64>() as f64
+            * per_month(job.discovery_ttl.as_duration()))
+        .round(),
         "worst_latency_seconds": latencies(&policy, interval),
     })
 }
@@ -298,6 +312,12 @@ fn text(rows: &[Value]) -> String {
                 }
             }
             out.push('\n');
+        }
+        if let Some(month) = row["inventory_calls_per_month"].as_f64() {
+            let _ = writeln!(
+                out,
+                "  inventory calls (names, targets, listeners, addresses): {month} a month"
+            );
         }
         let latency = &row["worst_latency_seconds"];
         let _ = writeln!(

@@ -162,6 +162,15 @@ impl ApiCalls {
         self.metrics_requested.load(Ordering::Relaxed)
     }
 
+    /// Calls per API, whatever their outcome.
+    pub fn totals(&self) -> BTreeMap<&'static str, u64> {
+        let mut totals = BTreeMap::new();
+        for ((api, _), count) in self.counts().iter() {
+            *totals.entry(*api).or_insert(0) += count;
+        }
+        totals
+    }
+
     /// Calls of `api`, whatever their outcome.
     pub fn total(&self, api: &str) -> u64 {
         self.counts()

@@ -189,6 +189,39 @@ pub async fn discover(
     Ok(Inventory { load_balancers })
 }
 
+/// The private addresses of the inventory's instance targets, for the probes only: a refused or
+/// failing `DescribeInstances` loses those addresses and nothing else (it shows in
+/// `lbtriage_inventory_call_failing`).
+pub async fn instance_addresses(
+    inventory: &Inventory,
+    clients: &Clients,
+    calls: &ApiCalls,
+) -> HashMap<String, IpAddr> {
+    const API: &str = "DescribeInstances";
+    let mut ids: Vec<String> = inventory
+        .load_balancers
+        .iter()
+        .flat_map(LoadBalancer::instance_ids)
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let Some(ec2) = clients.ec2.as_ref().filter(|_| !ids.is_empty()) else {
+        return HashMap::new();
+    };
+    match ec2.private_ips(calls, &ids).await {
+        Ok(found) => {
+            calls.optional_outcome(API, false);
+            found
+        }
+        Err(err) => {
+            calls.optional_outcome(API, true);
+            tracing::warn!(error = %err, "instance targets have no address for the probes");
+            HashMap::new()
+        }
+    }
+}
+
 /// Which load balancers the tag filters (and this exporter's shard) let through, and their tags.
 struct Selection {
     filtered: bool,

@@ -202,7 +202,8 @@ impl AwsSource {
                 discovery::discover(&self.job, &self.region, self.shard, &self.clients, &self.calls).await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
             if let Some(shared) = &self.discovered {
-                let instance_ips = self.instance_ips(&inventory).await;
+                let instance_ips =
+                    discovery::instance_addresses(&inventory, &self.clients, &self.calls).await;
                 let facts = inventory
                     .load_balancers
                     .iter()
@@ -212,34 +213,6 @@ impl AwsSource {
             self.inventory = Some((Instant::now(), inventory));
         }
         Ok(())
-    }
-
-    /// The private addresses of the inventory's instance targets, for the probes only: a refused
-    /// or failing `DescribeInstances` loses those addresses and nothing else.
-    async fn instance_ips(&self, inventory: &Inventory) -> HashMap<String, std::net::IpAddr> {
-        const API: &str = "DescribeInstances";
-        let mut ids: Vec<String> = inventory
-            .load_balancers
-            .iter()
-            .flat_map(|lb| lb.instance_ids())
-            .map(str::to_string)
-            .collect();
-        ids.sort();
-        ids.dedup();
-        let Some(ec2) = self.clients.ec2.as_ref().filter(|_| !ids.is_empty()) else {
-            return HashMap::new();
-        };
-        match ec2.private_ips(&self.calls, &ids).await {
-            Ok(found) => {
-                self.calls.optional_outcome(API, false);
-                found
-            }
-            Err(err) => {
-                self.calls.optional_outcome(API, true);
-                tracing::warn!(source = %self.key(), error = %err, "instance targets have no address for the probes");
-                HashMap::new()
-            }
-        }
     }
 
     /// One cycle: the sentinel of every load balancer, then the detail tier of those it alarmed
