@@ -39,8 +39,9 @@ pub struct Cli {
 enum Command {
     /// Validate a configuration file and exit: 0 when valid, 1 with the offending key otherwise.
     CheckConfig(ConfigArg),
-    /// Run every probe check once against a URL and its backends, and name the suspected causes.
-    Diagnose(diagnose::DiagnoseArgs),
+    /// Run every probe check once against a URL and its backends (or a load balancer the
+    /// configured clouds' inventories know), and name the suspected causes.
+    Diagnose(Box<diagnose::DiagnoseArgs>),
     /// Discover the fleet (read-only calls) and price its collection per job and region.
     Plan {
         #[command(flatten)]
@@ -101,7 +102,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig(arg)) => check_config(&arg.config_file),
-        Some(Command::Diagnose(args)) => diagnose::run(args),
+        Some(Command::Diagnose(args)) => diagnose::run(*args),
         Some(Command::Plan { config, output }) => plan::run(&config.config_file, output),
         Some(Command::Causes { output }) => causes(output),
         Some(Command::Rules { config_file }) => rules(config_file.as_deref()),
