@@ -845,3 +845,81 @@ async fn a_refused_inventory_call_loses_names_not_metrics() {
         "no period lost or counted twice across the refusal"
     );
 }
+
+/// ALB instances get their server groups' members for the probes: an IP member as registered, an
+/// ECS member at the private address ECS `DescribeInstances` gives, a function skipped; the group's
+/// health-check path comes along. A refused `DescribeInstances` costs only the ECS members'
+/// addresses, a refused `ListServerGroups` only the members; metrics flow either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alb_server_group_members_reach_the_probes_and_their_refusals_degrade() {
+    let server = CmsServer::start(1000, 50);
+    let base = base_time();
+    seed(&server, base);
+    server.set_inventory(
+        &[json!({"id": "alb-api", "namespace": "acs_alb", "name": "api", "address": "api.example.alb.aliyuncs.com",
+            "server_groups": [{"id": "sgp-web", "health_path": "/healthz", "servers": [
+                {"id": "10.0.3.4", "type": "Ip", "ip": "10.0.3.4", "port": 8080},
+                {"id": "i-ecs1", "type": "Ecs", "port": 80},
+                {"id": "acs:fc:cn-hangzhou:1:functions/f", "type": "Fc", "port": 0}]}]})],
+        &json!({"i-ecs1": "10.0.1.9"}),
+    );
+    let discovered = Arc::new(lbtriage::runtime::Discovered::default());
+    let mut harness = Harness::new(
+        &server,
+        "    discovery_ttl: 60s\n    namespaces: [acs_alb]\n",
+        ALIBABA_SECRET,
+        50,
+    )
+    .with_discovered(discovered.clone());
+    harness.collect_at(base + 120).await;
+    let facts = discovered.facts("alb-api").expect("facts");
+    assert_eq!(facts.front_door, "api.example.alb.aliyuncs.com");
+    let targets: Vec<String> = facts.targets().map(|t| t.addr.to_string()).collect();
+    assert_eq!(targets, ["10.0.3.4:8080", "10.0.1.9:80"]);
+    assert_eq!(facts.groups[0].health_check.path.as_deref(), Some("/healthz"));
+    assert_eq!(facts.skipped.len(), 1);
+    assert_eq!(facts.skipped[0].reason, "function");
+
+    server.deny(&["DescribeInstances"]);
+    let refused = harness.collect_at(base + 180).await;
+    assert_eq!(at(&refused, "lbtriage_source_up", &[]), 1.0);
+    // Within discovery_ttl nothing is read again; past it, the refusal shows.
+    let refused = harness.collect_at(base + 250).await;
+    assert_eq!(
+        at(
+            &refused,
+            "lbtriage_inventory_call_failing",
+            &[("api", "DescribeInstances")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        at(
+            &refused,
+            "lbtriage_inventory_call_failing",
+            &[("api", "ListServerGroups")]
+        ),
+        0.0
+    );
+    assert!(
+        at(&refused, "lbtriage_lb_requests_total", &[("lb", "alb-api")]) > 0.0,
+        "metrics flow"
+    );
+
+    server.deny(&["ListServerGroups"]);
+    let refused = harness.collect_at(base + 320).await;
+    assert_eq!(at(&refused, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(
+        at(
+            &refused,
+            "lbtriage_inventory_call_failing",
+            &[("api", "ListServerGroups")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        discovered.facts("alb-api").expect("facts").targets().count(),
+        2,
+        "the members last read stay"
+    );
+}

@@ -1,6 +1,8 @@
 """A strict stand-in for Alibaba Cloud CloudMonitor's DescribeMetricList (API 2019-01-01), and for the
 inventory calls beside it: SLB DescribeLoadBalancers and DescribeHealthStatus (2014-05-15), ALB
-ListLoadBalancers (2020-06-16).
+ListLoadBalancers, ListServerGroups and ListServerGroupServers (2020-06-16), ECS DescribeInstances
+(2014-05-26). Response fields follow the official SDKs' models (alibabacloud_alb20200616,
+alibabacloud_ecs20140526).
 
 Nothing real runs locally for CloudMonitor, so this double is strict where the real service is:
 
@@ -23,7 +25,8 @@ datapoints name.
 Test control: POST /__cms/datapoints with {"points": [{"namespace", "metric", "timestamp" (s),
 "instance", "port"?, "value"}]} adds data; POST /__cms/instances with {"instances": [{"id",
 "namespace", "name", "address", "tags": {...}, "backends": [{"ip", "port", "listener_port",
-"status"}]}]} sets the inventory; GET /__cms/stats reports metric calls (`ok`), inventory calls,
+"status"}], "server_groups": [{"id", "health_path", "servers": [{"id", "type", "ip"?, "port"}]}]}],
+"ecs_instances": {"<instance id>": "<private ip>"}} sets the inventory; GET /__cms/stats reports metric calls (`ok`), inventory calls,
 throttling and signature failures. Usage: cms_server.py --port P --access-key-id ID --access-key-secret SECRET
 """
 
@@ -45,7 +48,9 @@ INSTANCE_DIMENSION = {"acs_slb_dashboard": "instanceId", "acs_alb": "loadBalance
 COMMON = ("Format", "Version", "AccessKeyId", "SignatureMethod", "SignatureVersion", "SignatureNonce",
           "Timestamp", "Signature", "Action")
 VERSIONS = {"DescribeMetricList": "2019-01-01", "DescribeLoadBalancers": "2014-05-15",
-            "DescribeHealthStatus": "2014-05-15", "ListLoadBalancers": "2020-06-16"}
+            "DescribeHealthStatus": "2014-05-15", "ListLoadBalancers": "2020-06-16",
+            "ListServerGroups": "2020-06-16", "ListServerGroupServers": "2020-06-16",
+            "DescribeInstances": "2014-05-26"}
 
 
 class ApiError(Exception):
@@ -64,6 +69,7 @@ class State:
         self.points = {}
         self.nonces = set()
         self.instances = None     # set by the test; else derived from the datapoints
+        self.ecs = {}             # ECS instance ID -> private IP
         self.throttle_next = 0
         self.denied = set()         # actions answered with Forbidden.RAM
         self.window = (0, 0)        # (second, calls in it)
@@ -127,6 +133,7 @@ def make_handler(state):
                     self.reply(200, {"points": sum(len(v) for v in state.points.values())})
                 elif path == "/__cms/instances":
                     state.instances = body["instances"]
+                    state.ecs = body.get("ecs_instances", {})
                     self.reply(200, {"instances": len(state.instances)})
                 elif path == "/__cms/faults":
                     if "throttle" in body:
@@ -263,6 +270,73 @@ def make_handler(state):
             if offset + size < len(instances):
                 body["NextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
             return body
+
+        def token_page(self, items, params):
+            """A page of `items` by `MaxResults` (1 to 100) and an opaque `NextToken`."""
+            size = self.page_size(params, "MaxResults")
+            offset = 0
+            if params.get("NextToken"):
+                try:
+                    offset = int(base64.urlsafe_b64decode(params["NextToken"]).decode())
+                except ValueError:
+                    raise ApiError(400, "InvalidParameter.NextToken", "NextToken is invalid.")
+            body = {"TotalCount": len(items), "MaxResults": size}
+            if offset + size < len(items):
+                body["NextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+            return items[offset:offset + size], body
+
+        def server_groups(self):
+            groups = {}
+            for lb in self.inventory("acs_alb"):
+                for group in lb.get("server_groups", []):
+                    entry = groups.setdefault(group["id"], dict(group, lbs=[]))
+                    entry["lbs"].append(lb["id"])
+            return groups
+
+        def ListServerGroups(self, params):
+            groups = sorted(self.server_groups().values(), key=lambda g: g["id"])
+            chunk, body = self.token_page(groups, params)
+            body["ServerGroups"] = [{
+                "ServerGroupId": g["id"], "ServerGroupName": g["id"], "ServerGroupType": "Instance",
+                "Protocol": "HTTP", "ServerGroupStatus": "Available", "ServerCount": len(g["servers"]),
+                "RelatedLoadBalancerIds": g["lbs"],
+                "HealthCheckConfig": {"HealthCheckEnabled": True, "HealthCheckProtocol": "HTTP",
+                                      "HealthCheckPath": g.get("health_path", "/"), "HealthCheckConnectPort": 0},
+            } for g in chunk]
+            return body
+
+        def ListServerGroupServers(self, params):
+            group_id = params.get("ServerGroupId")
+            group = self.server_groups().get(group_id) if group_id else None
+            if group is None:
+                raise ApiError(400, "ResourceNotFound.ServerGroup", f"The specified resource {group_id} is not found.")
+            chunk, body = self.token_page(group["servers"], params)
+            servers = []
+            for server in chunk:
+                entry = {"ServerId": server["id"], "ServerType": server["type"], "Port": server["port"],
+                         "ServerGroupId": group_id, "Status": "Available", "Weight": 100}
+                if server.get("ip"):
+                    entry["ServerIp"] = server["ip"]
+                servers.append(entry)
+            body["Servers"] = servers
+            return body
+
+        def DescribeInstances(self, params):
+            try:
+                ids = json.loads(params.get("InstanceIds") or "[]")
+            except ValueError:
+                raise ApiError(400, "InvalidInstanceIds.Malformed", "The specified parameter InstanceIds is not valid.")
+            if not isinstance(ids, list) or len(ids) > 100:
+                raise ApiError(400, "InvalidInstanceIds.Malformed", "InstanceIds takes a JSON array of at most 100 IDs.")
+            size = int(params.get("PageSize") or 10)
+            if not 1 <= size <= 100:
+                raise ApiError(400, "InvalidParameter", "PageSize must be between 1 and 100.")
+            found = [i for i in ids if i in state.ecs][:size]
+            return {"TotalCount": len(found), "PageSize": size, "PageNumber": 1, "Instances": {"Instance": [{
+                "InstanceId": i, "Status": "Running",
+                "VpcAttributes": {"PrivateIpAddress": {"IpAddress": [state.ecs[i]]}, "VpcId": "vpc-test"},
+                "InnerIpAddress": {"IpAddress": []},
+            } for i in found]}}
 
         def DescribeHealthStatus(self, params):
             lb_id = params.get("LoadBalancerId")

@@ -892,6 +892,16 @@ impl CmsServer {
         self.post("instances", &serde_json::json!({ "instances": instances }));
     }
 
+    /// As [`CmsServer::set_instances`], with ALB server groups on the instances (`server_groups:
+    /// [{id, health_path, servers: [{id, type, ip?, port}]}]`) and the ECS instances' private
+    /// addresses (`{"i-...": "10.0.0.5"}`).
+    pub fn set_inventory(&self, instances: &[serde_json::Value], ecs: &serde_json::Value) {
+        self.post(
+            "instances",
+            &serde_json::json!({ "instances": instances, "ecs_instances": ecs }),
+        );
+    }
+
     /// The next `calls` API calls answer `Throttling.User`.
     pub fn throttle(&self, calls: u32) {
         self.post("faults", &serde_json::json!({ "throttle": calls }));

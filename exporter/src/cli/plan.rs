@@ -67,11 +67,15 @@ async fn plan(config: &Config) -> anyhow::Result<Vec<Value>> {
             let sdk = aws::client::sdk_config(job, region).await;
             let calls = ApiCalls::default();
             let clients = Clients::new(&sdk);
-            let inventory = discovery::discover(job, region, shard, &clients, &calls)
+            let probe_facts = config.auto_probes.when != crate::config::AutoProbeWhen::Never;
+            let inventory = discovery::discover(job, region, shard, &clients, &calls, probe_facts)
                 .await
                 .with_context(|| format!("discovering aws job {:?} in {region}", job.name))?;
-            // What a refresh of the inventory costs in calls, the probes' instance addresses included.
-            discovery::instance_addresses(&inventory, &clients, &calls).await;
+            // What a refresh of the inventory costs in calls, the probes' listeners and instance
+            // addresses included when automatic probes run.
+            if probe_facts {
+                discovery::instance_addresses(&inventory, &clients, &calls).await;
+            }
             rows.push(aws_row(job, region, &inventory, &calls.totals()));
         }
     }

@@ -81,6 +81,10 @@ impl Running {
     /// Makes the running units those of `config`. Probes are built before anything stops, so a
     /// probe that cannot start (a bad CA file) leaves everything as it was.
     pub async fn apply(&mut self, config: &Config) -> anyhow::Result<()> {
+        self.discovered.set_wanted(
+            config.auto_probes.when != crate::config::AutoProbeWhen::Never
+                || config.probes.iter().any(|p| p.discover_backends),
+        );
         let wanted = units(config);
         let mut starting = Vec::new();
         for (key, settings) in &wanted {

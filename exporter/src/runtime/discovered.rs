@@ -1,5 +1,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 use std::time::Duration;
 
@@ -9,6 +10,9 @@ use std::time::Duration;
 #[derive(Debug, Default)]
 pub struct Discovered {
     entries: RwLock<HashMap<String, Entry>>,
+    /// Set when no probe uses the facts (`auto_probes: {when: never}` and no probe discovers
+    /// backends): sources then skip the calls only probes need.
+    unused: AtomicBool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -114,6 +118,16 @@ impl Discovered {
         self.entries
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Whether any probe uses the facts: the calls only probes need (listeners, target addresses)
+    /// are made only then.
+    pub fn wanted(&self) -> bool {
+        !self.unused.load(Ordering::Relaxed)
+    }
+
+    pub fn set_wanted(&self, wanted: bool) {
+        self.unused.store(!wanted, Ordering::Relaxed);
     }
 
     /// Sets one load balancer's facts, keeping its alarm.

@@ -147,8 +147,10 @@ pub struct CmsClient {
 pub enum Product {
     /// Server Load Balancer (CLB), `DescribeLoadBalancers` and `DescribeHealthStatus`.
     Slb,
-    /// Application Load Balancer, `ListLoadBalancers`.
+    /// Application Load Balancer, `ListLoadBalancers`, `ListServerGroups`, `ListServerGroupServers`.
     Alb,
+    /// Elastic Compute Service, `DescribeInstances` (the private address of an ECS member).
+    Ecs,
 }
 
 impl Product {
@@ -156,6 +158,7 @@ impl Product {
         match self {
             Product::Slb => "2014-05-15",
             Product::Alb => "2020-06-16",
+            Product::Ecs => "2014-05-26",
         }
     }
 
@@ -163,6 +166,7 @@ impl Product {
         match self {
             Product::Slb => format!("https://slb.{region}.aliyuncs.com"),
             Product::Alb => format!("https://alb.{region}.aliyuncs.com"),
+            Product::Ecs => format!("https://ecs.{region}.aliyuncs.com"),
         }
     }
 }

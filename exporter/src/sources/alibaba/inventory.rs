@@ -4,18 +4,24 @@
 //! backend servers of an SLB instance as its health check sees them (`DescribeHealthStatus`).
 //! Nothing here trusts the answer: an entry without an ID is skipped, a missing list is empty.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 
 use serde_json::Value;
 
 use super::client::{AlibabaError, CmsClient, Product};
 use crate::config::{AlibabaJob, AlibabaNamespace};
-use crate::runtime::{LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
+use crate::runtime::{HealthCheck, LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
 use crate::sources::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
 pub const API_LIST_LOAD_BALANCERS: &str = "ListLoadBalancers";
 pub const API_DESCRIBE_HEALTH_STATUS: &str = "DescribeHealthStatus";
+pub const API_LIST_SERVER_GROUPS: &str = "ListServerGroups";
+pub const API_LIST_SERVER_GROUP_SERVERS: &str = "ListServerGroupServers";
+pub const API_DESCRIBE_INSTANCES: &str = "DescribeInstances";
+/// ECS `DescribeInstances` takes at most 100 instance IDs a call.
+const ECS_IDS_PER_CALL: usize = 100;
 /// Both list APIs answer at most 100 instances a page.
 const PAGE_SIZE: usize = 100;
 /// A runaway page chain stops here (100,000 instances).
@@ -67,6 +73,148 @@ fn tags(entries: &[Value], key: &str, value: &str) -> BTreeMap<String, String> {
         .map(|tag| (text(tag, key), text(tag, value)))
         .filter(|(key, _)| !key.is_empty())
         .collect()
+}
+
+/// An ALB server group and its members (`ListServerGroups`, `ListServerGroupServers`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerGroup {
+    pub id: String,
+    /// The ALB instances whose listeners forward to it (`RelatedLoadBalancerIds`).
+    pub load_balancers: Vec<String>,
+    pub health_check: HealthCheck,
+    pub servers: Vec<Server>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Server {
+    /// An ECS, ENI or ECI ID, an IP address, or a function's ARN.
+    pub id: String,
+    /// `Ecs`, `Eni`, `Eci`, `Ip` or `Fc`.
+    pub server_type: String,
+    /// Empty where the answer gives none.
+    pub ip: String,
+    pub port: String,
+}
+
+/// Pages of a `NextToken`-paged ALB list API, each page's entries under `field`.
+async fn alb_pages(
+    client: &CmsClient,
+    calls: &ApiCalls,
+    action: &'static str,
+    params: &[(&str, String)],
+    field: &str,
+) -> Result<Vec<Value>, AlibabaError> {
+    let mut out = Vec::new();
+    let mut token: Option<String> = None;
+    let mut seen = HashSet::new();
+    for _ in 0..MAX_PAGES {
+        let mut page_params = params.to_vec();
+        page_params.push(("MaxResults", PAGE_SIZE.to_string()));
+        if let Some(token) = &token {
+            page_params.push(("NextToken", token.clone()));
+        }
+        let answer = client.call(calls, Product::Alb, action, &page_params).await?;
+        out.extend(list(&answer, field, "").iter().cloned());
+        match answer.get("NextToken").and_then(Value::as_str) {
+            Some(next) if !next.is_empty() && seen.insert(next.to_string()) => token = Some(next.to_string()),
+            _ => break,
+        }
+    }
+    Ok(out)
+}
+
+/// The server groups of the given ALB instances, with their health checks and members: one
+/// listing of the region's groups, then one (paged) call per group that serves one of them.
+pub async fn alb_server_groups(
+    client: &CmsClient,
+    calls: &ApiCalls,
+    load_balancers: &[String],
+) -> Result<Vec<ServerGroup>, AlibabaError> {
+    let mut groups = Vec::new();
+    for group in alb_pages(client, calls, API_LIST_SERVER_GROUPS, &[], "ServerGroups").await? {
+        let related: Vec<String> = list(&group, "RelatedLoadBalancerIds", "")
+            .iter()
+            .filter_map(|id| id.as_str().map(str::to_string))
+            .filter(|id| load_balancers.contains(id))
+            .collect();
+        let id = text(&group, "ServerGroupId");
+        if related.is_empty() || id.is_empty() {
+            continue;
+        }
+        let check = group.get("HealthCheckConfig").cloned().unwrap_or_default();
+        let enabled = check.get("HealthCheckEnabled").and_then(Value::as_bool) != Some(false);
+        let path = text(&check, "HealthCheckPath");
+        let servers = alb_pages(
+            client,
+            calls,
+            API_LIST_SERVER_GROUP_SERVERS,
+            &[("ServerGroupId", id.clone())],
+            "Servers",
+        )
+        .await?
+        .iter()
+        .map(|server| Server {
+            id: text(server, "ServerId"),
+            server_type: text(server, "ServerType"),
+            ip: text(server, "ServerIp"),
+            port: text(server, "Port"),
+        })
+        .collect();
+        groups.push(ServerGroup {
+            id,
+            load_balancers: related,
+            health_check: HealthCheck {
+                protocol: if enabled {
+                    text(&check, "HealthCheckProtocol").to_ascii_uppercase()
+                } else {
+                    String::new()
+                },
+                port: text(&check, "HealthCheckConnectPort")
+                    .parse()
+                    .ok()
+                    .filter(|port: &u16| *port != 0),
+                path: (enabled && !path.is_empty()).then_some(path),
+            },
+            servers,
+        });
+    }
+    Ok(groups)
+}
+
+/// The private address of each ECS instance that exists and has one (VPC address first, else
+/// the classic network's inner address).
+pub async fn ecs_private_ips(
+    client: &CmsClient,
+    calls: &ApiCalls,
+    region: &str,
+    ids: &[String],
+) -> Result<HashMap<String, IpAddr>, AlibabaError> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(ECS_IDS_PER_CALL) {
+        let params = [
+            ("RegionId", region.to_string()),
+            ("InstanceIds", Value::from(chunk.to_vec()).to_string()),
+            ("PageSize", ECS_IDS_PER_CALL.to_string()),
+        ];
+        let answer = client
+            .call(calls, Product::Ecs, API_DESCRIBE_INSTANCES, &params)
+            .await?;
+        for instance in list(&answer, "Instances", "Instance") {
+            let vpc = instance
+                .get("VpcAttributes")
+                .map(|v| list(v, "PrivateIpAddress", "IpAddress"))
+                .unwrap_or_default();
+            let inner = list(instance, "InnerIpAddress", "IpAddress");
+            let ip = vpc
+                .iter()
+                .chain(inner)
+                .find_map(|ip| ip.as_str().and_then(|ip| ip.parse::<IpAddr>().ok()));
+            if let Some(ip) = ip {
+                out.insert(text(instance, "InstanceId"), ip);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The list API of a namespace, as the self-metrics and the RAM policy name it.
@@ -178,53 +326,100 @@ pub async fn health(
         .collect())
 }
 
-/// What probes can use of an instance: its address (SLB service address, ALB DNS name) and, for an
-/// SLB instance whose backends were read, its listeners and backend servers per listener.
-/// Backends named by server ID alone (no IP in the answer) have no address to probe.
-pub fn facts(instance: &Instance, backends: &[Backend], region: &str) -> LbFacts {
-    let mut listeners: Vec<Listener> = Vec::new();
-    let mut groups: Vec<TargetGroupFacts> = Vec::new();
-    let mut skipped = Vec::new();
+/// What probes can use of an instance: its address (SLB service address, ALB DNS name); for an
+/// SLB instance whose backends were read, its listeners and backend servers per listener; for an
+/// ALB instance, its server groups with their health checks and members (an ECS member without an
+/// IP in the answer at the address `ecs` gives it). Members with no address say why.
+pub fn facts(
+    instance: &Instance,
+    backends: &[Backend],
+    groups: &[ServerGroup],
+    ecs: &HashMap<String, IpAddr>,
+    region: &str,
+) -> LbFacts {
+    let mut facts = LbFacts {
+        provider: "alibaba".to_string(),
+        region: region.to_string(),
+        name: instance.name.clone(),
+        front_door: instance.address.clone(),
+        ..LbFacts::default()
+    };
     for backend in backends {
         let Ok(port) = backend.listener_port.parse::<u16>() else {
             continue;
         };
-        let protocol = backend.protocol.to_ascii_uppercase();
-        if !listeners.iter().any(|l| l.port == port) {
-            listeners.push(Listener { port, protocol });
-        }
-        let name = format!("listener:{port}");
-        let Ok(addr) = backend.target.parse() else {
-            skipped.push(SkippedTarget {
-                target: backend.target.clone(),
-                reason: "no_address".to_string(),
+        if !facts.listeners.iter().any(|l| l.port == port) {
+            facts.listeners.push(Listener {
+                port,
+                protocol: backend.protocol.to_ascii_uppercase(),
             });
-            continue;
-        };
+        }
         let healthy = match backend.status.as_str() {
             "normal" => Some(true),
             "abnormal" => Some(false),
             _ => None,
         };
-        let target = TargetFacts { addr, healthy };
-        match groups.iter_mut().find(|g| g.name == name) {
-            Some(group) => group.targets.push(target),
-            None => groups.push(TargetGroupFacts {
-                name,
-                targets: vec![target],
-                ..TargetGroupFacts::default()
+        let group = format!("listener:{port}");
+        match backend.target.parse() {
+            Ok(addr) => push_target(
+                &mut facts.groups,
+                &group,
+                HealthCheck::default(),
+                TargetFacts { addr, healthy },
+            ),
+            Err(_) => facts.skipped.push(SkippedTarget {
+                target: backend.target.clone(),
+                reason: "no_address".to_string(),
             }),
         }
     }
-    LbFacts {
-        provider: "alibaba".to_string(),
-        region: region.to_string(),
-        name: instance.name.clone(),
-        front_door: instance.address.clone(),
-        scheme: String::new(),
-        listeners,
-        idle_timeout: None,
-        groups,
-        skipped,
+    for group in groups.iter().filter(|g| g.load_balancers.contains(&instance.id)) {
+        for server in &group.servers {
+            let ip = server
+                .ip
+                .parse::<IpAddr>()
+                .ok()
+                .or_else(|| match server.server_type.as_str() {
+                    "Ecs" => ecs.get(&server.id).copied(),
+                    _ => None,
+                });
+            let reason = if server.server_type == "Fc" {
+                "function"
+            } else {
+                "no_address"
+            };
+            match (ip, server.port.parse::<u16>()) {
+                (Some(ip), Ok(port)) => push_target(
+                    &mut facts.groups,
+                    &group.id,
+                    group.health_check.clone(),
+                    TargetFacts {
+                        addr: std::net::SocketAddr::new(ip, port),
+                        healthy: None,
+                    },
+                ),
+                _ => facts.skipped.push(SkippedTarget {
+                    target: server.id.clone(),
+                    reason: reason.to_string(),
+                }),
+            }
+        }
+    }
+    facts
+}
+
+fn push_target(
+    groups: &mut Vec<TargetGroupFacts>,
+    name: &str,
+    health_check: HealthCheck,
+    target: TargetFacts,
+) {
+    match groups.iter_mut().find(|g| g.name == name) {
+        Some(group) => group.targets.push(target),
+        None => groups.push(TargetGroupFacts {
+            name: name.to_string(),
+            health_check,
+            targets: vec![target],
+        }),
     }
 }

@@ -98,6 +98,10 @@ pub struct AlibabaSource {
     inventory: Option<(i64, BTreeMap<String, inventory::Instance>)>,
     /// The backend servers of SLB instances that recently alarmed (`DescribeHealthStatus`).
     backends: BTreeMap<String, Vec<inventory::Backend>>,
+    /// For the probes: the ALB instances' server groups, and the private addresses of their ECS
+    /// members, as the last inventory read them.
+    alb_groups: Vec<inventory::ServerGroup>,
+    ecs_ips: HashMap<String, std::net::IpAddr>,
     /// When a namespace without a known instance was last looked at.
     probed: BTreeMap<AlibabaNamespace, i64>,
     /// Namespaces whose list call has never succeeded (refused, not offered in the region): their
@@ -145,6 +149,8 @@ impl AlibabaSource {
             instances: BTreeMap::new(),
             inventory: None,
             backends: BTreeMap::new(),
+            alb_groups: Vec::new(),
+            ecs_ips: HashMap::new(),
             probed: BTreeMap::new(),
             unlisted: BTreeSet::new(),
             health: Health::default(),
@@ -287,8 +293,66 @@ impl AlibabaSource {
         for (id, instance) in &listed {
             self.instances.insert(id.clone(), instance.namespace);
         }
+        let albs: Vec<String> = listed
+            .values()
+            .filter(|i| i.namespace == AlibabaNamespace::Alb)
+            .map(|i| i.id.clone())
+            .collect();
         self.inventory = Some((now, listed));
+        if self.discovered.as_ref().is_some_and(|d| d.wanted()) {
+            self.refresh_alb_members(&albs).await;
+        }
         Ok(())
+    }
+
+    /// The ALB instances' server groups and the addresses of their ECS members, for the probes
+    /// only: a refused or failing call keeps what the last one read (and shows in
+    /// `lbtriage_inventory_call_failing`), and collection goes on.
+    async fn refresh_alb_members(&mut self, albs: &[String]) {
+        let Ok(client) = self.client.as_ref() else {
+            return;
+        };
+        if albs.is_empty() {
+            self.alb_groups.clear();
+            return;
+        }
+        match inventory::alb_server_groups(client, &self.calls, albs).await {
+            Ok(groups) => {
+                self.calls
+                    .optional_outcome(inventory::API_LIST_SERVER_GROUPS, false);
+                self.alb_groups = groups;
+            }
+            Err(err) => {
+                self.calls
+                    .optional_outcome(inventory::API_LIST_SERVER_GROUPS, true);
+                tracing::warn!(source = %self.key(), error = %err, "ALB server groups unknown: their members are not probed");
+                return;
+            }
+        }
+        let mut ecs: Vec<String> = self
+            .alb_groups
+            .iter()
+            .flat_map(|g| g.servers.iter())
+            .filter(|s| s.server_type == "Ecs" && s.ip.parse::<std::net::IpAddr>().is_err())
+            .map(|s| s.id.clone())
+            .collect();
+        ecs.sort();
+        ecs.dedup();
+        if ecs.is_empty() {
+            return;
+        }
+        match inventory::ecs_private_ips(client, &self.calls, &self.region, &ecs).await {
+            Ok(found) => {
+                self.calls
+                    .optional_outcome(inventory::API_DESCRIBE_INSTANCES, false);
+                self.ecs_ips = found;
+            }
+            Err(err) => {
+                self.calls
+                    .optional_outcome(inventory::API_DESCRIBE_INSTANCES, true);
+                tracing::warn!(source = %self.key(), error = %err, "ECS members have no address for the probes");
+            }
+        }
     }
 
     /// The backend servers of SLB instances whose sentinel alarmed in the last few periods: which
@@ -376,7 +440,7 @@ impl AlibabaSource {
                 .unwrap_or_default();
             (
                 instance.id.clone(),
-                inventory::facts(instance, backends, &self.region),
+                inventory::facts(instance, backends, &self.alb_groups, &self.ecs_ips, &self.region),
             )
         });
         shared.replace(&self.key(), facts);

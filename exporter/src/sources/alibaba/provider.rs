@@ -4,7 +4,10 @@
 
 use std::collections::BTreeSet;
 
-use super::inventory::{API_DESCRIBE_HEALTH_STATUS, API_DESCRIBE_LOAD_BALANCERS, API_LIST_LOAD_BALANCERS};
+use super::inventory::{
+    API_DESCRIBE_HEALTH_STATUS, API_DESCRIBE_INSTANCES, API_DESCRIBE_LOAD_BALANCERS, API_LIST_LOAD_BALANCERS,
+    API_LIST_SERVER_GROUPS, API_LIST_SERVER_GROUP_SERVERS,
+};
 use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
 use super::{source_key, AlibabaSource};
 use crate::config::{AlibabaNamespace, Config};
@@ -136,5 +139,8 @@ fn actions() -> Vec<String> {
         format!("slb:{API_DESCRIBE_LOAD_BALANCERS}"),
         format!("slb:{API_DESCRIBE_HEALTH_STATUS}"),
         format!("alb:{API_LIST_LOAD_BALANCERS}"),
+        format!("alb:{API_LIST_SERVER_GROUPS}"),
+        format!("alb:{API_LIST_SERVER_GROUP_SERVERS}"),
+        format!("ecs:{API_DESCRIBE_INSTANCES}"),
     ]
 }

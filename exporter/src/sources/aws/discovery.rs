@@ -161,12 +161,15 @@ pub fn dimension_from_arn(arn: &str) -> Option<&str> {
         .filter(|rest| rest.starts_with("targetgroup/"))
 }
 
+/// The job's load balancers in `region`. With `probe_facts`, also what only probes use: each
+/// ALB's and NLB's listeners.
 pub async fn discover(
     job: &AwsJob,
     region: &str,
     shard: Option<ShardAssignment>,
     clients: &Clients,
     calls: &ApiCalls,
+    probe_facts: bool,
 ) -> Result<Inventory, AwsError> {
     let selection = Selection {
         filtered: !job.tag_filters.is_empty(),
@@ -180,7 +183,7 @@ pub async fn discover(
         .iter()
         .any(|t| *t != LoadBalancerType::Classic);
     if want_v2 {
-        load_balancers.extend(describe_v2(job, clients, calls, &selection).await?);
+        load_balancers.extend(describe_v2(job, clients, calls, &selection, probe_facts).await?);
     }
     if job.load_balancer_types.contains(&LoadBalancerType::Classic) {
         load_balancers.extend(describe_classic(clients, calls, &selection).await?);
@@ -295,6 +298,7 @@ async fn describe_v2(
     clients: &Clients,
     calls: &ApiCalls,
     selection: &Selection,
+    probe_facts: bool,
 ) -> Result<Vec<LoadBalancer>, AwsError> {
     let client = &clients.elbv2;
     let mut load_balancers = Vec::new();
@@ -369,7 +373,9 @@ async fn describe_v2(
         .map(|mut lb| {
             let groups = groups_by_lb.remove(&lb.arn).unwrap_or_default();
             async move {
-                lb.listeners = listeners(client, calls, &lb.arn).await;
+                if probe_facts {
+                    lb.listeners = listeners(client, calls, &lb.arn).await;
+                }
                 if lb.lb_type == LoadBalancerType::Application {
                     let attributes = call(
                         calls,

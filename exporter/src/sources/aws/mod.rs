@@ -198,10 +198,18 @@ impl AwsSource {
         let ttl = self.job.discovery_ttl.as_duration();
         let stale = self.inventory.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl);
         if stale {
-            let inventory =
-                discovery::discover(&self.job, &self.region, self.shard, &self.clients, &self.calls).await?;
+            let probe_facts = self.discovered.as_ref().is_some_and(|d| d.wanted());
+            let inventory = discovery::discover(
+                &self.job,
+                &self.region,
+                self.shard,
+                &self.clients,
+                &self.calls,
+                probe_facts,
+            )
+            .await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
-            if let Some(shared) = &self.discovered {
+            if let Some(shared) = self.discovered.as_ref().filter(|_| probe_facts) {
                 let instance_ips =
                     discovery::instance_addresses(&inventory, &self.clients, &self.calls).await;
                 let facts = inventory
