@@ -151,7 +151,7 @@ async fn lb_probe(lb: &str, path: &std::path::Path) -> Result<(Probe, Discovered
     config.auto_probes.when = crate::config::AutoProbeWhen::Never;
     let store = std::sync::Arc::new(crate::store::Store::new(crate::sources::source_keys(&config)));
     let discovered = std::sync::Arc::new(Discovered::default());
-    let mut running = super::running::Running::new(store.clone(), discovered.clone());
+    let mut running = super::running::Running::new(store.clone(), discovered.clone()).wanting_facts();
     running.apply(&config).await.map_err(|err| format!("{err:#}"))?;
     let deadline = Instant::now() + DISCOVERY_DEADLINE;
     let matching = loop {

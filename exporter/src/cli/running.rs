@@ -66,6 +66,9 @@ pub struct Running {
     discovered: Arc<Discovered>,
     /// One connection bound for every probe, across reloads.
     probe_limiter: Arc<Semaphore>,
+    /// Whether the sources read what only probes need whatever the configuration says
+    /// (`diagnose --lb`).
+    facts_wanted: bool,
 }
 
 impl Running {
@@ -75,14 +78,22 @@ impl Running {
             store,
             discovered,
             probe_limiter: crate::probes::limiter(),
+            facts_wanted: false,
         }
+    }
+
+    /// Sources that read the probe facts (listeners, target addresses) under any configuration.
+    pub fn wanting_facts(mut self) -> Self {
+        self.facts_wanted = true;
+        self
     }
 
     /// Makes the running units those of `config`. Probes are built before anything stops, so a
     /// probe that cannot start (a bad CA file) leaves everything as it was.
     pub async fn apply(&mut self, config: &Config) -> anyhow::Result<()> {
         self.discovered.set_wanted(
-            config.auto_probes.when != crate::config::AutoProbeWhen::Never
+            self.facts_wanted
+                || config.auto_probes.when != crate::config::AutoProbeWhen::Never
                 || config.probes.iter().any(|p| p.discover_backends),
         );
         let wanted = units(config);
