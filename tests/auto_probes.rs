@@ -275,6 +275,22 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
         ),
         1.0
     );
+    // The `/` page shows the automatic probes' findings like any probe's.
+    let page = http_get(exporter_port, "/", &[]).expect("the / page").text();
+    for (key, cause) in [
+        ("refuses", "target_connection_refused"),
+        ("misframed", "target_invalid_response"),
+    ] {
+        assert!(
+            page.contains(&format!(
+                "data-lb=\"{}\" data-cause=\"{cause}\"><td>{}</td><td>auto:{}</td>",
+                lb(key),
+                lb(key),
+                lb(key)
+            )),
+            "the / page names {cause} for {key}"
+        );
+    }
     // The instance addresses lookup ran (no instance targets here, so no call) and nothing failed.
     assert!(
         !series

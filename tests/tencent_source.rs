@@ -524,3 +524,43 @@ async fn plan_counts_the_requests_a_run_then_makes() {
         .sum();
     assert_eq!(spent, per_read("full"));
 }
+
+/// Real-server health is not what the metrics need: with `DescribeTargetHealth` refused (a CAM
+/// policy not updated), metrics keep flowing, the last health answer stays, and the refusal shows
+/// in `lbtriage_inventory_call_failing`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_target_health_call_loses_only_health() {
+    let server = TencentServer::start(20);
+    server.seed_load_balancers(&[load_balancer(
+        "lb-pub",
+        "OPEN",
+        "203.0.113.10",
+        &[("10.0.0.1", true), ("10.0.0.2", false)],
+    )]);
+    let base = base_time();
+    server.seed_points(&points(base, 0..8, &["lb-pub"], &[("TotalReq", 1.0)]));
+    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", TENCENT_SECRET_KEY);
+    harness.collect_at(base + 120).await;
+    server.deny(&["DescribeTargetHealth"]);
+    harness.collect_at(base + 180).await;
+    let refused = harness.collect_at(base + 240).await;
+    assert_eq!(value(&refused, "lbtriage_source_up", &[]), 1.0);
+    assert_eq!(
+        value(&refused, "lbtriage_lb_requests_total", &[("lb", "lb-pub")]),
+        120.0,
+        "no period lost"
+    );
+    assert_eq!(
+        value(
+            &refused,
+            "lbtriage_inventory_call_failing",
+            &[("api", "DescribeTargetHealth")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&refused, "lbtriage_lb_unhealthy_targets", &[("lb", "lb-pub")]),
+        1.0,
+        "the last answer stays"
+    );
+}

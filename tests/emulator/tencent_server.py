@@ -22,7 +22,8 @@ Test control: POST /__tencent/seed with {"load_balancers": [{"id", "name", "type
 INTERNAL), "vip", "vpc_id", "tags": {...}, "listeners": [{"port", "protocol", "targets": [{"ip",
 "port", "healthy", "detail"}]}]}]} replaces the inventory; POST /__tencent/points with {"points":
 [{"instance", "metric", "timestamp" (s), "value"}]} adds datapoints; POST /__tencent/faults with
-{"throttle": N}; GET /__tencent/stats reports calls per action, throttling and signature failures.
+{"throttle": N} (the next N calls answer RequestLimitExceeded) or {"deny": ["DescribeTargetHealth"]} (those
+actions answer `UnauthorizedOperation`, as CAM refuses an action the policy does not grant); GET /__tencent/stats reports calls per action, throttling and signature failures.
 Usage: tencent_server.py --listen-fd 3 --secret-id ID --secret-key KEY
 """
 
@@ -67,6 +68,7 @@ class State:
         self.load_balancers = []
         self.points = {}            # (instance, metric) -> {timestamp: value}
         self.throttle_next = 0
+        self.denied = set()
         self.window = (0, 0)
         self.stats = {"calls": {}, "ok": 0, "throttled": 0, "signature_failures": 0, "errors": 0,
                       "max_calls_in_a_second": 0, "max_instances_per_call": 0}
@@ -116,6 +118,9 @@ def make_handler(state):
                 try:
                     self.check_rate()
                     self.authenticate(action, payload)
+                    if action in state.denied:
+                        raise ApiError("UnauthorizedOperation",
+                                       f"CAM authentication failed: no permission for clb:{action}.")
                     try:
                         body = json.loads(payload)
                     except ValueError:
@@ -141,7 +146,10 @@ def make_handler(state):
                     for p in body["points"]:
                         state.points.setdefault((p["instance"], p["metric"]), {})[int(p["timestamp"])] = float(p["value"])
                 elif path == "/__tencent/faults":
-                    state.throttle_next = int(body.get("throttle", 0))
+                    if "throttle" in body:
+                        state.throttle_next = int(body["throttle"])
+                    if "deny" in body:
+                        state.denied = set(body["deny"])
                 else:
                     self.reply({"error": "unknown control path"}, 404)
                     return

@@ -956,4 +956,9 @@ impl TencentServer {
     pub fn throttle(&self, calls: u32) {
         self.post("faults", &serde_json::json!({ "throttle": calls }));
     }
+
+    /// These actions answer `UnauthorizedOperation`, as for a CAM policy that does not grant them.
+    pub fn deny(&self, actions: &[&str]) {
+        self.post("faults", &serde_json::json!({ "deny": actions }));
+    }
 }

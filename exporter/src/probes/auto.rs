@@ -355,11 +355,13 @@ impl Shared {
                 out.push(Sample::new(&families::AUTO_PROBE_ACTIVE, base.clone(), 1.0));
             }
             let sample = sample_targets(&facts, self.auto.max_targets);
-            let mut by_state: BTreeMap<&'static str, usize> = BTreeMap::new();
+            let mut by_state: BTreeMap<&str, usize> = BTreeMap::new();
             for addr in &sample {
                 *by_state.entry(self.reach.state(*addr).as_str()).or_default() += 1;
             }
-            *by_state.entry("no_address").or_default() += facts.skipped.len();
+            for skipped in &facts.skipped {
+                *by_state.entry(skipped.reason.as_str()).or_default() += 1;
+            }
             for (state, count) in &by_state {
                 let mut labels = base.clone();
                 labels.push(("state".into(), (*state).to_string()));

@@ -160,7 +160,7 @@ families! {
     AUTO_PROBE_ACTIVE = Gauge "lbtriage_auto_probe_active",
         "1 for each load balancer lbtriage probes on its own (auto_probes), from its inventory facts.";
     AUTO_PROBE_TARGETS = Gauge "lbtriage_auto_probe_targets",
-        "Registered targets of a discovered load balancer by what this vantage can do with them: reachable, unreachable_from_vantage (never answered a baseline connect), untested, or no_address (Lambda, load-balancer or unresolved targets).";
+        "Sampled targets of a discovered load balancer by what this vantage can do with them (reachable, unreachable_from_vantage: never answered a connect, untested), and the registered targets it has no address for, by why (lambda, load_balancer, function, no_address).";
     AUTO_PROBE_BLIND = Gauge "lbtriage_auto_probe_blind",
         "1 for each load balancer lbtriage cannot probe from this vantage, with the reason (no_reachable_target, no_target_address, front_door_unresolvable).";
     AUTO_PROBE_BASELINE_CONNECTS = Counter "lbtriage_auto_probe_baseline_connects",

@@ -46,6 +46,14 @@ pub enum AlibabaError {
 }
 
 impl AlibabaError {
+    /// The inventory action that failed, where the error comes from one.
+    pub fn action(&self) -> Option<&'static str> {
+        match self {
+            AlibabaError::Call { action, .. } | AlibabaError::CallTransport { action, .. } => Some(action),
+            _ => None,
+        }
+    }
+
     fn outcome(&self) -> Outcome {
         match self {
             AlibabaError::Api(err) | AlibabaError::Call { error: err, .. } => {

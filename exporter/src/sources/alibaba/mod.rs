@@ -320,11 +320,13 @@ impl AlibabaSource {
             Ok(groups) => {
                 self.calls
                     .optional_outcome(inventory::API_LIST_SERVER_GROUPS, false);
+                self.calls
+                    .optional_outcome(inventory::API_LIST_SERVER_GROUP_SERVERS, false);
                 self.alb_groups = groups;
             }
             Err(err) => {
-                self.calls
-                    .optional_outcome(inventory::API_LIST_SERVER_GROUPS, true);
+                let api = err.action().unwrap_or(inventory::API_LIST_SERVER_GROUPS);
+                self.calls.optional_outcome(api, true);
                 tracing::warn!(source = %self.key(), error = %err, "ALB server groups unknown: their members are not probed");
                 return;
             }

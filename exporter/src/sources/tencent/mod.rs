@@ -199,7 +199,22 @@ impl TencentSource {
             .map(|i| (i.id.clone(), i))
             .collect();
         let ids: Vec<String> = instances.keys().cloned().collect();
-        let targets = inventory::target_health(client, &self.calls, &ids).await?;
+        // Real-server health is not what the metrics need: a failing call keeps the last answer.
+        let targets = match inventory::target_health(client, &self.calls, &ids).await {
+            Ok(targets) => {
+                self.calls
+                    .optional_outcome(inventory::API_DESCRIBE_TARGET_HEALTH, false);
+                targets
+            }
+            Err(err) => {
+                self.calls
+                    .optional_outcome(inventory::API_DESCRIBE_TARGET_HEALTH, true);
+                tracing::warn!(source = %self.key(), error = %err, "real-server health unknown: keeping the last answer");
+                let mut last = self.inventory.take().map(|i| i.targets).unwrap_or_default();
+                last.retain(|id, _| instances.contains_key(id));
+                last
+            }
+        };
         tracing::debug!(source = %self.key(), instances = instances.len(), "discovered");
         self.books.retain(|id, _| instances.contains_key(id));
         self.counters.retain(|key| instances.contains_key(&key.instance));
@@ -219,9 +234,19 @@ impl TencentSource {
             return Ok(());
         }
         let client = self.client.as_ref().map_err(Clone::clone)?;
-        let health = inventory::target_health(client, &self.calls, awake).await?;
-        if let Some(inventory) = &mut self.inventory {
-            inventory.targets.extend(health);
+        match inventory::target_health(client, &self.calls, awake).await {
+            Ok(health) => {
+                self.calls
+                    .optional_outcome(inventory::API_DESCRIBE_TARGET_HEALTH, false);
+                if let Some(inventory) = &mut self.inventory {
+                    inventory.targets.extend(health);
+                }
+            }
+            Err(err) => {
+                self.calls
+                    .optional_outcome(inventory::API_DESCRIBE_TARGET_HEALTH, true);
+                tracing::warn!(source = %self.key(), error = %err, "real-server health not refreshed");
+            }
         }
         Ok(())
     }
