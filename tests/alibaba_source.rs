@@ -879,6 +879,28 @@ async fn alb_server_group_members_reach_the_probes_and_their_refusals_degrade() 
     assert_eq!(facts.groups[0].health_check.path.as_deref(), Some("/healthz"));
     assert_eq!(facts.skipped.len(), 1);
     assert_eq!(facts.skipped[0].reason, "function");
+    // `lbtriage plan` counts the calls of that refresh: the listing, the groups, their members
+    // and the ECS addresses.
+    let mut spent = harness.source.api_calls().totals();
+    spent.remove("DescribeMetricList");
+    let plan = crate::support::run_plan(
+        &format!(
+            "alibaba:\n  - name: ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_alb]\n",
+            server.endpoint
+        ),
+        &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", ALIBABA_KEY_ID),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", ALIBABA_SECRET),
+        ],
+    );
+    let planned: std::collections::BTreeMap<&str, u64> = plan["jobs"][0]["inventory_calls_per_refresh"]
+        .as_object()
+        .expect("inventory calls")
+        .iter()
+        .map(|(api, n)| (api.as_str(), n.as_u64().expect("count")))
+        .collect();
+    assert_eq!(planned, spent);
+    assert_eq!(planned.len(), 4, "{planned:?}");
 
     server.deny(&["DescribeInstances"]);
     let refused = harness.collect_at(base + 180).await;

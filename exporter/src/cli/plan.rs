@@ -87,7 +87,12 @@ async fn plan(config: &Config) -> anyhow::Result<Vec<Value>> {
                 .survey(system_clock()())
                 .await
                 .map_err(|err| anyhow::anyhow!("surveying alibaba job {:?} in {region}: {err}", job.name))?;
-            rows.push(alibaba_row(job, region, &fleets));
+            let probe_facts = config.auto_probes.when != crate::config::AutoProbeWhen::Never;
+            let inventory_calls = source
+                .inventory_calls(probe_facts)
+                .await
+                .map_err(|err| anyhow::anyhow!("listing alibaba job {:?} in {region}: {err}", job.name))?;
+            rows.push(alibaba_row(job, region, &fleets, &inventory_calls));
         }
     }
     for job in &config.tencent {
@@ -147,7 +152,14 @@ fn tencent_row(job: &TencentJob, region: &str, instances: &BTreeMap<TencentNames
 }
 
 /// CloudMonitor is billed in calls against a free quota: calls a month per tier and mode.
-fn alibaba_row(job: &AlibabaJob, region: &str, fleets: &BTreeMap<AlibabaNamespace, Fleet>) -> Value {
+/// CloudMonitor bills calls past a free quota; the SLB, ALB and ECS inventory calls (one refresh
+/// every `discovery_ttl`) are other products' and not billed.
+fn alibaba_row(
+    job: &AlibabaJob,
+    region: &str,
+    fleets: &BTreeMap<AlibabaNamespace, Fleet>,
+    inventory_calls: &BTreeMap<&'static str, u64>,
+) -> Value {
     let interval = job.interval.as_duration();
     let policy = alibaba::policy(job);
     let cycles = MONTH_SECONDS as f64 / interval.as_secs_f64().max(1.0);
@@ -188,6 +200,10 @@ fn alibaba_row(job: &AlibabaJob, region: &str, fleets: &BTreeMap<AlibabaNamespac
         "adaptive_quiet": mode(quiet),
         "adaptive_erroring_5pct": mode(quiet + ERRORING_SHARE * cycles * per_read.awake),
         "full": mode(per_read.full * cycles),
+        "inventory_calls_per_refresh": inventory_calls,
+        "inventory_calls_per_month": (inventory_calls.values().sum::<u64>() as f64 * MONTH_SECONDS as f64
+            / job.discovery_ttl.as_duration().as_secs_f64().max(1.0))
+        .round(),
         "worst_latency_seconds": latencies(&policy, interval),
     })
 }

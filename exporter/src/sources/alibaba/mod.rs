@@ -823,6 +823,42 @@ pub fn calls_per_read(job: &AlibabaJob, namespace: AlibabaNamespace, fleet: Flee
 impl AlibabaSource {
     /// Instances and listeners per configured namespace, from the last five periods of a
     /// request metric and a per-listener metric (read-only calls).
+    /// The calls one refresh of the inventory makes (`lbtriage plan`): the instance listings, and
+    /// with `probe_facts` the ALB server groups, their members and the ECS members' addresses.
+    /// DescribeHealthStatus is left out: it is read only for instances whose 5xx alarmed.
+    pub async fn inventory_calls(&self, probe_facts: bool) -> Result<BTreeMap<&'static str, u64>, String> {
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let calls = ApiCalls::default();
+        let mut albs = Vec::new();
+        for namespace in self.job.namespaces.clone() {
+            let listed = inventory::instances(client, &calls, &self.job, &self.region, namespace)
+                .await
+                .map_err(|err| err.to_string())?;
+            if namespace == AlibabaNamespace::Alb {
+                albs.extend(listed.into_iter().map(|i| i.id));
+            }
+        }
+        if probe_facts && !albs.is_empty() {
+            let groups = inventory::alb_server_groups(client, &calls, &albs)
+                .await
+                .map_err(|err| err.to_string())?;
+            let mut ecs: Vec<String> = groups
+                .iter()
+                .flat_map(|g| g.servers.iter())
+                .filter(|s| s.server_type == "Ecs" && s.ip.parse::<std::net::IpAddr>().is_err())
+                .map(|s| s.id.clone())
+                .collect();
+            ecs.sort();
+            ecs.dedup();
+            if !ecs.is_empty() {
+                inventory::ecs_private_ips(client, &calls, &self.region, &ecs)
+                    .await
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        Ok(calls.totals())
+    }
+
     pub async fn survey(&self, now: i64) -> Result<BTreeMap<AlibabaNamespace, Fleet>, String> {
         let period = self.ledger.period();
         let end = self.ledger.complete_until(now);
