@@ -252,23 +252,13 @@ def make_handler(state):
                     } for i in chunk]}}
 
         def ListLoadBalancers(self, params):
-            size = self.page_size(params, "MaxResults")
-            offset = 0
-            if params.get("NextToken"):
-                try:
-                    offset = int(base64.urlsafe_b64decode(params["NextToken"]).decode())
-                except ValueError:
-                    raise ApiError(400, "InvalidParameter.NextToken", "NextToken is invalid.")
-            instances = self.inventory("acs_alb")
-            chunk = instances[offset:offset + size]
-            body = {"TotalCount": len(instances), "MaxResults": size, "LoadBalancers": [{
+            chunk, body = self.token_page(self.inventory("acs_alb"), params)
+            body["LoadBalancers"] = [{
                 "LoadBalancerId": i["id"], "LoadBalancerName": i.get("name", ""),
                 "DNSName": i.get("address", f"{i['id']}.cn-hangzhou.alb.aliyuncs.com"),
                 "AddressType": "Internet", "LoadBalancerStatus": "Active",
                 "Tags": [{"Key": k, "Value": v} for k, v in i.get("tags", {}).items()],
-            } for i in chunk]}
-            if offset + size < len(instances):
-                body["NextToken"] = base64.urlsafe_b64encode(str(offset + size).encode()).decode()
+            } for i in chunk]
             return body
 
         def token_page(self, items, params):

@@ -143,18 +143,7 @@ impl Config {
                 format!("must be between 1 and {MAX_TARGETS}"),
             ));
         }
-        if auto.vantage.trim().is_empty() {
-            return Err(ConfigError::at(key("vantage"), "must not be empty"));
-        }
-        if let Some(path) = &auto.tls_ca_file {
-            if !path.is_file() {
-                return Err(ConfigError::at(
-                    key("tls_ca_file"),
-                    format!("{} is not a readable file", path.display()),
-                ));
-            }
-        }
-        Ok(())
+        super::probe::check_vantage_and_ca(&key, &auto.vantage, auto.tls_ca_file.as_deref())
     }
 }
 

@@ -171,9 +171,7 @@ impl Config {
                     ));
                 }
             }
-            if probe.vantage.trim().is_empty() {
-                return Err(ConfigError::at(key("vantage"), "must not be empty"));
-            }
+            check_vantage_and_ca(&key, &probe.vantage, probe.tls_ca_file.as_deref())?;
             for (field, value) in [
                 ("timeout", Some(probe.timeout)),
                 ("interval", Some(probe.interval)),
@@ -201,15 +199,27 @@ impl Config {
             if probe.header_sizes.len() > 8 {
                 return Err(ConfigError::at(key("header_sizes"), "at most 8 sizes"));
             }
-            if let Some(path) = &probe.tls_ca_file {
-                if !path.is_file() {
-                    return Err(ConfigError::at(
-                        key("tls_ca_file"),
-                        format!("{} is not a readable file", path.display()),
-                    ));
-                }
-            }
         }
         Ok(())
     }
+}
+
+/// What a probe and the automatic probes both name: where this exporter runs, and extra CAs.
+pub(super) fn check_vantage_and_ca(
+    key: &dyn Fn(&str) -> String,
+    vantage: &str,
+    tls_ca_file: Option<&std::path::Path>,
+) -> Result<(), ConfigError> {
+    if vantage.trim().is_empty() {
+        return Err(ConfigError::at(key("vantage"), "must not be empty"));
+    }
+    if let Some(path) = tls_ca_file {
+        if !path.is_file() {
+            return Err(ConfigError::at(
+                key("tls_ca_file"),
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+    }
+    Ok(())
 }

@@ -181,6 +181,19 @@ pub async fn alb_server_groups(
     Ok(groups)
 }
 
+/// The ECS members whose address the answer did not give: ECS `DescribeInstances` gives it.
+pub fn ecs_members_without_address(groups: &[ServerGroup]) -> Vec<String> {
+    let mut ids: Vec<String> = groups
+        .iter()
+        .flat_map(|g| g.servers.iter())
+        .filter(|s| s.server_type == "Ecs" && s.ip.parse::<IpAddr>().is_err())
+        .map(|s| s.id.clone())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids
+}
+
 /// The private address of each ECS instance that exists and has one (VPC address first, else
 /// the classic network's inner address).
 pub async fn ecs_private_ips(

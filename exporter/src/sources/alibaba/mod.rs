@@ -331,15 +331,7 @@ impl AlibabaSource {
                 return;
             }
         }
-        let mut ecs: Vec<String> = self
-            .alb_groups
-            .iter()
-            .flat_map(|g| g.servers.iter())
-            .filter(|s| s.server_type == "Ecs" && s.ip.parse::<std::net::IpAddr>().is_err())
-            .map(|s| s.id.clone())
-            .collect();
-        ecs.sort();
-        ecs.dedup();
+        let ecs = inventory::ecs_members_without_address(&self.alb_groups);
         if ecs.is_empty() {
             return;
         }
@@ -842,14 +834,7 @@ impl AlibabaSource {
             let groups = inventory::alb_server_groups(client, &calls, &albs)
                 .await
                 .map_err(|err| err.to_string())?;
-            let mut ecs: Vec<String> = groups
-                .iter()
-                .flat_map(|g| g.servers.iter())
-                .filter(|s| s.server_type == "Ecs" && s.ip.parse::<std::net::IpAddr>().is_err())
-                .map(|s| s.id.clone())
-                .collect();
-            ecs.sort();
-            ecs.dedup();
+            let ecs = inventory::ecs_members_without_address(&groups);
             if !ecs.is_empty() {
                 inventory::ecs_private_ips(client, &calls, &self.region, &ecs)
                     .await
