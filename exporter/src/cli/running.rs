@@ -7,12 +7,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::Semaphore;
 
 use crate::config::{AutoProbes, Config, ProbeConfig};
 use crate::probes::Probe;
-use crate::runtime::Discovered;
+use crate::runtime::{Discovered, TaskGroup};
 use crate::sources::registry;
 use crate::store::Store;
 
@@ -27,14 +26,12 @@ enum Settings {
 
 struct Unit {
     settings: Settings,
-    shutdown: watch::Sender<bool>,
-    tasks: JoinSet<()>,
+    group: TaskGroup,
 }
 
 impl Unit {
-    async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
+    async fn stop(self) {
+        self.group.stop().await;
     }
 }
 
@@ -140,8 +137,8 @@ impl Running {
     }
 
     fn start(&self, settings: Settings, probe: Option<Probe>) -> Unit {
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
+        let (mut group, shutdown_rx) = TaskGroup::new();
+        let tasks = &mut group.tasks;
         let (store, discovered) = (self.store.clone(), self.discovered.clone());
         match &settings {
             Settings::Source(unit) => unit.spawn(
@@ -150,7 +147,7 @@ impl Running {
                     discovered,
                     shutdown: shutdown_rx,
                 },
-                &mut tasks,
+                tasks,
             ),
             Settings::Auto(auto, configured) => crate::probes::auto::spawn(
                 (**auto).clone(),
@@ -159,7 +156,7 @@ impl Running {
                 discovered,
                 self.probe_limiter.clone(),
                 shutdown_rx,
-                &mut tasks,
+                tasks,
             ),
             Settings::Probe(_) => {
                 if let Some(probe) = probe {
@@ -169,16 +166,12 @@ impl Running {
                         discovered,
                         self.probe_limiter.clone(),
                         shutdown_rx,
-                        &mut tasks,
+                        tasks,
                     );
                 }
             }
         }
-        Unit {
-            settings,
-            shutdown,
-            tasks,
-        }
+        Unit { settings, group }
     }
 
     /// Stops every unit and waits for them.

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::probe::{
+    default_probe_interval as default_interval, default_probe_timeout as default_timeout, default_vantage,
+};
 use super::{Config, ConfigError, PromDuration};
 
 /// When a discovered load balancer is probed.
@@ -84,9 +87,6 @@ impl Default for AutoProbes {
     }
 }
 
-fn default_interval() -> PromDuration {
-    PromDuration(Duration::from_secs(30))
-}
 fn default_linger() -> PromDuration {
     PromDuration(Duration::from_secs(600))
 }
@@ -101,12 +101,6 @@ fn default_true() -> bool {
 }
 fn default_baseline_interval() -> PromDuration {
     PromDuration(Duration::from_secs(900))
-}
-fn default_timeout() -> PromDuration {
-    PromDuration(Duration::from_secs(10))
-}
-fn default_vantage() -> String {
-    "default".to_string()
 }
 
 /// Bounds that keep one exporter's probing polite: at most this many load balancers and targets.

@@ -113,13 +113,13 @@ fn default_path() -> String {
 fn default_response_timeout() -> PromDuration {
     PromDuration(Duration::from_secs(60))
 }
-fn default_probe_interval() -> PromDuration {
+pub(super) fn default_probe_interval() -> PromDuration {
     PromDuration(Duration::from_secs(30))
 }
-fn default_probe_timeout() -> PromDuration {
+pub(super) fn default_probe_timeout() -> PromDuration {
     PromDuration(Duration::from_secs(10))
 }
-fn default_vantage() -> String {
+pub(super) fn default_vantage() -> String {
     "default".to_string()
 }
 

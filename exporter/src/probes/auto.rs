@@ -25,7 +25,7 @@ use crate::config::{
     default_header_floor, default_header_sizes, stable_hash, AutoProbeWhen, AutoProbes, ProbeConfig,
     PromDuration, Scheme, DEFAULT_LB_IDLE_TIMEOUT,
 };
-use crate::runtime::{Discovered, LbFacts, Schedule};
+use crate::runtime::{Discovered, LbFacts, Schedule, TaskGroup};
 use crate::store::{families, Labels, Sample, Store};
 
 /// The store key of the auto prober's own self-metrics.
@@ -158,15 +158,7 @@ pub fn probe_config(lb: &str, facts: &LbFacts, auto: &AutoProbes) -> (ProbeConfi
 
 struct RunningProbe {
     config: ProbeConfig,
-    shutdown: watch::Sender<bool>,
-    tasks: JoinSet<()>,
-}
-
-impl RunningProbe {
-    async fn stop(mut self) {
-        let _ = self.shutdown.send(true);
-        while self.tasks.join_next().await.is_some() {}
-    }
+    group: TaskGroup,
 }
 
 /// What the auto prober shares between its selection loop and its baseline loop.
@@ -226,7 +218,7 @@ pub fn spawn(
             shared.follow(&mut running).await;
         }
         for (lb, probe) in running.drain() {
-            probe.stop().await;
+            probe.group.stop().await;
             shared.store.remove(&runner::source_key(&probe_name(&lb)));
         }
         shared.store.remove(SNAPSHOT_KEY);
@@ -293,7 +285,7 @@ impl Shared {
             .collect();
         for lb in stale {
             if let Some(probe) = running.remove(&lb) {
-                probe.stop().await;
+                probe.group.stop().await;
             }
             if !wanted.contains_key(&lb) {
                 self.store.remove(&runner::source_key(&probe_name(&lb)));
@@ -310,25 +302,17 @@ impl Shared {
             };
             match Probe::automatic(config.clone(), automatic) {
                 Ok(probe) => {
-                    let (shutdown, shutdown_rx) = watch::channel(false);
-                    let mut tasks = JoinSet::new();
+                    let (mut group, shutdown_rx) = TaskGroup::new();
                     runner::spawn(
                         probe,
                         self.store.clone(),
                         self.discovered.clone(),
                         self.limiter.clone(),
                         shutdown_rx,
-                        &mut tasks,
+                        &mut group.tasks,
                     );
                     tracing::info!(lb = %lb, targets = config.backends.len(), front_door, "automatic probe started");
-                    running.insert(
-                        lb,
-                        RunningProbe {
-                            config,
-                            shutdown,
-                            tasks,
-                        },
-                    );
+                    running.insert(lb, RunningProbe { config, group });
                 }
                 Err(err) => tracing::warn!(lb = %lb, error = %err, "cannot build the automatic probe"),
             }

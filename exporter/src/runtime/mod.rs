@@ -4,9 +4,11 @@
 mod clock;
 mod discovered;
 mod schedule;
+mod tasks;
 
 pub use clock::{system_clock, Clock};
 pub use discovered::{
     Discovered, HealthCheck, LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts,
 };
 pub use schedule::Schedule;
+pub use tasks::TaskGroup;
