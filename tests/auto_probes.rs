@@ -7,6 +7,7 @@
 //! nothing else; a target this vantage cannot reach yields no `target_connect_timeout`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,26 +54,74 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
         // Alibaba SLB and Tencent CLB answering 5xx themselves while their backend's answers are
         // mis-framed; and a quiet CLB.
         ("lb-ali-misframed", set(&["target_invalid_response"])),
+        // Alibaba ALB instances whose server group members refuse, or close keep-alive early.
+        ("alb-ali-refuses", set(&["target_connection_refused"])),
+        ("alb-ali-keepalive", set(&["target_keepalive_too_short"])),
         ("lb-tc-misframed", set(&["target_invalid_response"])),
+        // A CLB that reports a real server unhealthy while every one of them answers lbtriage.
+        ("lb-tc-blocked", set(&["lb_source_blocked", "targets_unhealthy"])),
         ("lb-tc-quiet", set(&[])),
     ])
 }
 
-/// An Alibaba SLB instance generating 5xx itself (`InstanceStatusCode5xx` without
-/// `InstanceUpstreamCode5xx`), every minute from ten minutes ago to ten ahead.
-fn seed_alibaba(server: &CmsServer, backend: std::net::SocketAddr, now: i64) {
-    server.set_instances(&[json!({"id": "lb-ali-misframed", "namespace": "acs_slb_dashboard",
-        "name": "ali-misframed", "backends": [
-            {"ip": backend.ip().to_string(), "port": backend.port(), "listener_port": 80, "status": "normal"}]})]);
+/// Alibaba Cloud instances, every minute from ten minutes ago to ten ahead: an SLB instance
+/// generating 5xx itself (`InstanceStatusCode5xx` without `InstanceUpstreamCode5xx`) with a
+/// mis-framed backend; ALB instances generating 5xx with a refusing member (and failed upstream
+/// connections) and with a member closing keep-alive early.
+fn seed_alibaba(
+    server: &CmsServer,
+    misframed: SocketAddr,
+    refused: SocketAddr,
+    closes_early: SocketAddr,
+    now: i64,
+) {
+    let alb = |id: &str, member: SocketAddr| {
+        json!({"id": id, "namespace": "acs_alb", "name": id, "server_groups": [{"id": format!("sgp-{id}"),
+            "health_path": "/", "servers": [
+                {"id": member.ip().to_string(), "type": "Ip", "ip": member.ip().to_string(), "port": member.port()}]}]})
+    };
+    server.set_inventory(
+        &[
+            json!({"id": "lb-ali-misframed", "namespace": "acs_slb_dashboard", "name": "ali-misframed", "backends": [
+                {"ip": misframed.ip().to_string(), "port": misframed.port(), "listener_port": 80, "status": "normal"}]}),
+            alb("alb-ali-refuses", refused),
+            alb("alb-ali-keepalive", closes_early),
+        ],
+        &json!({}),
+    );
+    let slb = "acs_slb_dashboard";
+    let per_minute: &[(&str, &str, &str, f64)] = &[
+        (slb, "lb-ali-misframed", "InstanceQps", 50.0),
+        (slb, "lb-ali-misframed", "InstanceStatusCode5xx", 5.0),
+        (slb, "lb-ali-misframed", "InstanceUpstreamCode5xx", 0.0),
+        ("acs_alb", "alb-ali-refuses", "LoadBalancerQPS", 50.0),
+        ("acs_alb", "alb-ali-refuses", "LoadBalancerHTTPCode5XX", 5.0),
+        (
+            "acs_alb",
+            "alb-ali-refuses",
+            "LoadBalancerHTTPCodeUpstream5XX",
+            0.0,
+        ),
+        (
+            "acs_alb",
+            "alb-ali-refuses",
+            "LoadBalancerUpstreamConnectionError",
+            5.0,
+        ),
+        ("acs_alb", "alb-ali-keepalive", "LoadBalancerQPS", 50.0),
+        ("acs_alb", "alb-ali-keepalive", "LoadBalancerHTTPCode5XX", 5.0),
+        (
+            "acs_alb",
+            "alb-ali-keepalive",
+            "LoadBalancerHTTPCodeUpstream5XX",
+            0.0,
+        ),
+    ];
     let mut points = Vec::new();
     for minute in -10..=10 {
-        for (metric, value) in [
-            ("InstanceQps", 50.0),
-            ("InstanceStatusCode5xx", 5.0),
-            ("InstanceUpstreamCode5xx", 0.0),
-        ] {
+        for (namespace, instance, metric, value) in per_minute {
             points.push(
-                json!({"namespace": "acs_slb_dashboard", "metric": metric, "instance": "lb-ali-misframed",
+                json!({"namespace": namespace, "metric": metric, "instance": instance,
                 "timestamp": now / 60 * 60 + minute * 60, "value": value}),
             );
         }
@@ -80,21 +129,25 @@ fn seed_alibaba(server: &CmsServer, backend: std::net::SocketAddr, now: i64) {
     server.seed(&points);
 }
 
-/// Tencent CLB instances with one loopback real server each: one answering 502 itself
-/// (`ClbHttp502` without `Http502`), one quiet.
-fn seed_tencent(
-    server: &TencentServer,
-    misframed: std::net::SocketAddr,
-    quiet: std::net::SocketAddr,
-    now: i64,
-) {
-    let clb = |id: &str, vip: &str, target: std::net::SocketAddr| {
-        json!({"id": id, "name": id, "type": "OPEN", "vip": vip, "listeners": [{"port": 80, "targets": [
-            {"ip": target.ip().to_string(), "port": target.port(), "healthy": true}]}]})
+/// Tencent CLB instances with loopback real servers: one answering 502 itself (`ClbHttp502`
+/// without `Http502`) with a mis-framed real server, one reporting a real server unhealthy that
+/// answers lbtriage, one quiet.
+fn seed_tencent(server: &TencentServer, targets: &TencentTargets, now: i64) {
+    let clb = |id: &str, vip: &str, servers: &[(SocketAddr, bool)]| {
+        let servers: Vec<Value> = servers
+            .iter()
+            .map(|(addr, healthy)| json!({"ip": addr.ip().to_string(), "port": addr.port(), "healthy": healthy}))
+            .collect();
+        json!({"id": id, "name": id, "type": "OPEN", "vip": vip, "listeners": [{"port": 80, "targets": servers}]})
     };
     server.seed_load_balancers(&[
-        clb("lb-tc-misframed", "203.0.113.21", misframed),
-        clb("lb-tc-quiet", "203.0.113.22", quiet),
+        clb("lb-tc-misframed", "203.0.113.21", &[(targets.misframed, true)]),
+        clb("lb-tc-quiet", "203.0.113.22", &[(targets.quiet, true)]),
+        clb(
+            "lb-tc-blocked",
+            "203.0.113.23",
+            &[(targets.answering[0], true), (targets.answering[1], false)],
+        ),
     ]);
     let mut points = Vec::new();
     for minute in -10..=10 {
@@ -103,11 +156,19 @@ fn seed_tencent(
             ("lb-tc-misframed", "ClbHttp5xx", 300.0),
             ("lb-tc-misframed", "ClbHttp502", 300.0),
             ("lb-tc-quiet", "TotalReq", 50.0),
+            ("lb-tc-blocked", "TotalReq", 50.0),
         ] {
             points.push(json!({"instance": instance, "metric": metric, "timestamp": now / 60 * 60 + minute * 60, "value": value}));
         }
     }
     server.seed_points(&points);
+}
+
+/// The Tencent scenarios' real servers.
+struct TencentTargets {
+    misframed: SocketAddr,
+    quiet: SocketAddr,
+    answering: [SocketAddr; 2],
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,14 +203,18 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
         None,
     );
     let cms = CmsServer::start(1000, 50);
-    seed_alibaba(&cms, misframed, now);
+    seed_alibaba(&cms, misframed, refused, closes_early, now);
     let tencent = TencentServer::start(20);
     let tc_quiet_counts = Arc::new(InFlight::default());
-    let tc_quiet_target = spawn_counted(Behaviour::Healthy, tc_quiet_counts.clone()).await;
-    seed_tencent(&tencent, misframed, tc_quiet_target, now);
+    let tencent_targets = TencentTargets {
+        misframed,
+        quiet: spawn_counted(Behaviour::Healthy, tc_quiet_counts.clone()).await,
+        answering: [spawn(Behaviour::Healthy).await, spawn(Behaviour::Healthy).await],
+    };
+    seed_tencent(&tencent, &tencent_targets, now);
     // AWS load balancers are named by key, Alibaba and Tencent ones by their instance ID.
     let lb = |key: &str| {
-        if key.starts_with("lb-") {
+        if key.starts_with("lb-") || key.starts_with("alb-") {
             key.to_string()
         } else {
             dimension(&fleet, key)
@@ -163,7 +228,7 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
     std::fs::write(
         &config,
         format!(
-            "aws:\n  - name: auto\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 10s\nalibaba:\n  - name: auto-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    period: 60s\n    delay: 0s\n    interval: 2s\n    slow_interval: 2s\ntencent:\n  - name: auto-tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 2s\nauto_probes:\n  when: alarmed\n  interval: 2s\n  timeout: 2s\n  front_door: false\n  baseline_interval: 10m\n  vantage: e2e\n",
+            "aws:\n  - name: auto\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 10s\nalibaba:\n  - name: auto-ali\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    period: 60s\n    delay: 0s\n    interval: 2s\n    slow_interval: 2s\ntencent:\n  - name: auto-tc\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 1m\n    slow_interval: 2s\nauto_probes:\n  when: alarmed\n  interval: 2s\n  timeout: 2s\n  front_door: false\n  baseline_interval: 10m\n  vantage: e2e\n",
             emulator.endpoint, cms.endpoint, tencent.endpoint
         ),
     )
@@ -208,7 +273,10 @@ async fn every_alarmed_load_balancer_is_explained_with_no_probe_configured() {
         "blocked",
         "unreachable",
         "lb-ali-misframed",
+        "alb-ali-refuses",
+        "alb-ali-keepalive",
         "lb-tc-misframed",
+        "lb-tc-blocked",
     ] {
         let lb = lb(key);
         assert_eq!(

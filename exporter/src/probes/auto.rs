@@ -42,18 +42,13 @@ pub fn owns_key(key: &str) -> bool {
     key == SNAPSHOT_KEY || key.starts_with(&runner::source_key(PROBE_PREFIX))
 }
 
-/// The load balancers to probe now, most recently alarmed first, at most `max_load_balancers`.
-/// `configured` are the `lb`s of `probes:` entries: those take precedence.
-pub fn select(
-    all: &[(String, LbFacts, Option<i64>)],
-    configured: &HashSet<String>,
-    auto: &AutoProbes,
-    now: i64,
-) -> Vec<String> {
+/// The load balancers to probe now, most recently alarmed first, at most `max_load_balancers`:
+/// of `candidates` (`lb`, facts, when it last alarmed), those alarmed within `linger` or reporting
+/// unhealthy targets now (`when: alarmed`), or all (`when: always`).
+pub fn select(candidates: &[(String, LbFacts, Option<i64>)], auto: &AutoProbes, now: i64) -> Vec<String> {
     let linger = auto.linger.as_duration().as_secs() as i64;
-    let mut chosen: Vec<(Option<i64>, &String)> = all
+    let mut chosen: Vec<(Option<i64>, &String)> = candidates
         .iter()
-        .filter(|(lb, _, _)| !configured.contains(lb))
         .filter(|(_, facts, seen)| match auto.when {
             AutoProbeWhen::Never => false,
             AutoProbeWhen::Always => true,
@@ -171,6 +166,8 @@ struct Shared {
     reach: Arc<Reachability>,
     /// Baseline connects by outcome (reached, unreachable).
     baseline: [AtomicU64; 2],
+    /// When each load balancer last reported an unhealthy target (Unix seconds).
+    unhealthy_seen: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 /// Runs the auto prober until `shutdown`: a selection loop every `interval` and a baseline loop
@@ -195,6 +192,7 @@ pub fn spawn(
         limiter,
         reach: Arc::new(Reachability::default()),
         baseline: Default::default(),
+        unhealthy_seen: Default::default(),
     });
     // The baseline looks every `interval` for targets it has not tried (a new inventory, a new
     // target) and ones that did not answer a `baseline_interval` ago.
@@ -240,13 +238,18 @@ impl Shared {
         all
     }
 
-    /// One TCP connect to each sampled target not tried yet, or not answering and last tried a
-    /// `baseline_interval` ago.
+    /// One TCP connect to each sampled target of every quiet load balancer that was not tried
+    /// in the last `baseline_interval`: the load balancers being probed are left to the probes.
     async fn baseline(&self) {
         let every = self.auto.baseline_interval.as_duration();
+        let candidates = self.candidates();
+        let probed = self.selected(&candidates);
         let mut addrs: Vec<SocketAddr> = Vec::new();
-        for (_, facts, _) in self.candidates() {
-            for addr in sample_targets(&facts, self.auto.max_targets) {
+        for (lb, facts, _) in &candidates {
+            if probed.contains(lb) {
+                continue;
+            }
+            for addr in sample_targets(facts, self.auto.max_targets) {
                 if self.reach.due(addr, every) && !addrs.contains(&addr) {
                     addrs.push(addr);
                 }
@@ -255,22 +258,43 @@ impl Shared {
         let timeout = self.auto.timeout.as_duration();
         let connects = addrs.into_iter().map(|addr| async move {
             let _permit = self.limiter.acquire().await;
-            let reached = self.reach.try_connect(addr, timeout).await == Reach::Reached;
+            let reached = self.reach.baseline(addr, timeout).await == Reach::Reached;
             self.baseline[usize::from(!reached)].fetch_add(1, Ordering::Relaxed);
         });
         join_all(connects).await;
-        self.publish(&self.selected_now());
+        self.publish(&probed);
     }
 
-    fn selected_now(&self) -> Vec<String> {
-        select(&self.candidates(), &HashSet::new(), &self.auto, now())
+    /// The load balancers to probe now: an unhealthy target counts as an alarm, so probing goes on
+    /// for `linger` after the last one recovers.
+    fn selected(&self, candidates: &[(String, LbFacts, Option<i64>)]) -> Vec<String> {
+        let now = now();
+        let mut unhealthy = self
+            .unhealthy_seen
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        unhealthy.retain(|lb, _| candidates.iter().any(|(candidate, _, _)| candidate == lb));
+        let merged: Vec<(String, LbFacts, Option<i64>)> = candidates
+            .iter()
+            .map(|(lb, facts, alarm)| {
+                if facts.has_unhealthy_targets() {
+                    unhealthy.insert(lb.clone(), now);
+                }
+                (
+                    lb.clone(),
+                    facts.clone(),
+                    (*alarm).max(unhealthy.get(lb).copied()),
+                )
+            })
+            .collect();
+        select(&merged, &self.auto, now)
     }
 
     /// Starts the probes of the load balancers selected now, restarts those whose facts changed
     /// and stops the rest, dropping their series.
     async fn follow(&self, running: &mut HashMap<String, RunningProbe>) {
         let candidates = self.candidates();
-        let selected = select(&candidates, &HashSet::new(), &self.auto, now());
+        let selected = self.selected(&candidates);
         let facts: HashMap<&String, &LbFacts> = candidates.iter().map(|(lb, f, _)| (lb, f)).collect();
         let mut wanted: BTreeMap<String, (ProbeConfig, bool)> = BTreeMap::new();
         for lb in &selected {
@@ -463,7 +487,7 @@ mod tests {
     }
 
     #[test]
-    fn alarmed_load_balancers_are_probed_for_linger_and_configured_ones_never() {
+    fn alarmed_load_balancers_are_probed_for_linger_newest_first() {
         let auto = AutoProbes {
             max_load_balancers: 2,
             ..AutoProbes::default()
@@ -477,16 +501,15 @@ mod tests {
             ("d".to_string(), quiet.clone(), None),
             ("e".to_string(), quiet.clone(), Some(1590)),
         ];
-        let none = HashSet::new();
         assert_eq!(
-            select(&all, &none, &auto, 1600),
+            select(&all, &auto, 1600),
             ["e", "b"],
             "newest alarm first, bounded"
         );
-        let configured = HashSet::from(["e".to_string()]);
-        assert_eq!(select(&all, &configured, &auto, 1600), ["b", "a"]);
+        let without_e: Vec<_> = all.iter().filter(|(lb, _, _)| lb != "e").cloned().collect();
+        assert_eq!(select(&without_e, &auto, 1600), ["b", "a"]);
         assert_eq!(
-            select(&all, &none, &auto, 2300),
+            select(&all, &auto, 2300),
             ["c"],
             "past linger only the unhealthy one"
         );
@@ -494,12 +517,12 @@ mod tests {
             when: AutoProbeWhen::Never,
             ..auto.clone()
         };
-        assert!(select(&all, &none, &never, 1600).is_empty());
+        assert!(select(&all, &never, 1600).is_empty());
         let always = AutoProbes {
             when: AutoProbeWhen::Always,
             max_load_balancers: 10,
             ..auto
         };
-        assert_eq!(select(&all, &none, &always, 9999).len(), 5);
+        assert_eq!(select(&all, &always, 9999).len(), 5);
     }
 }

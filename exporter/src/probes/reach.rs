@@ -1,10 +1,13 @@
 //! Which inventory targets this vantage can reach at all. A direct probe that times out because
 //! the exporter has no route to a target (another VPC, a security group that admits only the
 //! load balancer) says nothing about the target, so it must not become `target_connect_timeout`.
-//! A target counts as reached once a TCP connect from here was answered, accepted or refused (a
-//! refusal is an answer from the host); one that was tried and never answered is unreachable
-//! from this vantage until it answers. The baseline (`probes/auto.rs`) tries a sample of every
-//! load balancer's targets while it is quiet, so an outage finds them already known.
+//!
+//! The baseline (`probes/auto.rs`) makes one TCP connect to a sample of every quiet load
+//! balancer's targets every `baseline_interval`; its outcome is the target's state: reached when
+//! the connect was answered, accepted or refused (a refusal is an answer from the host),
+//! unreachable when it was not. While a load balancer is probed, an answer upgrades its target to
+//! reached and a timeout changes nothing: a target that answered while quiet and times out during
+//! an outage is evidence, one that never answered is not.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,9 +18,9 @@ use super::{tcp, Failure, Reason};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {
-    /// A connect from here was answered at least once.
+    /// The last baseline connect (or any connect since) was answered.
     Reached,
-    /// Tried, never answered.
+    /// The last baseline connect was not answered, nor any connect since.
     Unreachable,
     /// Never tried.
     Untested,
@@ -35,7 +38,7 @@ impl Reach {
 
 #[derive(Debug, Default)]
 pub struct Reachability {
-    /// Whether each address tried was ever answered, and when it was last tried.
+    /// Whether each address tried answered, and when the baseline last tried it.
     known: Mutex<HashMap<SocketAddr, (bool, Instant)>>,
 }
 
@@ -55,35 +58,37 @@ impl Reachability {
         }
     }
 
-    /// Whether the baseline should try `addr` now: never tried, or not answering and last tried
-    /// `every` ago. A target that answered once is known for good.
+    /// Whether the baseline should try `addr` now: never tried, or last tried `every` ago.
     pub fn due(&self, addr: SocketAddr, every: Duration) -> bool {
-        match self.known().get(&addr) {
-            None => true,
-            Some((reached, tried)) => !reached && tried.elapsed() >= every,
-        }
+        self.known()
+            .get(&addr)
+            .is_none_or(|(_, tried)| tried.elapsed() >= every)
     }
 
-    /// Notes the outcome of a TCP connect to `addr`.
+    /// Notes the outcome of a probe's TCP connect to `addr`: an answer makes it reached, a
+    /// timeout changes nothing (a target first seen now counts as tried and unreachable).
     pub fn record(&self, addr: SocketAddr, result: &Result<Duration, Failure>) {
-        let answered = match result {
-            Ok(_) => true,
-            Err(failure) => matches!(failure.reason, Reason::Refused | Reason::Reset),
-        };
+        self.note(addr, answered(result), false);
+    }
+
+    /// One baseline connect to `addr`: its outcome is the target's state from now on.
+    pub async fn baseline(&self, addr: SocketAddr, timeout: Duration) -> Reach {
+        let result = tcp::connect(addr, timeout).await.map(|(_, took)| took);
+        self.note(addr, answered(&result), true);
+        self.state(addr)
+    }
+
+    fn note(&self, addr: SocketAddr, answered: bool, baseline: bool) {
         let mut known = self.known();
         if known.len() >= MAX_REMEMBERED && !known.contains_key(&addr) {
             known.clear();
         }
         let entry = known.entry(addr).or_insert((false, Instant::now()));
-        entry.0 |= answered;
-        entry.1 = Instant::now();
-    }
-
-    /// One TCP connect to `addr`, remembered.
-    pub async fn try_connect(&self, addr: SocketAddr, timeout: Duration) -> Reach {
-        let result = tcp::connect(addr, timeout).await.map(|(_, took)| took);
-        self.record(addr, &result);
-        self.state(addr)
+        if baseline {
+            *entry = (answered, Instant::now());
+        } else {
+            entry.0 |= answered;
+        }
     }
 
     /// Whether a probe may take `addr` as evidence: reached before, or answering a first connect now.
@@ -91,8 +96,15 @@ impl Reachability {
         match self.state(addr) {
             Reach::Reached => true,
             Reach::Unreachable => false,
-            Reach::Untested => self.try_connect(addr, timeout).await == Reach::Reached,
+            Reach::Untested => self.baseline(addr, timeout).await == Reach::Reached,
         }
+    }
+}
+
+fn answered(result: &Result<Duration, Failure>) -> bool {
+    match result {
+        Ok(_) => true,
+        Err(failure) => matches!(failure.reason, Reason::Refused | Reason::Reset),
     }
 }
 
@@ -101,25 +113,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_answer_of_any_kind_makes_a_target_reached_for_good() {
+    fn the_quiet_baseline_decides_and_an_outage_only_adds_answers() {
         let reach = Reachability::default();
         let addr: SocketAddr = "127.0.0.1:9".parse().expect("addr");
         assert_eq!(reach.state(addr), Reach::Untested);
         assert!(reach.due(addr, Duration::from_secs(900)));
-        reach.record(addr, &Err(Failure::new(Reason::Timeout, "no answer")));
+        reach.note(addr, false, true);
         assert_eq!(reach.state(addr), Reach::Unreachable);
         assert!(
             !reach.due(addr, Duration::from_secs(900)),
-            "tried again only a baseline later"
+            "tried again a baseline later"
         );
         assert!(reach.due(addr, Duration::ZERO));
         reach.record(addr, &Err(Failure::new(Reason::Refused, "refused")));
-        assert_eq!(reach.state(addr), Reach::Reached);
+        assert_eq!(reach.state(addr), Reach::Reached, "a refusal is an answer");
         reach.record(addr, &Err(Failure::new(Reason::Timeout, "overloaded now")));
         assert_eq!(
             reach.state(addr),
             Reach::Reached,
-            "a timeout after an answer is evidence"
+            "a timeout in an outage is evidence"
         );
+        reach.note(addr, false, true);
+        assert_eq!(
+            reach.state(addr),
+            Reach::Unreachable,
+            "a quiet baseline that gets no answer decides"
+        );
+        let fresh: SocketAddr = "127.0.0.1:10".parse().expect("addr");
+        reach.record(fresh, &Err(Failure::new(Reason::Timeout, "no answer")));
+        assert_eq!(reach.state(fresh), Reach::Unreachable);
     }
 }
