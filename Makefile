@@ -8,7 +8,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := prometheus prometheus-alertmanager nginx chromium chromium-driver
 
-.PHONY: all build release test lint generate demo demo-smoke deps venv bench load soak fuzz clean
+.PHONY: all build release test lint generate demo demo-smoke deps venv bench load soak fuzz clean dist
 
 all: build
 
@@ -36,6 +36,11 @@ build:
 
 release:
 	$(CARGO) build --release
+
+## The release archive and its checksums in dist/ (binary, README, LICENSE, example config, rule file,
+## dashboards, runbooks, systemd unit, cloud policies); the suite checks the same script.
+dist: release
+	deploy/dist.sh target/release/lbtriage dist
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -12,6 +12,7 @@ mod chaos;
 mod dashboards;
 mod deploy;
 mod diagnose;
+mod dist;
 mod e2e;
 mod exporter;
 mod fuzz_corpus;
