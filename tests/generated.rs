@@ -89,3 +89,21 @@ fn dashboards_are_fresh() {
         "grafana/dashboards/ holds exactly the rendered dashboards"
     );
 }
+
+#[test]
+fn mixin_is_fresh() {
+    let files = lbtriage::mixin::render(lbtriage::catalog::Catalog::embedded()).expect("renders");
+    for (name, text) in &files {
+        check_fresh(&format!("mixin/{name}"), text);
+    }
+    let present = file_names(&repo_root().join("mixin/dashboards"));
+    let mut expected: Vec<String> = files
+        .iter()
+        .filter_map(|(name, _)| name.strip_prefix("dashboards/").map(str::to_string))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        present, expected,
+        "mixin/dashboards/ holds exactly the rendered dashboards"
+    );
+}

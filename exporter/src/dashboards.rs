@@ -17,12 +17,19 @@ use crate::rules::RulesConfig;
 pub const SCHEMA_VERSION: u64 = 42;
 /// Every lbtriage dashboard carries this tag; dashboard links find each other by it.
 pub const TAG: &str = "lbtriage";
+/// The dashboards' UIDs with the default `rules.dashboard_uid_prefix`.
 pub const OVERVIEW_UID: &str = "lbtriage-overview";
 pub const DETAIL_UID: &str = "lbtriage-detail";
 pub const PROBES_UID: &str = "lbtriage-probes";
 
 /// The detail dashboard's URL for one load balancer, keeping the time range and data source.
-const DETAIL_LINK: &str = "/d/lbtriage-detail/load-balancer-triage-detail?var-lb=${__data.fields.lb}&var-datasource=${datasource}&${__url_time_range}";
+/// The detail dashboard of a row's load balancer.
+fn detail_link(config: &RulesConfig) -> String {
+    format!(
+        "/d/{}-detail/load-balancer-triage-detail?var-lb=${{__data.fields.lb}}&var-datasource=${{datasource}}&${{__url_time_range}}",
+        config.dashboard_uid_prefix
+    )
+}
 
 #[derive(Clone, Copy)]
 enum Viz {
@@ -86,21 +93,23 @@ impl Panel {
 /// The three dashboards as (file name, JSON text).
 pub fn render_all(catalog: &Catalog, config: &RulesConfig) -> Vec<(String, String)> {
     let runbook = format!("{}${{__data.fields.cause}}.md", config.runbook_base_url);
+    let detail = detail_link(config);
+    let uid = |kind: &str| format!("{}-{kind}", config.dashboard_uid_prefix);
     [
         dashboard(
             catalog,
             config,
-            OVERVIEW_UID,
+            uid("overview"),
             "Load balancer triage — overview",
             "Every load balancer's traffic and 5xx by origin, and the causes firing now.",
             &[],
-            overview_panels(&runbook),
+            overview_panels(&runbook, &detail),
             &[],
         ),
         dashboard(
             catalog,
             config,
-            DETAIL_UID,
+            uid("detail"),
             "Load balancer triage — detail",
             "One load balancer: the evidence behind each cause lbtriage can name.",
             &[lb_variable()],
@@ -110,11 +119,11 @@ pub fn render_all(catalog: &Catalog, config: &RulesConfig) -> Vec<(String, Strin
         dashboard(
             catalog,
             config,
-            PROBES_UID,
+            uid("probes"),
             "Load balancer triage — probes",
             "Active probes through each load balancer and directly against its backends.",
             &[probe_variable()],
-            probes_panels(),
+            probes_panels(&detail),
             &[],
         ),
     ]
@@ -126,7 +135,7 @@ pub fn render_all(catalog: &Catalog, config: &RulesConfig) -> Vec<(String, Strin
     .collect()
 }
 
-fn overview_panels(runbook: &str) -> Vec<Panel> {
+fn overview_panels(runbook: &str, detail: &str) -> Vec<Panel> {
     vec![
         panel(
             "Firing causes",
@@ -136,7 +145,7 @@ fn overview_panels(runbook: &str) -> Vec<Panel> {
             vec![q(r#"ALERTS{alertstate="firing", cause!=""}"#, "")],
         )
         .link("cause", "Runbook", runbook.to_string())
-        .link("lb", "Load balancer detail", DETAIL_LINK.to_string()),
+        .link("lb", "Load balancer detail", detail.to_string()),
         panel(
             "Load balancers",
             "Request rate and the share of requests answered with a 5xx, by who generated it.",
@@ -156,7 +165,7 @@ fn overview_panels(runbook: &str) -> Vec<Panel> {
         )
         .column_unit("Value #B", "percentunit")
         .column_unit("Value #C", "percentunit")
-        .link("lb", "Load balancer detail", DETAIL_LINK.to_string()),
+        .link("lb", "Load balancer detail", detail.to_string()),
         panel(
             "Error budget burn rate (last hour)",
             "How many times faster than its SLO allows each load balancer spends its error budget over the last hour (all 5xx, its own and passed through). The page (LBErrorBudgetBurn) needs 14.4 here and over the last five minutes; 1 spends the budget exactly over the SLO window. Needs lbtriage's recording rules.",
@@ -380,7 +389,7 @@ fn detail_panels(runbook: &str) -> Vec<Panel> {
     ]
 }
 
-fn probes_panels() -> Vec<Panel> {
+fn probes_panels(detail: &str) -> Vec<Panel> {
     vec![
         panel(
             "Latest results",
@@ -392,7 +401,7 @@ fn probes_panels() -> Vec<Panel> {
                 q(r#"lbtriage_probe_tcp_success{probe=~"$probe"}"#, "TCP"),
             ],
         )
-        .link("lb", "Load balancer detail", DETAIL_LINK.to_string()),
+        .link("lb", "Load balancer detail", detail.to_string()),
         panel(
             "Phases per target",
             "Duration of each phase of the application request per address.",
@@ -474,13 +483,13 @@ fn datasource() -> Value {
 fn dashboard(
     catalog: &Catalog,
     config: &RulesConfig,
-    uid: &'static str,
+    uid: String,
     title: &str,
     description: &str,
     variables: &[Value],
     panels: Vec<Panel>,
     annotations: &[Value],
-) -> (&'static str, Value) {
+) -> (String, Value) {
     let mut templating = vec![json!({
         "name": "datasource",
         "label": "Data source",

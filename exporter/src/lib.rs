@@ -7,6 +7,7 @@ pub mod config;
 pub mod dashboards;
 pub mod docs;
 pub mod fuzzing;
+pub mod mixin;
 pub mod probes;
 pub mod rules;
 pub mod runtime;

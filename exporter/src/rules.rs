@@ -39,6 +39,9 @@ pub struct RulesConfig {
     /// Grafana's base URL; `dashboard_url` opens the detail dashboard for the alert's `lb`.
     #[serde(default = "default_dashboard_base_url")]
     pub dashboard_base_url: String,
+    /// The dashboards' UIDs are `<prefix>-overview`, `<prefix>-detail` and `<prefix>-probes`.
+    #[serde(default = "default_dashboard_uid_prefix")]
+    pub dashboard_uid_prefix: String,
     /// The availability objective the symptom page burns against.
     #[serde(default)]
     pub slo: SloConfig,
@@ -123,6 +126,9 @@ fn default_runbook_base_url() -> String {
 fn default_dashboard_base_url() -> String {
     "/".to_string()
 }
+fn default_dashboard_uid_prefix() -> String {
+    "lbtriage".to_string()
+}
 
 impl Default for RulesConfig {
     fn default() -> Self {
@@ -132,6 +138,7 @@ impl Default for RulesConfig {
             for_overrides: BTreeMap::new(),
             runbook_base_url: default_runbook_base_url(),
             dashboard_base_url: default_dashboard_base_url(),
+            dashboard_uid_prefix: default_dashboard_uid_prefix(),
             slo: SloConfig::default(),
         }
     }
@@ -377,8 +384,10 @@ fn severity_label(severity: Severity, alert: &Alert) -> String {
 /// 5xx the load balancer generated itself, because AWS counts a request only once a target was
 /// chosen: an empty target group's 503s are not in `RequestCount` at all.
 fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
+    // Braces even when empty (`metric{}`), as the catalog's `{${selector}}` renders: one convention,
+    // which the mixin's placeholders rely on.
     let sel = |extra: &str| match (extra.is_empty(), config.selector.is_empty()) {
-        (true, true) => String::new(),
+        (true, true) => "{}".to_string(),
         (true, false) => format!("{{{}}}", config.selector),
         (false, true) => format!("{{{extra}}}"),
         (false, false) => format!("{{{extra}, {}}}", config.selector),
@@ -504,8 +513,8 @@ fn render_alert(
         params,
     )?;
     let dashboard = format!(
-        "{}d/lbtriage-detail/load-balancer-triage-detail?var-lb={{{{ $labels.lb }}}}",
-        config.dashboard_base_url
+        "{}d/{}-detail/load-balancer-triage-detail?var-lb={{{{ $labels.lb }}}}",
+        config.dashboard_base_url, config.dashboard_uid_prefix
     );
     for (name, value) in [
         ("summary", spec.summary.clone()),
@@ -767,6 +776,7 @@ mod tests {
             .into(),
             runbook_base_url: "https://wiki/".to_string(),
             dashboard_base_url: "https://grafana/".to_string(),
+            dashboard_uid_prefix: "lbtriage".to_string(),
             slo: SloConfig::default(),
         };
         let tuned = render_rules(&catalog, &config).expect("renders");
