@@ -6,16 +6,16 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := prometheus prometheus-alertmanager nginx chromium chromium-driver
+APT_PACKAGES := prometheus prometheus-alertmanager nginx chromium chromium-driver buildah
 
-.PHONY: all build release test lint generate demo demo-smoke deps venv bench load soak fuzz clean dist
+.PHONY: all build release test lint generate demo demo-smoke deps venv bench load soak fuzz clean dist image
 
 all: build
 
 ## Debian packages: promtool (from prometheus) for the exposition and rule checks, Alertmanager and
 ## amtool for the routing and inhibition tests, nginx as a real
 ## load balancer in front of the misbehaving test backends, Chromium and chromedriver for the
-## browser test of the `/` page. Their system services are not wanted.
+## browser test of the `/` page, buildah to build and run the container image without a daemon. Their system services are not wanted.
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -41,6 +41,15 @@ release:
 ## dashboards, runbooks, systemd unit, cloud policies); the suite checks the same script.
 dist: release
 	deploy/dist.sh target/release/lbtriage dist
+
+## The container image (deploy/docker/Dockerfile): docker where present, buildah otherwise.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' exporter/Cargo.toml | head -n 1)
+image:
+	@if command -v docker >/dev/null 2>&1; then \
+	  docker build -f deploy/docker/Dockerfile -t lbtriage:$(VERSION) . ; \
+	else \
+	  $(SUDO) buildah bud --format docker -f deploy/docker/Dockerfile -t lbtriage:$(VERSION) . ; \
+	fi
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -18,6 +18,7 @@ mod exporter;
 mod fuzz_corpus;
 mod generated;
 mod hostile;
+mod image;
 mod mixin;
 mod page;
 mod probes;

@@ -217,14 +217,20 @@ impl Exporter {
 /// "listening" log line, so no port is guessed; `extra` adds flags or environment (later `env`
 /// calls override the test credentials). Returns the exporter and its port.
 pub fn start_exporter(config: &Path, extra: impl FnOnce(&mut Command)) -> (Exporter, u16) {
-    use std::io::BufRead as _;
     let mut command = lbtriage_command();
     command
         .arg(format!("--config.file={}", config.display()))
         .arg("--web.listen-address=127.0.0.1:0")
-        .arg("--log.format=logfmt")
-        .stderr(Stdio::piped());
+        .arg("--log.format=logfmt");
     extra(&mut command);
+    spawn_exporter(command)
+}
+
+/// Starts an exporter command that listens on port 0 (directly, or inside a container sharing this
+/// host's network) and reads the port from its "listening" log line.
+pub fn spawn_exporter(mut command: Command) -> (Exporter, u16) {
+    use std::io::BufRead as _;
+    command.stderr(Stdio::piped());
     let mut child = command.spawn().expect("start lbtriage");
     let stderr = child.stderr.take().expect("stderr is piped");
     let (port_tx, port_rx) = std::sync::mpsc::channel();

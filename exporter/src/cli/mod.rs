@@ -49,6 +49,13 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         output: diagnose::Output,
     },
+    /// Exit 0 when the exporter at the address answers `/-/healthy` with 200 within 5 s, 1
+    /// otherwise: the container image's health check, which has no shell or HTTP client.
+    Healthcheck {
+        /// The exporter's address; a bare `:port` means this host.
+        #[arg(long = "web.listen-address", value_name = "HOST:PORT", default_value = DEFAULT_LISTEN_ADDRESS)]
+        listen_address: String,
+    },
     /// List the cause catalog.
     Causes {
         #[arg(long, value_enum, default_value = "text")]
@@ -105,6 +112,7 @@ pub fn main() -> i32 {
         Some(Command::Diagnose(args)) => diagnose::run(*args),
         Some(Command::Plan { config, output }) => plan::run(&config.config_file, output),
         Some(Command::Causes { output }) => causes(output),
+        Some(Command::Healthcheck { listen_address }) => healthcheck(&listen_address),
         Some(Command::Rules { config_file }) => rules(config_file.as_deref()),
         Some(Command::Dashboards {
             config_file,
@@ -226,6 +234,50 @@ fn rules(config_file: Option<&std::path::Path>) -> i32 {
 }
 
 /// `:10502` means every interface, as in the Go exporters.
+/// One `GET /-/healthy` over plain HTTP/1.1, bounded in time and bytes.
+fn healthcheck(address: &str) -> i32 {
+    use std::io::{Read as _, Write as _};
+    use std::net::ToSocketAddrs as _;
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+    let address = if address.starts_with(':') {
+        format!("127.0.0.1{address}")
+    } else {
+        address.to_string()
+    };
+    let check = || -> Result<bool, String> {
+        let target = address
+            .to_socket_addrs()
+            .map_err(|err| err.to_string())?
+            .next()
+            .ok_or("no address")?;
+        let mut stream =
+            std::net::TcpStream::connect_timeout(&target, TIMEOUT).map_err(|err| err.to_string())?;
+        stream
+            .set_read_timeout(Some(TIMEOUT))
+            .map_err(|err| err.to_string())?;
+        stream
+            .set_write_timeout(Some(TIMEOUT))
+            .map_err(|err| err.to_string())?;
+        stream
+            .write_all(b"GET /-/healthy HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .map_err(|err| err.to_string())?;
+        let mut head = [0u8; 64];
+        let read = stream.read(&mut head).map_err(|err| err.to_string())?;
+        Ok(head[..read].starts_with(b"HTTP/1.1 200"))
+    };
+    match check() {
+        Ok(true) => 0,
+        Ok(false) => {
+            eprintln!("healthcheck: {address} answered, not healthy");
+            1
+        }
+        Err(err) => {
+            eprintln!("healthcheck: {address}: {err}");
+            1
+        }
+    }
+}
+
 fn listen_address(raw: &str) -> String {
     if raw.starts_with(':') {
         format!("0.0.0.0{raw}")
