@@ -161,6 +161,7 @@ return {
   sources: rows('tr.source').map(r => ({name: r.cells[0].innerText, up: r.dataset.up, calls: r.cells[4].innerText, age: r.cells[3].innerText})),
   probes: rows('tr.probe-result').map(r => ({probe: r.cells[0].innerText, path: r.dataset.path, reason: r.dataset.reason, result: r.cells[5].innerText})),
   causes: rows('tr.cause').map(r => r.id),
+  fleet: rows('tr.lb').map(r => ({lb: r.dataset.lb, share: r.cells[2].innerText, own: r.cells[3].innerText, targets: r.cells[4].innerText, probed: r.cells[5].innerText, causes: Array.from(r.cells[6].querySelectorAll('a')).map(a => a.getAttribute('href'))})),
   runbooks: rows('tr.cause a').map(a => a.getAttribute('href')),
 };
 "#;
@@ -245,6 +246,23 @@ async fn the_triage_page_shows_sources_probes_and_causes_in_a_browser() {
         "evidence names the refusing address: {evidence}"
     );
 
+    // The fleet view: both load balancers, probed by their configured probes, each with the
+    // runbook of the cause its probe evidence suggests.
+    let lbs = page["fleet"].as_array().cloned().unwrap_or_default();
+    let row = |lb: &str| {
+        lbs.iter()
+            .find(|r| r["lb"] == lb)
+            .unwrap_or_else(|| panic!("no fleet row for {lb}: {lbs:?}"))
+            .clone()
+    };
+    assert_eq!(lbs.len(), 2, "{lbs:?}");
+    assert_eq!(row(&shop)["probed"], "configured");
+    assert_eq!(
+        row(&shop)["causes"],
+        json!(["/runbooks/target_keepalive_too_short.md"])
+    );
+    assert_eq!(row(&gone)["causes"], json!(["/runbooks/lb_listener_missing.md"]));
+
     // Sources: the emulator's is up with successful calls; the dead endpoint's is down.
     let sources = page["sources"].as_array().cloned().unwrap_or_default();
     let source = |name: &str| {
@@ -297,4 +315,111 @@ async fn the_triage_page_shows_sources_probes_and_causes_in_a_browser() {
     for section in ["## Meaning", "## Impact", "## Diagnosis", "## Mitigation"] {
         assert!(text.contains(section), "runbook has {section}");
     }
+}
+
+/// The fleet view with 500 load balancers (Tencent CLB instances from the strict test server, read
+/// with `collection: full` so every count is in from the first minute):
+/// one row each, the erring ones first with their 5xx share and own share from lbtriage's own
+/// counters, registered and healthy targets from the inventory. How long Chromium takes to load
+/// and lay out the page is printed (docs/BENCHMARKS.md), not asserted: performance is measured in
+/// benchmarks, not timed tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_view_lists_500_load_balancers_worst_first() {
+    let server = crate::support::TencentServer::start(50);
+    let instances: Vec<Value> = (0..500)
+        .map(|i| {
+            json!({"id": format!("lb-{i:03}"), "name": format!("svc-{i:03}"), "type": "OPEN",
+                // Cloud Monitor names an instance by its VIP: each must be its own (never contacted).
+                "vip": format!("203.0.{}.{}", 113 + i / 250, i % 250 + 1),
+                "listeners": [{"port": 80, "targets": [{"ip": "10.0.0.1", "port": 8080, "healthy": i != 7}]}]})
+        })
+        .collect();
+    server.seed_load_balancers(&instances);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut points = Vec::new();
+    for minute in -10..=2 {
+        let timestamp = now / 60 * 60 + minute * 60;
+        for i in 0..500 {
+            points.push(json!({"instance": format!("lb-{i:03}"), "metric": "TotalReq", "timestamp": timestamp, "value": 10.0}));
+        }
+        // lb-042 answers a tenth of its requests with 502 itself; lb-100 passes 5xx through.
+        for (instance, metric, value) in [
+            ("lb-042", "ClbHttp5xx", 60.0),
+            ("lb-042", "ClbHttp502", 60.0),
+            ("lb-100", "ClbHttp5xx", 30.0),
+            ("lb-100", "Http5xx", 30.0),
+        ] {
+            points.push(
+                json!({"instance": instance, "metric": metric, "timestamp": timestamp, "value": value}),
+            );
+        }
+    }
+    server.seed_points(&points);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("lbtriage.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "auto_probes:\n  when: never\ntencent:\n  - name: fleet\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    collection: full\n    max_calls_per_second: 20\n",
+            server.endpoint
+        ),
+    )
+    .expect("write config");
+    let (_lbtriage, port) = start_exporter(&config, crate::support::with_test_credentials);
+    eventually(
+        "500 load balancers with counted 5xx on /",
+        Duration::from_secs(90),
+        || {
+            let page = http_get(port, "/", &[]).ok()?.text();
+            let row = page
+                .split("data-lb=\"lb-042\"")
+                .nth(1)?
+                .split("</tr>")
+                .next()?
+                .to_string();
+            (page.matches("<tr class=\"lb\"").count() == 500 && row.contains("class=\"bad\"")).then_some(())
+        },
+    )
+    .await;
+
+    let browser = Browser::start();
+    browser.open(&format!("http://127.0.0.1:{port}/"));
+    let page = browser.script(
+        r#"const timing = performance.getEntriesByType('navigation')[0];
+           const rows = Array.from(document.querySelectorAll('tr.lb'));
+           return {
+             load_ms: timing.loadEventEnd - timing.startTime,
+             rows: rows.map(r => ({lb: r.dataset.lb, share: r.cells[2].innerText, own: r.cells[3].innerText, targets: r.cells[4].innerText})),
+           };"#,
+    );
+    eprintln!(
+        "fleet view, 500 load balancers: Chromium loaded and laid out the page in {} ms",
+        page["load_ms"]
+    );
+    let rows = page["rows"].as_array().cloned().unwrap_or_default();
+    assert_eq!(rows.len(), 500);
+    // Worst first: the one answering 5xx itself and the one passing them through lead, the own
+    // share telling them apart; everything else has no 5xx.
+    let leading: Vec<&str> = rows[..2].iter().filter_map(|r| r["lb"].as_str()).collect();
+    assert_eq!(leading, ["lb-042", "lb-100"], "{:?}", &rows[..3]);
+    let share = |row: &Value, field: &str| {
+        row[field]
+            .as_str()
+            .and_then(|s| s.trim_end_matches('%').parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    // 60 of every 660 (600 requests plus its own 60 502s): 9.1 %, all of it its own.
+    assert_eq!((share(&rows[0], "share"), share(&rows[0], "own")), (9.1, 9.1));
+    // 30 passed through of 600 requests: 5.0 %, none its own.
+    assert_eq!((share(&rows[1], "share"), share(&rows[1], "own")), (5.0, 0.0));
+    assert_eq!(rows[2]["share"], "0.0%");
+    let unhealthy = rows.iter().find(|r| r["lb"] == "lb-007").expect("lb-007");
+    assert_eq!(unhealthy["targets"], "0 / 1");
+    assert_eq!(
+        rows.iter().find(|r| r["lb"] == "lb-008").expect("lb-008")["targets"],
+        "1 / 1"
+    );
 }

@@ -324,6 +324,7 @@ fn run_exporter(args: RunArgs) -> anyhow::Result<()> {
             static_samples: vec![build_info()],
             reload: reload_tx,
             access: access.clone(),
+            fleet: crate::server::fleet::History::default(),
         });
         tokio::spawn(server::access::watch(access, shutdown_rx.clone()));
         let server = tokio::spawn(server::serve(listener, state, shutdown_rx));

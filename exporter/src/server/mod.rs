@@ -24,6 +24,7 @@ use crate::catalog::Catalog;
 use crate::store::{Format, Sample, Store};
 
 pub mod access;
+pub mod fleet;
 mod page;
 pub mod web_config;
 
@@ -47,6 +48,8 @@ pub struct AppState {
     pub reload: tokio::sync::mpsc::Sender<tokio::sync::oneshot::Sender<Result<(), String>>>,
     /// TLS and basic authentication (`--web.config.file`), re-read when the file changes.
     pub access: Arc<Access>,
+    /// Counter readings of the `/` page's fleet view.
+    pub fleet: fleet::History,
 }
 
 type Body = Full<Bytes>;
@@ -154,6 +157,7 @@ async fn handle(state: &AppState, request: &Request<Incoming>) -> Response<Body>
             let now = (crate::runtime::system_clock())() as f64;
             html(&page::render(
                 &state.store,
+                &state.fleet,
                 &state.telemetry_path,
                 Catalog::embedded(),
                 now,

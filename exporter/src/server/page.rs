@@ -11,7 +11,7 @@ use crate::catalog::Catalog;
 use crate::probes::findings::ProbeFindings;
 use crate::store::{families, Sample, Store};
 
-fn escape(text: &str) -> Cow<'_, str> {
+pub(super) fn escape(text: &str) -> Cow<'_, str> {
     if !text.contains(['<', '>', '&', '"', '\'']) {
         return Cow::Borrowed(text);
     }
@@ -29,7 +29,7 @@ fn escape(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-fn label<'a>(sample: &'a Sample, name: &str) -> &'a str {
+pub(super) fn label<'a>(sample: &'a Sample, name: &str) -> &'a str {
     sample
         .labels
         .iter()
@@ -57,11 +57,21 @@ pub fn runbook_path(cause: &str) -> String {
     format!("/runbooks/{cause}.md")
 }
 
-pub fn render(store: &Store, telemetry_path: &str, catalog: &Catalog, now: f64) -> String {
+/// How often the page reloads itself (a meta refresh: the page has no scripts).
+const REFRESH_SECONDS: u32 = 30;
+
+pub fn render(
+    store: &Store,
+    history: &super::fleet::History,
+    telemetry_path: &str,
+    catalog: &Catalog,
+    now: f64,
+) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>lbtriage</title>\n\
+         <meta http-equiv=\"refresh\" content=\"{refresh}\">\n\
          <style>body{{font-family:sans-serif;margin:1.5em;color:#222}}table{{border-collapse:collapse;margin-bottom:1.5em}}\
          th,td{{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}}th{{background:#f3f3f3}}\
          .bad{{color:#b00020;font-weight:bold}}.good{{color:#1b5e20}}ul.evidence{{margin:0;padding-left:1.2em}}</style>\n\
@@ -70,7 +80,9 @@ pub fn render(store: &Store, telemetry_path: &str, catalog: &Catalog, now: f64) 
          <a href=\"/-/healthy\">Health</a> · <a href=\"/-/ready\">Readiness</a></p>\n",
         version = env!("CARGO_PKG_VERSION"),
         path = escape(telemetry_path),
+        refresh = REFRESH_SECONDS,
     );
+    super::fleet::section(&mut out, store, history, now);
     findings_section(&mut out, store, catalog);
     sources_section(&mut out, store, now);
     probes_section(&mut out, store);
@@ -266,7 +278,13 @@ mod tests {
                 }],
             }),
         );
-        let page = render(&store, "/metrics", Catalog::embedded(), 0.0);
+        let page = render(
+            &store,
+            &crate::server::fleet::History::default(),
+            "/metrics",
+            Catalog::embedded(),
+            0.0,
+        );
         assert!(!page.contains("<script>"), "{page}");
         assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(page.contains("a &quot;quoted&quot; &amp; &lt;b&gt;bold&lt;/b&gt; line"));
