@@ -181,3 +181,26 @@ impl Running {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_auto_prober_runs_unless_never_and_leaves_configured_load_balancers_to_their_probes() {
+        let config = Config::parse(
+            "probes:\n  - name: shop\n    url: http://127.0.0.1:9/\n    lb: app/shop/1\n  - name: other\n    url: http://127.0.0.1:9/\n",
+        )
+        .expect("valid");
+        let all = units(&config);
+        match all.get(crate::probes::auto::SNAPSHOT_KEY) {
+            Some(Settings::Auto(auto, configured)) => {
+                assert_eq!(auto.when, crate::config::AutoProbeWhen::Alarmed, "on by default");
+                assert_eq!(configured.iter().collect::<Vec<_>>(), ["app/shop/1"]);
+            }
+            _ => panic!("an auto prober unit"),
+        }
+        let never = Config::parse("auto_probes: {when: never}\n").expect("valid");
+        assert!(!units(&never).contains_key(crate::probes::auto::SNAPSHOT_KEY));
+    }
+}
