@@ -235,3 +235,165 @@ fn no_rate_is_compared_with_zero() {
         .collect();
     assert!(offending.is_empty(), "{offending:#?}");
 }
+
+/// Undoes Go's `%q` quoting (promtool prints annotations so): `\"`, `\\`, `\n`, `\t`.
+fn go_unquote(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some(other) => out.push(other),
+            None => {}
+        }
+    }
+    out
+}
+
+/// Every `description="..."` in promtool's report; every case expects no alert, so each is one it got.
+fn got_descriptions(output: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = output;
+    while let Some(at) = rest.find("description=\"") {
+        rest = &rest[at + "description=\"".len()..];
+        let bytes = rest.as_bytes();
+        let mut end = 0;
+        let mut escaped = false;
+        while end < bytes.len() && (escaped || bytes[end] != b'"') {
+            escaped = !escaped && bytes[end] == b'\\';
+            end += 1;
+        }
+        found.push(go_unquote(&rest[..end]));
+        rest = &rest[end..];
+    }
+    found
+}
+
+/// What a person must not have to decode: an SI milli prefix on a number ("255.5m": a per-second
+/// rate that reads as 255 million; "1m 30s" is a duration and fine), or a decimal number with more
+/// than three significant digits. Dotted addresses are not numbers.
+fn unreadable(description: &str) -> Option<String> {
+    let bytes = description.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit()
+            || (i > 0 && (bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.'))
+        {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
+            i += 1;
+        }
+        let number = &description[start..i];
+        let dotted = number.matches('.').count();
+        if dotted == 1 && !number.ends_with('.') {
+            let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+            let significant = digits.trim_start_matches('0').len();
+            if significant > 3 {
+                return Some(format!("{number} has {significant} significant digits"));
+            }
+        }
+        let next = description[i..].chars().next();
+        let after = description[i..].chars().nth(1);
+        let duration = description[i..]
+            .strip_prefix("m ")
+            .is_some_and(|rest| rest.chars().next().is_some_and(|c| c.is_ascii_digit()));
+        if dotted <= 1 && next == Some('m') && !after.is_some_and(|c| c.is_ascii_alphabetic()) && !duration {
+            return Some(format!("{number}m is an SI milli prefix"));
+        }
+    }
+    None
+}
+
+/// Every alert's description, rendered by promtool's template engine for values from tiny to
+/// large: none prints an SI milli prefix or a float a person has to round.
+#[test]
+fn every_description_reads_in_the_units_a_person_thinks_in() {
+    let rules = lbtriage::rules::render_rules(Catalog::embedded(), &lbtriage::rules::RulesConfig::default())
+        .expect("renders");
+    let parsed = lbtriage::mixin::yaml_to_json(&rules).expect("YAML");
+    let descriptions: Vec<String> = parsed["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+        .filter_map(|r| r["annotations"]["description"].as_str().map(str::to_string))
+        .collect();
+    assert!(descriptions.len() >= 30, "every alert: {}", descriptions.len());
+    const SAMPLES: [f64; 9] = [
+        0.000123,
+        0.004255,
+        0.2555,
+        1.0,
+        3.15159,
+        42.4242,
+        255.5,
+        12345.678,
+        3_000_000.0,
+    ];
+    let labels = r#"lb="app/shop/50dc6c495c0c9188", lb_name="shop", provider="aws", region="us-east-1", probe="auto:app/shop/50dc6c495c0c9188", target="10.0.1.5:8080", vantage="eu", path="lb", header_bytes="16384", target_group="targetgroup/web/1", source="prod", api="DescribeInstances", instance="lbtriage:10502""#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut rule_file = String::from("groups:\n  - name: descriptions\n    rules:\n");
+    let mut tests = String::from("evaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n");
+    for (index, value) in SAMPLES.iter().enumerate() {
+        tests.push_str(&format!(
+            "      - series: 'sample{{{labels}, sample=\"{index}\"}}'\n        values: '{value}x5'\n"
+        ));
+    }
+    tests.push_str("    alert_rule_test:\n");
+    for (index, description) in descriptions.iter().enumerate() {
+        rule_file.push_str(&format!(
+            "      - alert: D{index}\n        expr: sample\n        annotations:\n          description: {}\n",
+            serde_json::to_string(description).expect("JSON")
+        ));
+        tests.push_str(&format!(
+            "      - eval_time: 2m\n        alertname: D{index}\n        exp_alerts: []\n"
+        ));
+    }
+    let rules_path = dir.path().join("descriptions.rules.yml");
+    std::fs::write(&rules_path, rule_file).expect("write rules");
+    let test_file = dir.path().join("descriptions.test.yml");
+    std::fs::write(
+        &test_file,
+        format!("rule_files: ['{}']\n{tests}", rules_path.display()),
+    )
+    .expect("write tests");
+    // Every case "fails" on purpose: what promtool got is the rendering to read.
+    let (_, output) = promtool(&["test", "rules", test_file.to_str().unwrap_or_default()]);
+    let rendered = got_descriptions(&output);
+    assert_eq!(
+        rendered.len(),
+        descriptions.len() * SAMPLES.len(),
+        "every description rendered for every sample: {output}"
+    );
+    let problems: Vec<String> = rendered
+        .iter()
+        .filter_map(|text| unreadable(text).map(|why| format!("{why}: {text}")))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The helpers do what they say: a tenth of a second reads per minute, a share as a percentage.
+    assert!(
+        rendered.iter().any(|t| t.contains("15.3 per minute")),
+        "{rendered:#?}"
+    );
+    assert!(rendered.iter().any(|t| t.contains("25.6%")), "{rendered:#?}");
+    assert!(rendered
+        .iter()
+        .any(|t| t.contains("shop (app/shop/50dc6c495c0c9188)")));
+}
+
+#[test]
+fn the_readability_check_catches_what_humanize_printed() {
+    assert!(unreadable("drops 255.5m connections/s").is_some());
+    assert!(unreadable("at 0.2555 per second").is_some());
+    assert!(unreadable("expires in 1m 30s").is_none());
+    assert!(unreadable("target 10.0.1.5:8080 answers 15.3 per minute").is_none());
+    assert!(unreadable("2.13% of requests").is_none());
+}

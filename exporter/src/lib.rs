@@ -14,3 +14,4 @@ pub mod runtime;
 pub mod server;
 pub mod sources;
 pub mod store;
+pub mod units;

@@ -348,12 +348,13 @@ fn group_suffix(index: usize) -> String {
 }
 
 /// The catalog's tunables with the config's overrides, and the names the renderer defines:
-/// `lb_labels`, `causes_explaining_lb_5xx` and `firing_causes` (a template listing the cause
-/// alerts firing for the alert's load balancer, with their runbooks).
+/// `lb_labels`, `causes_explaining_lb_5xx`, `firing_causes` (a template listing the cause alerts
+/// firing for the alert's load balancer, with their runbooks) and the unit helpers (`units.rs`).
 fn params(catalog: &Catalog, config: &RulesConfig) -> BTreeMap<String, String> {
     let mut params = catalog.params.clone();
     params.extend(config.params.clone());
     params.insert("lb_labels".to_string(), LB_LABELS.to_string());
+    params.extend(crate::units::params().map(|(name, template)| (name.to_string(), template)));
     params.insert(
         "causes_explaining_lb_5xx".to_string(),
         catalog.causes_explaining_lb_5xx(),
