@@ -59,8 +59,11 @@ pub struct Alert {
     pub expr: String,
     #[serde(rename = "for")]
     pub for_: String,
-    /// Go template: the load balancer, the evidence values, humanized.
+    /// Go template: the load balancer, the evidence values in the units of `units.rs`.
     pub description: String,
+    /// The first thing to look at (Go template), appended to the description: required of every
+    /// alert, so on-call always has a next step.
+    pub first_look: String,
     /// A critical alert whose value is above this is a warning instead (the `severity` label is
     /// templated on `$value`): a certificate that still has days left is not yet an outage.
     #[serde(default)]

@@ -509,7 +509,11 @@ fn render_alert(
     out.push_str("        annotations:\n");
     let description = substitute(
         spec.id,
-        &spec.alert.description.trim().replace('\n', " "),
+        &format!(
+            "{} First look: {}",
+            spec.alert.description.trim().replace('\n', " "),
+            spec.alert.first_look.trim()
+        ),
         &config.selector,
         params,
     )?;
@@ -754,7 +758,7 @@ mod tests {
 
     fn catalog(expr: &str) -> Catalog {
         let yaml = format!(
-            "guides: {{g: G}}\nparams: {{min_rate: '0.1'}}\ncauses:\n  - id: lb_demo_cause\n    title: A demo\n    layer: target\n    severity: warning\n    sources: [g]\n    alert:\n      expr: '{expr}'\n      for: 5m\n      description: 'On {{{{ $labels.lb }}}}.'\n    providers: [aws_alb]\n    runbook: {{meaning: m, impact: i, diagnosis: d, mitigation: m}}\n"
+            "guides: {{g: G}}\nparams: {{min_rate: '0.1'}}\ncauses:\n  - id: lb_demo_cause\n    title: A demo\n    layer: target\n    severity: warning\n    sources: [g]\n    alert:\n      expr: '{expr}'\n      for: 5m\n      description: 'On {{{{ $labels.lb }}}}.'\n      first_look: 'the demo.'\n    providers: [aws_alb]\n    runbook: {{meaning: m, impact: i, diagnosis: d, mitigation: m}}\n"
         );
         Catalog::parse(&yaml).expect("test catalog")
     }
