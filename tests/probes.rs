@@ -438,6 +438,18 @@ async fn discovered_targets_and_idle_timeout_feed_the_probe() {
     source.collect().await;
     assert_eq!(discovered.ip_targets(&lb), vec![backend]);
     assert_eq!(discovered.idle_timeout(&lb), Some(Duration::from_secs(30)));
+    // With no probe wanting the facts only probes need (auto_probes: never), what the inventory
+    // reads anyway still reaches configured probes, and no call is made for the rest.
+    let unwanted = std::sync::Arc::new(Discovered::default());
+    unwanted.set_wanted(false);
+    let mut quiet = crate::support::Harness::new(&emulator.endpoint, "")
+        .await
+        .source
+        .with_discovered(unwanted.clone());
+    quiet.collect().await;
+    assert_eq!(unwanted.idle_timeout(&lb), Some(Duration::from_secs(30)));
+    assert_eq!(unwanted.ip_targets(&lb), vec![backend]);
+    assert_eq!(quiet.api_calls().total("DescribeListeners"), 0);
 
     let probe = probe(&format!(
         "    url: http://{backend}/\n    lb: {lb}\n    discover_backends: true\n"

@@ -209,9 +209,14 @@ impl AwsSource {
             )
             .await?;
             tracing::debug!(source = %self.key(), load_balancers = inventory.load_balancers.len(), "discovered");
-            if let Some(shared) = self.discovered.as_ref().filter(|_| probe_facts) {
-                let instance_ips =
-                    discovery::instance_addresses(&inventory, &self.clients, &self.calls).await;
+            // What the inventory read anyway (idle timeout, IP targets) is shared whatever the
+            // configuration: configured probes compare keep-alive with the discovered idle timeout.
+            if let Some(shared) = &self.discovered {
+                let instance_ips = if probe_facts {
+                    discovery::instance_addresses(&inventory, &self.clients, &self.calls).await
+                } else {
+                    HashMap::new()
+                };
                 let facts = inventory
                     .load_balancers
                     .iter()
