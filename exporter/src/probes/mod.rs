@@ -48,8 +48,9 @@ pub enum Reason {
     Status,
     /// A link-local or metadata address, refused by configuration.
     Forbidden,
-    /// An automatic probe's target this vantage never reached (another VPC, a security group
-    /// that admits only the load balancer): no evidence either way, and no rule reads it as such.
+    /// An automatic probe's target that this vantage could not reach while its load balancer was
+    /// quiet (another VPC, a security group that admits only the load balancer): no evidence either
+    /// way, and no rule reads it as such.
     UnreachableFromVantage,
 }
 
@@ -281,7 +282,8 @@ impl Probe {
     }
 
     /// A probe built from inventory facts (`probes/auto.rs`): its targets are the configured
-    /// `backends`, and a target this vantage never reached is reported as such, not probed.
+    /// `backends`, and a target this vantage cannot reach (`probes/reach.rs`) is reported as such,
+    /// not probed.
     pub fn automatic(config: ProbeConfig, automatic: Automatic) -> Result<Probe, ProbeError> {
         let mut probe = Probe::new(config)?;
         probe.automatic = Some(automatic);
@@ -416,7 +418,7 @@ impl Probe {
                         target: label,
                         result: Err(Failure::new(
                             Reason::UnreachableFromVantage,
-                            "never reached from this vantage: not evidence of a cause",
+                            "not reached from this vantage while quiet: not evidence of a cause",
                         )),
                     });
                     continue;

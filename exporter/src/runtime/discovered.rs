@@ -101,6 +101,37 @@ impl LbFacts {
         self.groups.iter().flat_map(|group| group.targets.iter())
     }
 
+    /// Adds a listener, once per port.
+    pub fn add_listener(&mut self, port: u16, protocol: &str) {
+        if !self.listeners.iter().any(|l| l.port == port) {
+            self.listeners.push(Listener {
+                port,
+                protocol: protocol.to_ascii_uppercase(),
+            });
+        }
+    }
+
+    /// Adds a target to the group named `group`, which is created with `health_check` the first
+    /// time it is named.
+    pub fn add_target(&mut self, group: &str, health_check: &HealthCheck, target: TargetFacts) {
+        match self.groups.iter_mut().find(|g| g.name == group) {
+            Some(existing) => existing.targets.push(target),
+            None => self.groups.push(TargetGroupFacts {
+                name: group.to_string(),
+                health_check: health_check.clone(),
+                targets: vec![target],
+            }),
+        }
+    }
+
+    /// Records a registered target with no address to probe, and why.
+    pub fn skip(&mut self, target: &str, reason: &str) {
+        self.skipped.push(SkippedTarget {
+            target: target.to_string(),
+            reason: reason.to_string(),
+        });
+    }
+
     /// Whether the load balancer reports a registered target as unhealthy.
     pub fn has_unhealthy_targets(&self) -> bool {
         self.targets().any(|target| target.healthy == Some(false))

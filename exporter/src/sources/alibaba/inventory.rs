@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::client::{AlibabaError, CmsClient, Product};
 use crate::config::{AlibabaJob, AlibabaNamespace};
-use crate::runtime::{HealthCheck, LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
+use crate::runtime::{HealthCheck, LbFacts, TargetFacts};
 use crate::sources::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
@@ -361,12 +361,7 @@ pub fn facts(
         let Ok(port) = backend.listener_port.parse::<u16>() else {
             continue;
         };
-        if !facts.listeners.iter().any(|l| l.port == port) {
-            facts.listeners.push(Listener {
-                port,
-                protocol: backend.protocol.to_ascii_uppercase(),
-            });
-        }
+        facts.add_listener(port, &backend.protocol);
         let healthy = match backend.status.as_str() {
             "normal" => Some(true),
             "abnormal" => Some(false),
@@ -374,16 +369,8 @@ pub fn facts(
         };
         let group = format!("listener:{port}");
         match backend.target.parse() {
-            Ok(addr) => push_target(
-                &mut facts.groups,
-                &group,
-                HealthCheck::default(),
-                TargetFacts { addr, healthy },
-            ),
-            Err(_) => facts.skipped.push(SkippedTarget {
-                target: backend.target.clone(),
-                reason: "no_address".to_string(),
-            }),
+            Ok(addr) => facts.add_target(&group, &HealthCheck::default(), TargetFacts { addr, healthy }),
+            Err(_) => facts.skip(&backend.target, "no_address"),
         }
     }
     for group in groups.iter().filter(|g| g.load_balancers.contains(&instance.id)) {
@@ -402,37 +389,17 @@ pub fn facts(
                 "no_address"
             };
             match (ip, server.port.parse::<u16>()) {
-                (Some(ip), Ok(port)) => push_target(
-                    &mut facts.groups,
+                (Some(ip), Ok(port)) => facts.add_target(
                     &group.id,
-                    group.health_check.clone(),
+                    &group.health_check,
                     TargetFacts {
                         addr: std::net::SocketAddr::new(ip, port),
                         healthy: None,
                     },
                 ),
-                _ => facts.skipped.push(SkippedTarget {
-                    target: server.id.clone(),
-                    reason: reason.to_string(),
-                }),
+                _ => facts.skip(&server.id, reason),
             }
         }
     }
     facts
-}
-
-fn push_target(
-    groups: &mut Vec<TargetGroupFacts>,
-    name: &str,
-    health_check: HealthCheck,
-    target: TargetFacts,
-) {
-    match groups.iter_mut().find(|g| g.name == name) {
-        Some(group) => group.targets.push(target),
-        None => groups.push(TargetGroupFacts {
-            name: name.to_string(),
-            health_check,
-            targets: vec![target],
-        }),
-    }
 }

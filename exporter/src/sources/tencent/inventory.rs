@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use super::client::{Service, TencentClient, TencentError};
 use crate::config::{TencentJob, TencentNamespace};
-use crate::runtime::{LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
+use crate::runtime::{HealthCheck, LbFacts, TargetFacts};
 use crate::sources::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
@@ -179,38 +179,7 @@ pub async fn target_health(
 /// real servers behind each, with CLB's view of their health. CLB health-check paths are not read
 /// (they would take `DescribeListeners`, one call per instance): probes use `/`.
 pub fn facts(instance: &Instance, targets: &[Target], region: &str) -> LbFacts {
-    let mut listeners: Vec<Listener> = Vec::new();
-    let mut groups: Vec<TargetGroupFacts> = Vec::new();
-    let mut skipped = Vec::new();
-    for target in targets {
-        if !listeners.iter().any(|l| l.port == target.listener_port) {
-            listeners.push(Listener {
-                port: target.listener_port,
-                protocol: target.listener_protocol.clone(),
-            });
-        }
-        let Ok(addr) = target.target.parse() else {
-            skipped.push(SkippedTarget {
-                target: target.target.clone(),
-                reason: "no_address".to_string(),
-            });
-            continue;
-        };
-        let name = format!("listener:{}", target.listener_port);
-        let found = TargetFacts {
-            addr,
-            healthy: Some(target.healthy),
-        };
-        match groups.iter_mut().find(|g| g.name == name) {
-            Some(group) => group.targets.push(found),
-            None => groups.push(TargetGroupFacts {
-                name,
-                targets: vec![found],
-                ..TargetGroupFacts::default()
-            }),
-        }
-    }
-    LbFacts {
+    let mut facts = LbFacts {
         provider: "tencent".to_string(),
         region: region.to_string(),
         name: instance.name.clone(),
@@ -220,9 +189,21 @@ pub fn facts(instance: &Instance, targets: &[Target], region: &str) -> LbFacts {
             TencentNamespace::Private => "internal",
         }
         .to_string(),
-        listeners,
-        idle_timeout: None,
-        groups,
-        skipped,
+        ..LbFacts::default()
+    };
+    for target in targets {
+        facts.add_listener(target.listener_port, &target.listener_protocol);
+        match target.target.parse() {
+            Ok(addr) => facts.add_target(
+                &format!("listener:{}", target.listener_port),
+                &HealthCheck::default(),
+                TargetFacts {
+                    addr,
+                    healthy: Some(target.healthy),
+                },
+            ),
+            Err(_) => facts.skip(&target.target, "no_address"),
+        }
     }
+    facts
 }
