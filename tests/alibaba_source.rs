@@ -10,7 +10,7 @@ use lbtriage::config::Config;
 use lbtriage::sources::alibaba::client::Credentials;
 use lbtriage::sources::alibaba::{signature, AlibabaSource};
 use lbtriage::sources::api::RateLimiter;
-use lbtriage::sources::telemetry::Outcome;
+use lbtriage::sources::engine::telemetry::Outcome;
 use lbtriage::sources::Source;
 use lbtriage::store::{render, Format};
 use serde_json::{json, Value};

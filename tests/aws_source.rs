@@ -1,7 +1,7 @@
 //! The AWS source against moto (through the CBOR bridge), in process, with a clock the test steps:
 //! exact counter and gauge values across cycles, call counts, tag filters, batching, and faults.
 
-use lbtriage::sources::telemetry::Outcome;
+use lbtriage::sources::engine::telemetry::Outcome;
 use lbtriage::sources::Source;
 use lbtriage::store::{render, Format};
 use serde_json::json;

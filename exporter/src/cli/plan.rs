@@ -12,12 +12,13 @@ use std::fmt::Write as _;
 
 use crate::config::{AlibabaJob, AlibabaNamespace, AwsJob, Config, TencentJob, TencentNamespace};
 use crate::runtime::system_clock;
-use crate::sources::alibaba::{self, AlibabaSource, CallsPerRead, Fleet};
+use crate::sources::alibaba::cost::{self as alibaba_cost, CallsPerRead, Fleet};
+use crate::sources::alibaba::{self, AlibabaSource};
 use crate::sources::api::RateLimiter;
 use crate::sources::aws::{self, discovery, Clients};
-use crate::sources::telemetry::ApiCalls;
+use crate::sources::engine::telemetry::ApiCalls;
+use crate::sources::engine::tiers::{self, Tier, TierSizes, Timing, MONTH_SECONDS};
 use crate::sources::tencent::{self, cost, TencentSource};
-use crate::sources::tiers::{self, Policy, Tier, TierSizes, MONTH_SECONDS};
 
 /// CloudWatch `GetMetricData`: $0.01 per 1,000 metrics requested (no free tier).
 const USD_PER_METRIC: f64 = 0.01 / 1000.0;
@@ -113,9 +114,9 @@ async fn plan(config: &Config) -> anyhow::Result<Vec<Value>> {
 /// inventory's CLB calls beside them.
 fn tencent_row(job: &TencentJob, region: &str, instances: &BTreeMap<TencentNamespace, u64>) -> Value {
     let interval = job.interval.as_duration();
-    let policy = tencent::policy(job);
+    let timing = tencent::timing(job);
     let per_month = |every: Duration| MONTH_SECONDS as f64 / every.as_secs_f64().max(1.0);
-    let (cycles, slow_reads) = (per_month(interval), per_month(policy.slow_interval));
+    let (cycles, slow_reads) = (per_month(interval), per_month(timing.slow_interval));
     let calls = cost::calls_per_read(job, instances);
     let count: u64 = instances.values().sum();
     let quiet = calls.sentinel * cycles + calls.slow * slow_reads;
@@ -147,7 +148,7 @@ fn tencent_row(job: &TencentJob, region: &str, instances: &BTreeMap<TencentNames
         "adaptive_erroring_5pct": mode(quiet + ERRORING_SHARE * cycles * calls.awake * count as f64),
         "full": mode(calls.full * cycles),
         "inventory_calls_per_month": (calls.inventory * per_month(job.discovery_ttl.as_duration())).round(),
-        "worst_latency_seconds": latencies(&policy, interval),
+        "worst_latency_seconds": latencies(&timing, interval),
     })
 }
 
@@ -161,13 +162,13 @@ fn alibaba_row(
     inventory_calls: &BTreeMap<&'static str, u64>,
 ) -> Value {
     let interval = job.interval.as_duration();
-    let policy = alibaba::policy(job);
+    let timing = alibaba::timing(job);
     let cycles = MONTH_SECONDS as f64 / interval.as_secs_f64().max(1.0);
-    let slow_reads = MONTH_SECONDS as f64 / policy.slow_interval.as_secs_f64().max(1.0);
+    let slow_reads = MONTH_SECONDS as f64 / timing.slow_interval.as_secs_f64().max(1.0);
     let mut per_read = CallsPerRead::default();
     let mut found = BTreeMap::new();
     for (namespace, fleet) in fleets {
-        let calls = alibaba::calls_per_read(job, *namespace, *fleet);
+        let calls = alibaba_cost::calls_per_read(job, *namespace, *fleet);
         per_read.sentinel += calls.sentinel;
         per_read.slow += calls.slow;
         per_read.awake += calls.awake;
@@ -204,12 +205,12 @@ fn alibaba_row(
         "inventory_calls_per_month": (inventory_calls.values().sum::<u64>() as f64 * MONTH_SECONDS as f64
             / job.discovery_ttl.as_duration().as_secs_f64().max(1.0))
         .round(),
-        "worst_latency_seconds": latencies(&policy, interval),
+        "worst_latency_seconds": latencies(&timing, interval),
     })
 }
 
-fn latencies(policy: &Policy, interval: Duration) -> Value {
-    let latency = |tier| tiers::worst_latency(tier, policy, interval).as_secs();
+fn latencies(timing: &Timing, interval: Duration) -> Value {
+    let latency = |tier| tiers::worst_latency(tier, timing, interval).as_secs();
     json!({
         "sentinel": latency(Tier::Sentinel),
         "detail": latency(Tier::Detail),
@@ -231,10 +232,10 @@ fn aws_row(
         sizes += aws::tier_sizes(lb);
         *by_type.entry(lb.lb_type.label()).or_insert(0u64) += 1;
     }
-    let policy = aws::policy(job);
+    let timing = aws::timing(job);
     let interval = job.interval.as_duration();
-    let (quiet, full) = tiers::metrics_per_month(sizes, &policy, interval, 0.0);
-    let (erroring, _) = tiers::metrics_per_month(sizes, &policy, interval, ERRORING_SHARE);
+    let (quiet, full) = tiers::metrics_per_month(sizes, &timing, interval, 0.0);
+    let (erroring, _) = tiers::metrics_per_month(sizes, &timing, interval, ERRORING_SHARE);
     let per_month = |every: Duration| MONTH_SECONDS as f64 / every.as_secs_f64().max(1.0);
     let calls = |metrics: u64| metrics.div_ceil(QUERIES_PER_CALL) as f64;
     let quiet_calls = per_month(interval) * calls(sizes.sentinel)
@@ -267,7 +268,7 @@ fn aws_row(
         "inventory_calls_per_month": (inventory_calls.values().sum::<u64>() as f64
             * per_month(job.discovery_ttl.as_duration()))
         .round(),
-        "worst_latency_seconds": latencies(&policy, interval),
+        "worst_latency_seconds": latencies(&timing, interval),
     })
 }
 

@@ -13,7 +13,7 @@ use super::datapoints::{parse_page, Datapoint, ResponseError};
 use super::signature;
 use crate::sources::api::{exchange, https_client, ini_profile, with_retries, Connector};
 use crate::sources::api::{iso8601, RateLimiter};
-use crate::sources::telemetry::{ApiCalls, Outcome};
+use crate::sources::engine::telemetry::{ApiCalls, Outcome};
 
 pub const API_VERSION: &str = "2019-01-01";
 pub const API: &str = "DescribeMetricList";

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::client::{AlibabaError, CmsClient, Product};
 use crate::config::{AlibabaJob, AlibabaNamespace};
 use crate::runtime::{HealthCheck, LbFacts, TargetFacts};
-use crate::sources::telemetry::ApiCalls;
+use crate::sources::engine::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
 pub const API_LIST_LOAD_BALANCERS: &str = "ListLoadBalancers";

@@ -8,20 +8,9 @@
 use std::collections::BTreeSet;
 
 use crate::config::AlibabaNamespace;
-use crate::sources::tiers::Tier;
+use crate::sources::engine::series::{self, PublishedUnit};
+use crate::sources::engine::tiers::Tier;
 use crate::store::families::{self as f, Family};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// Count/s: × period gives the period's count.
-    PerSecond,
-    /// bit/s: × period / 8 gives the period's bytes.
-    BitsPerSecond,
-    Count,
-    Milliseconds,
-    /// 0–100: / 100 gives a ratio.
-    Percent,
-}
 
 /// How per-listener-port datapoints of one instance combine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,64 +24,29 @@ pub enum Ports {
     Each,
 }
 
-pub struct Series {
+/// What a row needs beyond the generic series: its namespace, and how its listeners combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CmsRow {
     pub namespace: AlibabaNamespace,
-    pub family: &'static Family,
-    pub labels: &'static [(&'static str, &'static str)],
-    /// (metric, sign): the series is Σ sign × metric.
-    pub terms: &'static [(&'static str, f64)],
-    pub unit: Unit,
     pub ports: Ports,
-    pub tier: Tier,
-    /// A sentinel whose non-zero period wakes the instance's detail tier.
-    pub alarm: bool,
 }
 
-impl Series {
-    const fn sentinel(self) -> Self {
-        Series {
-            tier: Tier::Sentinel,
-            ..self
-        }
-    }
-    const fn alarm(self) -> Self {
-        Series {
-            tier: Tier::Sentinel,
-            alarm: true,
-            ..self
-        }
-    }
-    const fn slow(self) -> Self {
-        Series {
-            tier: Tier::Slow,
-            ..self
-        }
-    }
-}
+pub type Series = series::Series<CmsRow>;
 
 const fn s(
     namespace: AlibabaNamespace,
     family: &'static Family,
     labels: &'static [(&'static str, &'static str)],
     terms: &'static [(&'static str, f64)],
-    unit: Unit,
+    unit: PublishedUnit,
     ports: Ports,
 ) -> Series {
-    Series {
-        namespace,
-        family,
-        labels,
-        terms,
-        unit,
-        ports,
-        tier: Tier::Detail,
-        alarm: false,
-    }
+    Series::new(family, labels, terms, unit, CmsRow { namespace, ports })
 }
 
 use AlibabaNamespace::{Alb, Slb};
 use Ports::{Each, Max, Sum};
-use Unit::{BitsPerSecond, Count, Milliseconds, PerSecond, Percent};
+use PublishedUnit::{Base as Count, BitsPerSecond, Milliseconds, PerSecond, Percent};
 
 /// Tiers as for AWS (`sources/tiers.rs`): requests and the two 5xx series every cycle, the 5xx as
 /// alarms; the response time and QPS utilisation (an SLB at its QPS limit answers 503) only while
@@ -324,19 +278,6 @@ pub static SERIES: &[Series] = &[
     .slow(),
 ];
 
-impl Series {
-    /// The family's value for one period from the combined metric value.
-    pub fn convert(&self, value: f64, period: i64) -> f64 {
-        match self.unit {
-            Unit::PerSecond => value * period as f64,
-            Unit::BitsPerSecond => value * period as f64 / 8.0,
-            Unit::Count => value,
-            Unit::Milliseconds => value / 1000.0,
-            Unit::Percent => value / 100.0,
-        }
-    }
-}
-
 /// The statistic each namespace reports.
 pub fn statistic(namespace: AlibabaNamespace) -> &'static str {
     match namespace {
@@ -365,7 +306,7 @@ pub fn lb_type(namespace: AlibabaNamespace) -> &'static str {
 pub fn metrics(namespace: AlibabaNamespace) -> BTreeSet<&'static str> {
     SERIES
         .iter()
-        .filter(|series| series.namespace == namespace)
+        .filter(|series| series.cloud.namespace == namespace)
         .flat_map(|series| series.terms.iter().map(|(metric, _)| *metric))
         .collect()
 }
@@ -389,14 +330,14 @@ pub fn per_listener(namespace: AlibabaNamespace, metric: &str) -> bool {
 pub fn read_while_awake(namespace: AlibabaNamespace, metric: &str) -> bool {
     SERIES
         .iter()
-        .filter(|s| s.namespace == namespace && s.terms.iter().any(|(m, _)| *m == metric))
-        .all(|s| crate::sources::tiers::read_while_awake(s.family))
+        .filter(|s| s.cloud.namespace == namespace && s.terms.iter().any(|(m, _)| *m == metric))
+        .all(|s| crate::sources::engine::tiers::read_while_awake(s.family))
 }
 
 fn metric_tier(namespace: AlibabaNamespace, metric: &str) -> Option<Tier> {
     SERIES
         .iter()
-        .filter(|s| s.namespace == namespace && s.terms.iter().any(|(m, _)| *m == metric))
+        .filter(|s| s.cloud.namespace == namespace && s.terms.iter().any(|(m, _)| *m == metric))
         .map(|s| s.tier)
         .min()
 }
@@ -413,7 +354,7 @@ mod tests {
         for series in SERIES {
             for (metric, _) in series.terms {
                 assert_eq!(
-                    metric_tier(series.namespace, metric),
+                    metric_tier(series.cloud.namespace, metric),
                     Some(series.tier),
                     "{metric}"
                 );
@@ -424,14 +365,14 @@ mod tests {
             }
         }
         for namespace in AlibabaNamespace::ALL {
-            assert!(SERIES.iter().any(|s| s.namespace == namespace && s.alarm));
+            assert!(SERIES.iter().any(|s| s.cloud.namespace == namespace && s.alarm));
         }
     }
 
     #[test]
     fn rates_feed_counters_and_levels_feed_gauges() {
         for series in SERIES {
-            let rate = matches!(series.unit, Unit::PerSecond | Unit::BitsPerSecond);
+            let rate = matches!(series.unit, PerSecond | BitsPerSecond);
             assert_eq!(
                 rate,
                 series.family.kind == Kind::Counter,

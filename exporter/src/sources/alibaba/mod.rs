@@ -3,11 +3,12 @@
 //! rules fire. Instances are the ones the SLB and ALB APIs list (`inventory.rs`, every
 //! `discovery_ttl`: names, addresses, tags; a deleted instance disappears), optionally narrowed to
 //! `instance_ids`; CloudMonitor returns every instance of the account per call, and a datapoint of
-//! an instance the inventory does not list is ignored. Counting follows the AWS source: each
-//! period once, after `delay`, in tiers (`sources/tiers.rs`); a failed read changes nothing of its
-//! tier and the next cycle reads the missed periods.
+//! an instance the inventory does not list is ignored. Counting is the engine's
+//! (`sources/engine/`); this folder holds the reads, the table, the inventory, the cost model and
+//! the registry row.
 
 pub mod client;
+pub mod cost;
 pub mod datapoints;
 pub mod inventory;
 pub mod metrics;
@@ -20,20 +21,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use self::client::{AlibabaError, CmsClient, Credentials, Query};
+use self::cost::Fleet;
 use self::datapoints::Datapoint;
 use self::metrics::{Ports, Series, SERIES};
 pub use self::provider::PROVIDER;
 use super::api::RateLimiter;
-use super::period::{Counters, Ledger, Window};
-use super::telemetry::{ApiCalls, Health};
-use super::tiers::{Book, Policy, Tier};
-use super::Source;
+use super::engine::counting::GAUGE_LOOKBACK_PERIODS;
+use super::engine::period::Window;
+use super::engine::telemetry::ApiCalls;
+use super::engine::tiers::{Tier, Timing};
+use super::engine::{Cloud, Collector, Counting, Observation, Reads};
 use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
-use crate::runtime::{Clock, Discovered};
-use crate::store::{families, push_tag_labels, Kind, Labels, Sample};
+use crate::runtime::Clock;
+use crate::store::{families, push_tag_labels, Labels, Sample};
 
-/// Levels take the newest datapoint within this many periods.
-const GAUGE_LOOKBACK_PERIODS: i64 = 5;
 /// Catch-up bound per cycle after an outage (1,000 points per page at 60 s is ~16 h per instance).
 const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
@@ -44,7 +45,7 @@ pub fn source_key(job: &str, region: &str) -> String {
 /// The tier timing of a job. CloudMonitor answers at most 1,000 datapoints per call, so a slow
 /// read of 15 one-minute periods of 500 instances would take 8 calls per metric: the slow tier
 /// reads 300 s periods instead (one of the documented 60/300/900), once `slow_interval` allows.
-pub fn policy(job: &AlibabaJob) -> Policy {
+pub fn timing(job: &AlibabaJob) -> Timing {
     let period = job.period.as_duration();
     let coarse = Duration::from_secs(300);
     let slow_interval = job.slow_interval.as_duration();
@@ -54,7 +55,7 @@ pub fn policy(job: &AlibabaJob) -> Policy {
     } else {
         period
     };
-    Policy {
+    Timing {
         collection: job.collection,
         period,
         delay: job.delay.as_duration(),
@@ -69,28 +70,27 @@ pub fn default_endpoint(region: &str) -> String {
 
 /// One series of one instance: the table row, and the listener for per-listener series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-struct SeriesKey {
+pub struct SeriesKey {
     instance: String,
     series: usize,
     port: Option<String>,
 }
 
+impl crate::sources::engine::SeriesKey for SeriesKey {
+    fn lb(&self) -> &str {
+        &self.instance
+    }
+}
+
 /// What one call set returned: datapoints per (namespace, metric).
 type Read = HashMap<(AlibabaNamespace, &'static str), Vec<Datapoint>>;
 
-pub struct AlibabaSource {
+/// The Alibaba Cloud part of a source: the job, the client, the inventory and what the probes use.
+pub struct Alibaba {
     job: AlibabaJob,
     region: String,
     client: Result<CmsClient, String>,
-    clock: Clock,
     calls: ApiCalls,
-    /// The sentinel's ledger, shared by every instance of the source.
-    ledger: Ledger,
-    /// The detail and slow tiers of each instance.
-    books: HashMap<String, Book<SeriesKey>>,
-    counters: Counters<SeriesKey>,
-    /// Gauges with the period of their newest datapoint, exported while it is recent.
-    gauges: BTreeMap<SeriesKey, (i64, f64)>,
     /// Every instance the inventory lists (and, until it has been read, the metrics name), with
     /// its namespace.
     instances: BTreeMap<String, AlibabaNamespace>,
@@ -107,11 +107,14 @@ pub struct AlibabaSource {
     /// Namespaces whose list call has never succeeded (refused, not offered in the region): their
     /// instances are the ones the metrics name, without names and tags.
     unlisted: BTreeSet<AlibabaNamespace>,
-    health: Health,
-    discovered: Option<Arc<Discovered>>,
+    /// Empty namespaces this cycle's sentinel read looked at: their slow metrics are read too.
+    probing: BTreeSet<AlibabaNamespace>,
 }
 
-impl AlibabaSource {
+/// One Alibaba Cloud job and region, collected by the engine.
+pub type AlibabaSource = Collector<Alibaba>;
+
+impl Collector<Alibaba> {
     /// A source whose credentials or client could not be set up still runs: it reports itself
     /// down with the reason on every cycle, as any other failure.
     pub fn new(job: AlibabaJob, region: String, limiter: Arc<RateLimiter>, clock: Clock) -> Self {
@@ -131,21 +134,12 @@ impl AlibabaSource {
                 CmsClient::new(job.endpoint_url.as_deref(), &region, credentials, limiter)
             })
             .map_err(|err| err.to_string());
-        let ledger = Ledger::new(
-            job.period.as_duration(),
-            job.delay.as_duration(),
-            MAX_PERIODS_PER_CYCLE,
-        );
-        AlibabaSource {
+        let timing = timing(&job);
+        let alibaba = Alibaba {
             job,
             region,
             client,
-            clock,
             calls: ApiCalls::with_tiers(),
-            ledger,
-            books: HashMap::new(),
-            counters: Counters::default(),
-            gauges: BTreeMap::new(),
             instances: BTreeMap::new(),
             inventory: None,
             backends: BTreeMap::new(),
@@ -153,21 +147,92 @@ impl AlibabaSource {
             ecs_ips: HashMap::new(),
             probed: BTreeMap::new(),
             unlisted: BTreeSet::new(),
-            health: Health::default(),
-            discovered: None,
+            probing: BTreeSet::new(),
+        };
+        Collector::with_cloud(alibaba, timing, MAX_PERIODS_PER_CYCLE, clock)
+    }
+
+    /// The calls one refresh of the inventory makes (`lbtriage plan`): the instance listings, and
+    /// with `probe_facts` the ALB server groups, their members and the ECS members' addresses.
+    /// DescribeHealthStatus is left out: it is read only for instances whose 5xx alarmed.
+    pub async fn inventory_calls(&self, probe_facts: bool) -> Result<BTreeMap<&'static str, u64>, String> {
+        let alibaba = self.cloud();
+        let client = alibaba.client.as_ref().map_err(Clone::clone)?;
+        let calls = ApiCalls::default();
+        let mut albs = Vec::new();
+        for namespace in alibaba.job.namespaces.clone() {
+            let listed = inventory::instances(client, &calls, &alibaba.job, &alibaba.region, namespace)
+                .await
+                .map_err(|err| err.to_string())?;
+            if namespace == AlibabaNamespace::Alb {
+                albs.extend(listed.into_iter().map(|i| i.id));
+            }
         }
+        if probe_facts && !albs.is_empty() {
+            let groups = inventory::alb_server_groups(client, &calls, &albs)
+                .await
+                .map_err(|err| err.to_string())?;
+            let ecs = inventory::ecs_members_without_address(&groups);
+            if !ecs.is_empty() {
+                inventory::ecs_private_ips(client, &calls, &alibaba.region, &ecs)
+                    .await
+                    .map_err(|err| err.to_string())?;
+            }
+        }
+        Ok(calls.totals())
     }
 
-    /// Shares what the inventory learns (addresses, backend servers) and the alarms with the probes.
-    pub fn with_discovered(mut self, discovered: Arc<Discovered>) -> Self {
-        self.discovered = Some(discovered);
-        self
+    /// Instances and listeners per configured namespace, from the last five periods of a
+    /// request metric and a per-listener metric (read-only calls).
+    pub async fn survey(&self, now: i64) -> Result<BTreeMap<AlibabaNamespace, Fleet>, String> {
+        let (alibaba, counting) = (self.cloud(), self.counting());
+        let period = counting.period();
+        let end = counting.complete_until(now);
+        let range = (end - GAUGE_LOOKBACK_PERIODS * period, end);
+        let mut fleets = BTreeMap::new();
+        for namespace in alibaba.job.namespaces.clone() {
+            let requests = SERIES
+                .iter()
+                .find(|s| s.cloud.namespace == namespace && std::ptr::eq(s.family, &families::LB_REQUESTS))
+                .map(|s| s.terms[0].0);
+            let listener = metrics::metrics(namespace)
+                .into_iter()
+                .find(|m| metrics::per_listener(namespace, m));
+            let probe: BTreeSet<&'static str> = requests.into_iter().chain(listener).collect();
+            let read = alibaba
+                .fetch(
+                    Tier::Sentinel,
+                    namespace,
+                    &probe,
+                    alibaba.dimensions(namespace, None),
+                    period,
+                    range,
+                )
+                .await?;
+            let mut instances = BTreeSet::new();
+            let mut listeners = BTreeSet::new();
+            for ((_, metric), points) in &read {
+                for point in points {
+                    if metrics::per_listener(namespace, metric) {
+                        listeners.insert((point.instance.clone(), point.port.clone()));
+                    } else {
+                        instances.insert(point.instance.clone());
+                    }
+                }
+            }
+            let instances = instances.len() as u64;
+            let listeners = if listeners.is_empty() {
+                instances
+            } else {
+                listeners.len() as u64
+            };
+            fleets.insert(namespace, Fleet { instances, listeners });
+        }
+        Ok(fleets)
     }
+}
 
-    pub fn api_calls(&self) -> &ApiCalls {
-        &self.calls
-    }
-
+impl Alibaba {
     /// The `Dimensions` filter: the given instances, else the configured `instance_ids`, else
     /// none (every instance in one call).
     fn dimensions(&self, namespace: AlibabaNamespace, only: Option<&[String]>) -> Option<String> {
@@ -183,14 +248,10 @@ impl AlibabaSource {
         Some(serde_json::Value::Array(list).to_string())
     }
 
-    fn policy(&self) -> Policy {
-        policy(&self.job)
-    }
-
     /// Reads `metrics` of a namespace from `start` through the period at `end`, at `period`, one
     /// call (and its pages) per metric, and books the calls under `tier`. Any failure fails the
     /// whole read.
-    async fn read(
+    async fn fetch(
         &self,
         tier: Tier,
         namespace: AlibabaNamespace,
@@ -245,66 +306,6 @@ impl AlibabaSource {
         probing
     }
 
-    /// The SLB and ALB instances when the inventory is older than `discovery_ttl`. An instance
-    /// that is gone loses its series; one the inventory lists is known before its metrics. A
-    /// namespace whose list call fails keeps its last listing (or, with none, the instances its
-    /// metrics name): collection goes on, and `lbtriage_inventory_call_failing` shows the call.
-    async fn refresh_inventory(&mut self, now: i64) -> Result<(), String> {
-        let ttl = self.job.discovery_ttl.as_duration().as_secs() as i64;
-        if self.inventory.as_ref().is_some_and(|(at, _)| now - at < ttl) {
-            return Ok(());
-        }
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let mut listed = self
-            .inventory
-            .take()
-            .map(|(_, listed)| listed)
-            .unwrap_or_default();
-        for namespace in self.job.namespaces.clone() {
-            let api = inventory::list_api(namespace);
-            match inventory::instances(client, &self.calls, &self.job, &self.region, namespace).await {
-                Ok(found) => {
-                    self.calls.optional_outcome(api, false);
-                    self.unlisted.remove(&namespace);
-                    listed.retain(|_, instance| instance.namespace != namespace);
-                    listed.extend(found.into_iter().map(|i| (i.id.clone(), i)));
-                }
-                Err(err) => {
-                    self.calls.optional_outcome(api, true);
-                    tracing::warn!(source = %self.key(), api, error = %err, "inventory unavailable: collecting the instances the metrics name");
-                    if !listed.values().any(|instance| instance.namespace == namespace) {
-                        self.unlisted.insert(namespace);
-                    }
-                }
-            }
-        }
-        // Kept: what the inventory lists, and what the metrics named in a namespace never listed.
-        let kept: BTreeSet<String> = self
-            .instances
-            .iter()
-            .filter(|(id, ns)| listed.contains_key(*id) || self.unlisted.contains(*ns))
-            .map(|(id, _)| id.clone())
-            .collect();
-        self.books.retain(|id, _| kept.contains(id));
-        self.backends.retain(|id, _| kept.contains(id));
-        self.counters.retain(|key| kept.contains(&key.instance));
-        self.gauges.retain(|key, _| kept.contains(&key.instance));
-        self.instances.retain(|id, _| kept.contains(id));
-        for (id, instance) in &listed {
-            self.instances.insert(id.clone(), instance.namespace);
-        }
-        let albs: Vec<String> = listed
-            .values()
-            .filter(|i| i.namespace == AlibabaNamespace::Alb)
-            .map(|i| i.id.clone())
-            .collect();
-        self.inventory = Some((now, listed));
-        if self.discovered.as_ref().is_some_and(|d| d.wanted()) {
-            self.refresh_alb_members(&albs).await;
-        }
-        Ok(())
-    }
-
     /// The ALB instances' server groups and the addresses of their ECS members, for the probes
     /// only: a refused or failing call keeps what the last one read (and shows in
     /// `lbtriage_inventory_call_failing`), and collection goes on.
@@ -327,7 +328,7 @@ impl AlibabaSource {
             Err(err) => {
                 let api = err.action().unwrap_or(inventory::API_LIST_SERVER_GROUPS);
                 self.calls.optional_outcome(api, true);
-                tracing::warn!(source = %self.key(), error = %err, "ALB server groups unknown: their members are not probed");
+                tracing::warn!(source = %self.source_key(), error = %err, "ALB server groups unknown: their members are not probed");
                 return;
             }
         }
@@ -344,24 +345,19 @@ impl AlibabaSource {
             Err(err) => {
                 self.calls
                     .optional_outcome(inventory::API_DESCRIBE_INSTANCES, true);
-                tracing::warn!(source = %self.key(), error = %err, "ECS members have no address for the probes");
+                tracing::warn!(source = %self.source_key(), error = %err, "ECS members have no address for the probes");
             }
         }
     }
 
     /// The backend servers of SLB instances whose sentinel alarmed in the last few periods: which
     /// servers fail, while it matters, for one call per instance.
-    async fn refresh_backends(&mut self, now: i64) -> Result<(), String> {
-        let recent = self.ledger.complete_until(now) - GAUGE_LOOKBACK_PERIODS * self.ledger.period();
+    async fn refresh_backends(&mut self, counting: &Counting<SeriesKey>, now: i64) -> Result<(), String> {
+        let recent = counting.gauge_lookback(now);
         let alarmed: Vec<String> = self
             .instances_of(AlibabaNamespace::Slb)
             .into_iter()
-            .filter(|id| {
-                self.books
-                    .get(id)
-                    .and_then(Book::last_alarm)
-                    .is_some_and(|at| at >= recent)
-            })
+            .filter(|id| counting.last_alarm(id).is_some_and(|at| at >= recent))
             .collect();
         self.backends.retain(|id, _| alarmed.contains(id));
         let client = self.client.as_ref().map_err(Clone::clone)?;
@@ -374,56 +370,10 @@ impl AlibabaSource {
         Ok(())
     }
 
-    /// One cycle: the sentinel metrics of every instance, then the detail metrics of instances it
-    /// alarmed and the slow metrics where they are due; each tier commits on its own.
-    async fn read_due(&mut self) -> Result<(), String> {
-        let now = (self.clock)();
-        self.refresh_inventory(now).await?;
-        let window = self.ledger.pending(now);
-        let probing = self.probing(now);
-        let mut sentinel = Read::new();
-        for namespace in self.job.namespaces.clone() {
-            if self.instances_of(namespace).is_empty() && !probing.contains(&namespace) {
-                continue;
-            }
-            let metrics = metrics::metrics_in(namespace, Tier::Sentinel);
-            let dimensions = self.dimensions(namespace, None);
-            // At least the newest period: the first cycle counts nothing but learns the instances.
-            let period = self.ledger.period();
-            let range = (window.start.min(window.end - period), window.end);
-            sentinel.extend(
-                self.read(Tier::Sentinel, namespace, &metrics, dimensions, period, range)
-                    .await?,
-            );
-        }
-        self.learn_instances(&sentinel, window.start);
-        let windows = self
-            .instances
-            .keys()
-            .map(|id| ((id.clone(), Tier::Sentinel), window))
-            .collect();
-        self.apply(&sentinel, &windows, self.ledger.period(), now);
-        self.ledger.commit(window);
-
-        let mut result = Ok(());
-        for namespace in self.job.namespaces.clone() {
-            result = result.and(
-                self.read_awake_and_due(namespace, probing.contains(&namespace), now, window.start)
-                    .await,
-            );
-        }
-        for book in self.books.values_mut() {
-            book.release(now, &mut self.counters);
-        }
-        let result = result.and(self.refresh_backends(now).await);
-        self.share_with_probes(now);
-        result
-    }
-
-    /// What probes can use of each listed instance (its address, and for an SLB instance that
-    /// alarmed the backend servers `DescribeHealthStatus` named), and which instances alarmed.
-    fn share_with_probes(&self, now: i64) {
-        let (Some(shared), Some((_, listed))) = (&self.discovered, &self.inventory) else {
+    /// What probes can use of each listed instance: its address, and for an SLB instance that
+    /// alarmed the backend servers `DescribeHealthStatus` named.
+    fn share_with_probes(&self, counting: &Counting<SeriesKey>) {
+        let (Some(shared), Some((_, listed))) = (counting.discovered(), &self.inventory) else {
             return;
         };
         let facts = listed.values().map(|instance| {
@@ -437,98 +387,101 @@ impl AlibabaSource {
                 inventory::facts(instance, backends, &self.alb_groups, &self.ecs_ips, &self.region),
             )
         });
-        shared.replace(&self.key(), facts);
-        crate::sources::tiers::share_alarms(shared, &self.books, now);
+        shared.replace(&self.source_key(), facts);
+    }
+
+    /// The sentinel metrics of every namespace with instances, and of the empty ones due a look.
+    /// At least the newest period: the first cycle counts nothing but learns the instances.
+    async fn read_sentinel(&mut self, window: Window, period: i64, now: i64) -> Result<Read, String> {
+        self.probing = self.probing(now);
+        let mut sentinel = Read::new();
+        for namespace in self.job.namespaces.clone() {
+            if self.instances_of(namespace).is_empty() && !self.probing.contains(&namespace) {
+                continue;
+            }
+            let metrics = metrics::metrics_in(namespace, Tier::Sentinel);
+            let dimensions = self.dimensions(namespace, None);
+            let range = (window.start.min(window.end - period), window.end);
+            sentinel.extend(
+                self.fetch(Tier::Sentinel, namespace, &metrics, dimensions, period, range)
+                    .await?,
+            );
+        }
+        self.learn_instances(&sentinel);
+        Ok(sentinel)
     }
 
     /// Detail metrics for the instances whose detail tier is awake (only those instances, in
     /// the `Dimensions` filter), and slow metrics where an instance is due or the namespace is
-    /// probed; where none is due, the host counts of awake instances.
+    /// probed; where none is due, the host counts of awake instances. Each read comes back with
+    /// the period it was read at.
     async fn read_awake_and_due(
         &mut self,
         namespace: AlibabaNamespace,
-        probing: bool,
+        reads: &Reads,
+        counting: &Counting<SeriesKey>,
         now: i64,
-        first: i64,
-    ) -> Result<(), String> {
-        let policy = self.policy();
-        let (period, slow_period) = (self.ledger.period(), policy.slow_period.as_secs() as i64);
-        let end = self.ledger.complete_until(now);
-        let lookback = end - GAUGE_LOOKBACK_PERIODS * period;
-        let mut windows: HashMap<(String, Tier), Window> = HashMap::new();
-        let mut awake = Vec::new();
-        let mut due = probing;
-        for id in self.instances_of(namespace) {
-            let Some(book) = self.books.get_mut(&id) else {
-                continue;
-            };
-            if book.detail_awake() {
-                windows.insert((id.clone(), Tier::Detail), book.pending(Tier::Detail, now));
-                awake.push(id.clone());
-            }
-            if book.slow_due(now) {
-                windows.insert((id.clone(), Tier::Slow), book.pending(Tier::Slow, now));
-                due = true;
-            }
-        }
-        let of = |tier: Tier| -> HashMap<(String, Tier), Window> {
-            windows
+    ) -> Result<Vec<(Read, i64)>, String> {
+        let timing = counting.timing();
+        let (period, slow_period) = (counting.period(), timing.slow_period.as_secs() as i64);
+        let end = counting.complete_until(now);
+        let lookback = counting.gauge_lookback(now);
+        let instances = self.instances_of(namespace);
+        let awake: Vec<String> = instances
+            .iter()
+            .filter(|id| reads.awake.contains(*id))
+            .cloned()
+            .collect();
+        let window_start = |tier: Tier, floor: i64| {
+            instances
                 .iter()
-                .filter(|((_, t), _)| *t == tier)
-                .map(|(k, w)| (k.clone(), *w))
-                .collect()
+                .filter_map(|id| reads.window(id, tier))
+                .map(|w| w.start)
+                .fold(floor, i64::min)
         };
-        let (detail_windows, slow_windows) = (of(Tier::Detail), of(Tier::Slow));
-        let start = |windows: &HashMap<(String, Tier), Window>, floor: i64| {
-            windows.values().map(|w| w.start).fold(floor, i64::min)
-        };
+        let slow_due = instances.iter().any(|id| reads.window(id, Tier::Slow).is_some());
+        let mut out = Vec::new();
         if !awake.is_empty() {
-            let only = (policy.collection == Collection::Adaptive).then_some(awake.as_slice());
+            let only = (timing.collection == Collection::Adaptive).then_some(awake.as_slice());
             let dimensions = self.dimensions(namespace, only);
             let metrics = metrics::metrics_in(namespace, Tier::Detail);
-            let range = (start(&detail_windows, lookback), end);
+            let range = (window_start(Tier::Detail, lookback), end);
             let read = self
-                .read(Tier::Detail, namespace, &metrics, dimensions, period, range)
+                .fetch(Tier::Detail, namespace, &metrics, dimensions, period, range)
                 .await?;
-            self.learn_instances(&read, first);
-            self.apply(&read, &detail_windows, period, now);
+            out.push((read, period));
         }
-        if due {
+        if slow_due || self.probing.contains(&namespace) {
             let dimensions = self.dimensions(namespace, None);
             let metrics = metrics::metrics_in(namespace, Tier::Slow);
             // Whole slow periods only: the newest complete one, or older where a book lags.
-            let end = self.ledger.complete_until(now).div_euclid(slow_period) * slow_period;
-            let range = (start(&slow_windows, end - slow_period), end);
+            let end = end.div_euclid(slow_period) * slow_period;
+            let range = (window_start(Tier::Slow, end - slow_period), end);
             let read = self
-                .read(Tier::Slow, namespace, &metrics, dimensions, slow_period, range)
+                .fetch(Tier::Slow, namespace, &metrics, dimensions, slow_period, range)
                 .await?;
-            self.learn_instances(&read, first);
-            self.apply(&read, &slow_windows, slow_period, now);
+            out.push((read, slow_period));
         } else if !awake.is_empty() {
             let dimensions = self.dimensions(namespace, Some(&awake));
             let host_counts = metrics::metrics_in(namespace, Tier::Slow)
                 .into_iter()
                 .filter(|m| metrics::read_while_awake(namespace, m))
                 .collect();
+            let range = (lookback, end);
             let read = self
-                .read(
-                    Tier::Slow,
-                    namespace,
-                    &host_counts,
-                    dimensions,
-                    period,
-                    (lookback, end),
-                )
+                .fetch(Tier::Slow, namespace, &host_counts, dimensions, period, range)
                 .await?;
-            self.apply(&read, &HashMap::new(), period, now);
+            out.push((read, period));
         }
-        Ok(())
+        for (read, _) in &out {
+            self.learn_instances(read);
+        }
+        Ok(out)
     }
 
-    /// Every instance a read named that the inventory lists; a new one's tiers count from the
-    /// sentinel's window start. (A deleted instance's metrics can outlive it.)
-    fn learn_instances(&mut self, read: &Read, first: i64) {
-        let policy = self.policy();
+    /// Every instance a read named that the inventory lists (or that a namespace never listed
+    /// holds). A deleted instance's metrics can outlive it.
+    fn learn_instances(&mut self, read: &Read) {
         for ((namespace, _), points) in read {
             for point in points {
                 let listed = self.unlisted.contains(namespace)
@@ -536,67 +489,38 @@ impl AlibabaSource {
                         .inventory
                         .as_ref()
                         .is_none_or(|(_, listed)| listed.contains_key(&point.instance));
-                if !listed {
-                    continue;
+                if listed {
+                    self.instances.entry(point.instance.clone()).or_insert(*namespace);
                 }
-                self.instances.entry(point.instance.clone()).or_insert(*namespace);
-                self.books
-                    .entry(point.instance.clone())
-                    .or_insert_with(|| Book::new(policy, first));
             }
         }
     }
 
-    /// Counts each series whose metrics this read holds, inside its (instance, tier) window (slow
-    /// counters are held for release), keeps the newest gauge datapoint, notes alarms, and commits
-    /// the windows.
-    fn apply(&mut self, read: &Read, windows: &HashMap<(String, Tier), Window>, period: i64, now: i64) {
-        let lookback =
-            self.ledger.complete_until(now) - GAUGE_LOOKBACK_PERIODS * self.ledger.period() - period;
+    /// The series of every row whose metrics a read holds, per known instance (and listener
+    /// where the row keeps them apart), in the provider's unit at the read's period.
+    fn observations(&self, read: &Read, period: i64, out: &mut Vec<Observation<SeriesKey>>) {
         for (index, series) in SERIES.iter().enumerate() {
             let complete = series
                 .terms
                 .iter()
-                .all(|(metric, _)| read.contains_key(&(series.namespace, *metric)));
-            if !complete || !self.job.namespaces.contains(&series.namespace) {
+                .all(|(metric, _)| read.contains_key(&(series.cloud.namespace, *metric)));
+            if !complete || !self.job.namespaces.contains(&series.cloud.namespace) {
                 continue;
             }
-            let combined = combine(series, read);
-            if series.family.kind != Kind::Counter {
-                for ((instance, timestamp, port), value) in &combined {
-                    if *timestamp < lookback {
-                        continue;
-                    }
-                    let key = key(instance, index, port.clone());
-                    if self.gauges.get(&key).is_none_or(|(t, _)| t <= timestamp) {
-                        self.gauges
-                            .insert(key, (*timestamp, series.convert(*value, period)));
-                    }
-                }
-                continue;
-            }
-            for ((instance, timestamp, _), value) in &combined {
-                let window = windows.get(&(instance.clone(), series.tier));
-                let (Some(window), Some(book)) = (window, self.books.get_mut(instance)) else {
-                    continue;
-                };
-                if !window.contains(*timestamp) {
-                    continue;
-                }
-                let value = series.convert(*value, period);
-                if series.alarm && value > 0.0 {
-                    book.alarm(*timestamp);
-                }
-                match series.tier {
-                    Tier::Slow => book.hold(&key(instance, index, None), *timestamp, value),
-                    _ => self.counters.add(&key(instance, index, None), value),
+            let mut per_series: BTreeMap<SeriesKey, Vec<(i64, f64)>> = BTreeMap::new();
+            for ((instance, timestamp, port), value) in combine(series, read) {
+                if self.instances.contains_key(&instance) {
+                    per_series
+                        .entry(key(&instance, index, port))
+                        .or_default()
+                        .push((timestamp, value));
                 }
             }
-        }
-        for ((instance, tier), window) in windows {
-            if let (Some(book), false) = (self.books.get_mut(instance), *tier == Tier::Sentinel) {
-                book.commit(*tier, *window, now);
-            }
+            out.extend(
+                per_series
+                    .into_iter()
+                    .map(|(key, points)| Observation::of(series, key, period, points)),
+            );
         }
     }
 
@@ -653,22 +577,137 @@ impl AlibabaSource {
             ("lb_type".into(), metrics::lb_type(namespace).to_string()),
         ]
     }
+}
 
-    fn gauge_horizon(&self, tier: Tier) -> i64 {
-        let lookback = GAUGE_LOOKBACK_PERIODS * self.ledger.period();
-        self.policy().gauge_horizon(tier, lookback)
+impl Cloud for Alibaba {
+    type Key = SeriesKey;
+    type Error = String;
+
+    fn source_key(&self) -> String {
+        source_key(&self.job.name, &self.region)
     }
 
-    fn render(&self) -> Vec<Sample> {
-        let mut out = Vec::new();
-        let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
+    fn interval(&self) -> Duration {
+        self.job.interval.as_duration()
+    }
+
+    fn self_labels(&self) -> Labels {
+        vec![
+            ("provider".into(), "alibaba".to_string()),
+            ("source".into(), self.job.name.clone()),
+            ("region".into(), self.region.clone()),
+        ]
+    }
+
+    fn calls(&self) -> &ApiCalls {
+        &self.calls
+    }
+
+    /// The SLB and ALB instances when the inventory is older than `discovery_ttl`. An instance
+    /// that is gone loses its series; one the inventory lists is known before its metrics. A
+    /// namespace whose list call fails keeps its last listing (or, with none, the instances its
+    /// metrics name): collection goes on, and `lbtriage_inventory_call_failing` shows the call.
+    async fn refresh(&mut self, counting: &mut Counting<SeriesKey>, now: i64) -> Result<(), String> {
+        let ttl = self.job.discovery_ttl.as_duration().as_secs() as i64;
+        if self.inventory.as_ref().is_some_and(|(at, _)| now - at < ttl) {
+            return Ok(());
+        }
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let mut listed = self
+            .inventory
+            .take()
+            .map(|(_, listed)| listed)
+            .unwrap_or_default();
+        for namespace in self.job.namespaces.clone() {
+            let api = inventory::list_api(namespace);
+            match inventory::instances(client, &self.calls, &self.job, &self.region, namespace).await {
+                Ok(found) => {
+                    self.calls.optional_outcome(api, false);
+                    self.unlisted.remove(&namespace);
+                    listed.retain(|_, instance| instance.namespace != namespace);
+                    listed.extend(found.into_iter().map(|i| (i.id.clone(), i)));
+                }
+                Err(err) => {
+                    self.calls.optional_outcome(api, true);
+                    tracing::warn!(source = %self.source_key(), api, error = %err, "inventory unavailable: collecting the instances the metrics name");
+                    if !listed.values().any(|instance| instance.namespace == namespace) {
+                        self.unlisted.insert(namespace);
+                    }
+                }
+            }
+        }
+        // Kept: what the inventory lists, and what the metrics named in a namespace never listed.
+        let kept: BTreeSet<String> = self
+            .instances
+            .iter()
+            .filter(|(id, ns)| listed.contains_key(*id) || self.unlisted.contains(*ns))
+            .map(|(id, _)| id.clone())
+            .collect();
+        counting.retain_lbs(|id| kept.contains(id));
+        self.backends.retain(|id, _| kept.contains(id));
+        self.instances.retain(|id, _| kept.contains(id));
+        for (id, instance) in &listed {
+            self.instances.insert(id.clone(), instance.namespace);
+        }
+        let albs: Vec<String> = listed
+            .values()
+            .filter(|i| i.namespace == AlibabaNamespace::Alb)
+            .map(|i| i.id.clone())
+            .collect();
+        self.inventory = Some((now, listed));
+        if counting.discovered().is_some_and(|d| d.wanted()) {
+            self.refresh_alb_members(&albs).await;
+        }
+        Ok(())
+    }
+
+    fn load_balancers(&self) -> Vec<String> {
+        self.instances.keys().cloned().collect()
+    }
+
+    /// The sentinel of every namespace (in `full` collection with the rest in the same read),
+    /// or the detail and slow reads the windows ask for, namespace by namespace.
+    async fn read(
+        &mut self,
+        reads: &Reads,
+        counting: &Counting<SeriesKey>,
+        now: i64,
+    ) -> Result<Vec<Observation<SeriesKey>>, String> {
+        let period = counting.period();
+        let mut observations = Vec::new();
+        if let Some(window) = reads.sentinel {
+            let sentinel = self.read_sentinel(window, period, now).await?;
+            self.observations(&sentinel, period, &mut observations);
+        }
+        if reads.sentinel.is_none() || self.job.collection == Collection::Full {
+            for namespace in self.job.namespaces.clone() {
+                for (read, period) in self.read_awake_and_due(namespace, reads, counting, now).await? {
+                    self.observations(&read, period, &mut observations);
+                }
+            }
+        }
+        Ok(observations)
+    }
+
+    async fn after_reads(
+        &mut self,
+        counting: &Counting<SeriesKey>,
+        _awake: &BTreeSet<String>,
+        now: i64,
+    ) -> Result<(), String> {
+        let result = self.refresh_backends(counting, now).await;
+        self.share_with_probes(counting);
+        result
+    }
+
+    fn render(&self, counting: &Counting<SeriesKey>, out: &mut Vec<Sample>) {
         for (instance, namespace) in &self.instances {
             let base = self.lb_labels(instance, *namespace);
-            self.render_info(instance, &base, &mut out);
+            self.render_info(instance, &base, out);
             for (index, series) in SERIES
                 .iter()
                 .enumerate()
-                .filter(|(_, s)| s.namespace == *namespace)
+                .filter(|(_, s)| s.cloud.namespace == *namespace)
             {
                 let labels = |port: Option<&String>| {
                     let mut labels = base.clone();
@@ -683,211 +722,21 @@ impl AlibabaSource {
                     );
                     labels
                 };
-                if series.family.kind == Kind::Counter {
-                    let value = self.counters.get(&key(instance, index, None));
-                    out.push(Sample::new(series.family, labels(None), value));
+                let row = key(instance, index, None);
+                if series.cloud.ports != Ports::Each {
+                    if let Some(value) = counting.value(series, &row) {
+                        out.push(Sample::new(series.family, labels(None), value));
+                    }
                     continue;
                 }
-                let oldest = data_end.saturating_sub(self.gauge_horizon(series.tier));
-                for (key, (timestamp, value)) in self.gauges.range(key(instance, index, None)..) {
-                    if key.instance != *instance || key.series != index {
-                        break;
-                    }
-                    if *timestamp >= oldest {
-                        out.push(Sample::new(series.family, labels(key.port.as_ref()), *value));
-                    }
+                for (key, value) in counting
+                    .gauges_from(series.tier, &row)
+                    .take_while(|(key, _)| key.instance == *instance && key.series == index)
+                {
+                    out.push(Sample::new(series.family, labels(key.port.as_ref()), value));
                 }
             }
         }
-        let base: Labels = vec![
-            ("provider".into(), "alibaba".to_string()),
-            ("source".into(), self.job.name.clone()),
-            ("region".into(), self.region.clone()),
-        ];
-        self.health.samples(
-            &base,
-            &self.ledger,
-            self.job.interval.as_duration(),
-            &self.calls,
-            &mut out,
-        );
-        out
-    }
-}
-
-impl Source for AlibabaSource {
-    type Error = String;
-
-    fn key(&self) -> String {
-        source_key(&self.job.name, &self.region)
-    }
-
-    fn interval(&self) -> Duration {
-        self.job.interval.as_duration()
-    }
-
-    fn now(&self) -> i64 {
-        (self.clock)()
-    }
-
-    fn health(&mut self) -> &mut Health {
-        &mut self.health
-    }
-
-    fn cycle(&mut self) -> impl std::future::Future<Output = Result<(), String>> + Send {
-        self.read_due()
-    }
-
-    fn snapshot(&self) -> Vec<Sample> {
-        self.render()
-    }
-}
-
-/// What one namespace of a region holds, as `lbtriage plan` finds it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Fleet {
-    pub instances: u64,
-    /// (instance, listener) pairs: per-listener metrics return one datapoint per listener.
-    pub listeners: u64,
-}
-
-/// `DescribeMetricList` calls per read of each tier for one namespace, pages included.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CallsPerRead {
-    /// Every cycle (0 for a namespace without instances: it is probed on the slow cadence).
-    pub sentinel: f64,
-    /// Every `slow_interval` (for an empty namespace: its sentinel and slow metrics, once).
-    pub slow: f64,
-    /// Every cycle in which an instance of the namespace errs: detail and host counts.
-    pub awake: f64,
-    /// Every cycle in `full` collection.
-    pub full: f64,
-}
-
-/// The documented page size of `DescribeMetricList`.
-const POINTS_PER_PAGE: u64 = 1000;
-
-/// The calls a job's reads take for a namespace holding `fleet`: one per metric and page.
-pub fn calls_per_read(job: &AlibabaJob, namespace: AlibabaNamespace, fleet: Fleet) -> CallsPerRead {
-    let policy = policy(job);
-    let period = policy.period.as_secs().max(1);
-    let per_cycle = job.interval.as_duration().as_secs().div_ceil(period).max(1);
-    let per_slow_read = (policy.slow_interval.as_secs() / policy.slow_period.as_secs().max(1)).max(1);
-    let pages = |tier: Tier, periods: u64| -> f64 {
-        metrics::metrics_in(namespace, tier)
-            .iter()
-            .map(|metric| {
-                let series = if metrics::per_listener(namespace, metric) {
-                    fleet.listeners
-                } else {
-                    fleet.instances
-                };
-                // `(start, end]` holds the period at `end` too.
-                (series * (periods + 1)).div_ceil(POINTS_PER_PAGE).max(1) as f64
-            })
-            .sum()
-    };
-    let names = |tier: Tier| metrics::metrics_in(namespace, tier).len() as f64;
-    let host_counts = metrics::metrics_in(namespace, Tier::Slow)
-        .iter()
-        .filter(|m| metrics::read_while_awake(namespace, m))
-        .count() as f64;
-    // In `full`, the detail tier's gauges are read over the gauge lookback every cycle.
-    let full = pages(Tier::Sentinel, per_cycle)
-        + pages(Tier::Detail, GAUGE_LOOKBACK_PERIODS as u64)
-        + pages(Tier::Slow, per_cycle);
-    if fleet.instances == 0 {
-        return CallsPerRead {
-            sentinel: 0.0,
-            slow: names(Tier::Sentinel) + names(Tier::Slow),
-            awake: 0.0,
-            full,
-        };
-    }
-    CallsPerRead {
-        sentinel: pages(Tier::Sentinel, per_cycle),
-        slow: pages(Tier::Slow, per_slow_read),
-        awake: names(Tier::Detail) + host_counts,
-        full,
-    }
-}
-
-impl AlibabaSource {
-    /// Instances and listeners per configured namespace, from the last five periods of a
-    /// request metric and a per-listener metric (read-only calls).
-    /// The calls one refresh of the inventory makes (`lbtriage plan`): the instance listings, and
-    /// with `probe_facts` the ALB server groups, their members and the ECS members' addresses.
-    /// DescribeHealthStatus is left out: it is read only for instances whose 5xx alarmed.
-    pub async fn inventory_calls(&self, probe_facts: bool) -> Result<BTreeMap<&'static str, u64>, String> {
-        let client = self.client.as_ref().map_err(Clone::clone)?;
-        let calls = ApiCalls::default();
-        let mut albs = Vec::new();
-        for namespace in self.job.namespaces.clone() {
-            let listed = inventory::instances(client, &calls, &self.job, &self.region, namespace)
-                .await
-                .map_err(|err| err.to_string())?;
-            if namespace == AlibabaNamespace::Alb {
-                albs.extend(listed.into_iter().map(|i| i.id));
-            }
-        }
-        if probe_facts && !albs.is_empty() {
-            let groups = inventory::alb_server_groups(client, &calls, &albs)
-                .await
-                .map_err(|err| err.to_string())?;
-            let ecs = inventory::ecs_members_without_address(&groups);
-            if !ecs.is_empty() {
-                inventory::ecs_private_ips(client, &calls, &self.region, &ecs)
-                    .await
-                    .map_err(|err| err.to_string())?;
-            }
-        }
-        Ok(calls.totals())
-    }
-
-    pub async fn survey(&self, now: i64) -> Result<BTreeMap<AlibabaNamespace, Fleet>, String> {
-        let period = self.ledger.period();
-        let end = self.ledger.complete_until(now);
-        let range = (end - GAUGE_LOOKBACK_PERIODS * period, end);
-        let mut fleets = BTreeMap::new();
-        for namespace in self.job.namespaces.clone() {
-            let requests = SERIES
-                .iter()
-                .find(|s| s.namespace == namespace && std::ptr::eq(s.family, &families::LB_REQUESTS))
-                .map(|s| s.terms[0].0);
-            let listener = metrics::metrics(namespace)
-                .into_iter()
-                .find(|m| metrics::per_listener(namespace, m));
-            let probe: BTreeSet<&'static str> = requests.into_iter().chain(listener).collect();
-            let read = self
-                .read(
-                    Tier::Sentinel,
-                    namespace,
-                    &probe,
-                    self.dimensions(namespace, None),
-                    period,
-                    range,
-                )
-                .await?;
-            let mut instances = BTreeSet::new();
-            let mut listeners = BTreeSet::new();
-            for ((_, metric), points) in &read {
-                for point in points {
-                    if metrics::per_listener(namespace, metric) {
-                        listeners.insert((point.instance.clone(), point.port.clone()));
-                    } else {
-                        instances.insert(point.instance.clone());
-                    }
-                }
-            }
-            let instances = instances.len() as u64;
-            let listeners = if listeners.is_empty() {
-                instances
-            } else {
-                listeners.len() as u64
-            };
-            fleets.insert(namespace, Fleet { instances, listeners });
-        }
-        Ok(fleets)
     }
 }
 
@@ -900,25 +749,25 @@ fn key(instance: &str, series: usize, port: Option<String>) -> SeriesKey {
 }
 
 /// A series' value per (instance, period, listener): Σ sign × metric, listeners combined as the
-/// series says (kept apart for `Ports::Each`). A sum never goes below zero.
+/// series says (kept apart for `Ports::Each`). A negative sum is the engine's to handle.
 fn combine(
     series: &Series,
     read: &HashMap<(AlibabaNamespace, &'static str), Vec<Datapoint>>,
 ) -> BTreeMap<(String, i64, Option<String>), f64> {
     let mut out: BTreeMap<(String, i64, Option<String>), f64> = BTreeMap::new();
     for (metric, sign) in series.terms {
-        let Some(points) = read.get(&(series.namespace, *metric)) else {
+        let Some(points) = read.get(&(series.cloud.namespace, *metric)) else {
             continue;
         };
         // Listeners of one term first: summed or maxed.
         let mut term: BTreeMap<(String, i64, Option<String>), f64> = BTreeMap::new();
         for point in points {
-            let port = match series.ports {
+            let port = match series.cloud.ports {
                 Ports::Each => point.port.clone(),
                 Ports::Sum | Ports::Max => None,
             };
             let entry = term.entry((point.instance.clone(), point.timestamp, port));
-            match series.ports {
+            match series.cloud.ports {
                 Ports::Max => {
                     let value = entry.or_insert(f64::MIN);
                     *value = value.max(point.value);
@@ -929,9 +778,6 @@ fn combine(
         for (key, value) in term {
             *out.entry(key).or_insert(0.0) += sign * value;
         }
-    }
-    for value in out.values_mut() {
-        *value = value.max(0.0);
     }
     out
 }
@@ -950,7 +796,9 @@ mod tests {
     }
 
     #[test]
-    fn slb_lb_generated_5xx_is_status_minus_upstream_and_never_negative() {
+    /// The difference can go below zero when the two metrics were published apart; the engine
+    /// counts such a period as zero (`engine::counting`'s tests).
+    fn slb_lb_generated_5xx_is_status_minus_upstream() {
         let series = SERIES
             .iter()
             .find(|s| s.terms.len() == 2)
@@ -966,7 +814,7 @@ mod tests {
         );
         let combined = combine(series, &read);
         assert_eq!(combined.get(&("lb-1".to_string(), 60, None)), Some(&3.0));
-        assert_eq!(combined.get(&("lb-1".to_string(), 120, None)), Some(&0.0));
+        assert_eq!(combined.get(&("lb-1".to_string(), 120, None)), Some(&-2.0));
     }
 
     #[test]

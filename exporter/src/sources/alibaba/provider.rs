@@ -8,10 +8,11 @@ use super::inventory::{
     API_DESCRIBE_HEALTH_STATUS, API_DESCRIBE_INSTANCES, API_DESCRIBE_LOAD_BALANCERS, API_LIST_LOAD_BALANCERS,
     API_LIST_SERVER_GROUPS, API_LIST_SERVER_GROUP_SERVERS,
 };
-use super::metrics::{self, Ports, Unit as MetricUnit, SERIES};
+use super::metrics::{self, Ports, SERIES};
 use super::{source_key, AlibabaSource};
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
+use crate::sources::engine::series::PublishedUnit;
 use crate::sources::registry::{shared_rate_unit, terms_text, LbKind, Provider, Unit};
 use crate::store::families::{Family, LB_INFO, LB_TARGET_HEALTH};
 
@@ -77,7 +78,7 @@ fn families_fed(kind: LbKind) -> Option<BTreeSet<&'static str>> {
     };
     let table = SERIES
         .iter()
-        .filter(|s| s.namespace == namespace)
+        .filter(|s| s.cloud.namespace == namespace)
         .map(|s| s.family.name);
     let inventory = match namespace {
         AlibabaNamespace::Slb => vec![LB_INFO.name, LB_TARGET_HEALTH.name],
@@ -110,13 +111,10 @@ fn series_mapping(family: &Family) -> Vec<String> {
         .map(|series| {
             let terms = terms_text(series.terms);
             let unit = match series.unit {
-                MetricUnit::PerSecond => "per second × period",
-                MetricUnit::BitsPerSecond => "bit/s × period ÷ 8",
-                MetricUnit::Count => "count",
-                MetricUnit::Milliseconds => "ms ÷ 1000",
-                MetricUnit::Percent => "% ÷ 100",
+                PublishedUnit::Base => "count",
+                other => other.conversion_text(),
             };
-            let ports = match series.ports {
+            let ports = match series.cloud.ports {
                 Ports::Sum => "",
                 Ports::Max => ", worst listener",
                 Ports::Each => ", per listener",
@@ -124,8 +122,8 @@ fn series_mapping(family: &Family) -> Vec<String> {
             let alarm = if series.alarm { ", alarm" } else { "" };
             format!(
                 "`{}` {terms} ({}, {unit}{ports}; {}{alarm}){}",
-                series.namespace.as_str(),
-                metrics::statistic(series.namespace),
+                series.cloud.namespace.as_str(),
+                metrics::statistic(series.cloud.namespace),
                 series.tier.as_str(),
                 crate::docs::label_suffix(series.labels)
             )

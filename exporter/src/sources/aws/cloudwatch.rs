@@ -11,8 +11,8 @@ use super::discovery::{Inventory, LoadBalancer};
 use super::metrics::{self, CloudWatchMetric, Scope, Statistic};
 use super::{call, AwsError};
 use crate::config::Collection;
-use crate::sources::telemetry::ApiCalls;
-use crate::sources::tiers::Tier;
+use crate::sources::engine::telemetry::ApiCalls;
+use crate::sources::engine::tiers::Tier;
 
 /// The GetMetricData limit on queries per call.
 pub const MAX_QUERIES_PER_CALL: usize = 500;
@@ -22,13 +22,19 @@ const CALL_CONCURRENCY: usize = 4;
 const MAX_PAGES_PER_CALL: usize = 1000;
 
 /// Identity of one exported series, stable across cycles.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {
     pub lb: String,
     pub target_group: Option<String>,
     pub metric: &'static str,
     /// One metric can be read twice, for two statistics (TargetResponseTime: Average and Maximum).
     pub statistic: Statistic,
+}
+
+impl crate::sources::engine::SeriesKey for SeriesKey {
+    fn lb(&self) -> &str {
+        &self.lb
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -52,7 +58,7 @@ pub fn queries_for(lb: &LoadBalancer, collection: Collection) -> Vec<Query> {
     let (namespace, table) = metrics::for_type(lb.lb_type);
     let mut queries = Vec::new();
     for metric in table.iter().filter(|m| m.read_in(collection)) {
-        let groups: Vec<Option<&str>> = match metric.scope {
+        let groups: Vec<Option<&str>> = match metric.cloud.scope {
             Scope::LoadBalancer => vec![None],
             Scope::TargetGroup => lb
                 .target_groups
@@ -66,8 +72,8 @@ pub fn queries_for(lb: &LoadBalancer, collection: Collection) -> Vec<Query> {
                 key: SeriesKey {
                     lb: lb.dimension.clone(),
                     target_group: group.map(str::to_string),
-                    metric: metric.name,
-                    statistic: metric.statistic,
+                    metric: metric.metric(),
+                    statistic: metric.cloud.statistic,
                 },
                 metric,
                 namespace,
@@ -98,12 +104,12 @@ fn to_sdk_query(index: usize, query: &Query, period: i32) -> MetricDataQuery {
                 .metric(
                     Metric::builder()
                         .namespace(query.namespace)
-                        .metric_name(query.metric.name)
+                        .metric_name(query.metric.metric())
                         .set_dimensions(Some(dimensions))
                         .build(),
                 )
                 .period(period)
-                .stat(query.metric.statistic.as_str())
+                .stat(query.metric.cloud.statistic.as_str())
                 .build(),
         )
         .return_data(true)

@@ -11,7 +11,7 @@ use futures_util::{stream, StreamExt, TryStreamExt};
 use super::{call, pages, AwsError, Clients};
 use crate::config::{AwsJob, LoadBalancerType, ShardAssignment};
 use crate::runtime::{HealthCheck, LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
-use crate::sources::telemetry::ApiCalls;
+use crate::sources::engine::telemetry::ApiCalls;
 use crate::store::families::{self as f, Family};
 
 /// Per-load-balancer calls (target health, attributes) in flight at once.

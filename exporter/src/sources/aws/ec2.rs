@@ -21,7 +21,7 @@ use hyper_util::client::legacy::Client;
 
 use super::AwsError;
 use crate::sources::api::{exchange, https_client, Connector};
-use crate::sources::telemetry::{ApiCalls, Outcome};
+use crate::sources::engine::telemetry::{ApiCalls, Outcome};
 
 const API: &str = "DescribeInstances";
 const VERSION: &str = "2016-11-15";

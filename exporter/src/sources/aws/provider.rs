@@ -99,15 +99,15 @@ fn mapping(family: &Family) -> Vec<String> {
             .iter()
             .filter(|m| m.exported && std::ptr::eq(m.family, family))
         {
-            let scope = match metric.scope {
+            let scope = match metric.cloud.scope {
                 metrics::Scope::LoadBalancer => "",
                 metrics::Scope::TargetGroup => ", per target group",
             };
             let alarm = if metric.alarm { ", alarm" } else { "" };
             out.push(format!(
                 "`{namespace}` `{}` ({}{scope}; {}{alarm}){}",
-                metric.name,
-                metric.statistic.as_str(),
+                metric.metric(),
+                metric.cloud.statistic.as_str(),
                 metric.tier.as_str(),
                 crate::docs::label_suffix(metric.labels)
             ));

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::signature;
 use crate::sources::api::{exchange, https_client, ini_profile, with_retries, Connector, RateLimiter};
-use crate::sources::telemetry::{ApiCalls, Outcome};
+use crate::sources::engine::telemetry::{ApiCalls, Outcome};
 
 /// An answer larger than this is refused (a page of 100 instances is well under 1 MiB).
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;

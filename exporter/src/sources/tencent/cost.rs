@@ -7,7 +7,7 @@ use super::inventory::IDS_PER_CALL;
 use super::metrics::metrics_in;
 use super::monitor::INSTANCES_PER_CALL;
 use crate::config::{Collection, TencentJob, TencentNamespace};
-use crate::sources::tiers::Tier;
+use crate::sources::engine::tiers::Tier;
 
 /// `GetMonitorData` requests per read, and the CLB calls of one inventory.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

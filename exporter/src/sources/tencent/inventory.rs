@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::client::{Service, TencentClient, TencentError};
 use crate::config::{TencentJob, TencentNamespace};
 use crate::runtime::{HealthCheck, LbFacts, TargetFacts};
-use crate::sources::telemetry::ApiCalls;
+use crate::sources::engine::telemetry::ApiCalls;
 
 pub const API_DESCRIBE_LOAD_BALANCERS: &str = "DescribeLoadBalancers";
 pub const API_DESCRIBE_TARGET_HEALTH: &str = "DescribeTargetHealth";

@@ -20,89 +20,21 @@
 use std::collections::BTreeSet;
 
 use crate::config::{Collection, TencentNamespace};
-use crate::sources::tiers::Tier;
+use crate::sources::engine::series::{self, PublishedUnit};
+use crate::sources::engine::tiers::Tier;
 use crate::store::families::{self as f, Family};
 
+/// What a row needs beyond the generic series: whether only private CLB publishes it (SNAT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Unit {
-    /// Count per second: × period gives the period's count.
-    PerSecond,
-    /// Bits per second: × period / 8 gives the period's bytes.
-    BitsPerSecond,
-    /// The period's count (codes per minute at 60 s periods, or a count in the period).
-    Count,
-    Milliseconds,
-    /// 0–100: / 100 gives a ratio.
-    Percent,
+pub struct ClbRow {
+    pub private_only: bool,
 }
 
-pub struct Series {
-    pub family: &'static Family,
-    pub labels: &'static [(&'static str, &'static str)],
-    /// (metric, sign): the series is Σ sign × metric.
-    pub terms: &'static [(&'static str, f64)],
-    pub unit: Unit,
-    /// Only private CLB publishes it (SNAT).
-    pub private_only: bool,
-    pub tier: Tier,
-    /// A sentinel whose non-zero period wakes the instance's detail tier.
-    pub alarm: bool,
-    /// False for a series read only as an alarm in adaptive collection: finer series of the
-    /// detail tier export its value.
-    pub exported: bool,
-}
+pub type Series = series::Series<ClbRow>;
 
 impl Series {
-    const fn sentinel(self) -> Self {
-        Series {
-            tier: Tier::Sentinel,
-            ..self
-        }
-    }
-    const fn alarm(self) -> Self {
-        Series {
-            tier: Tier::Sentinel,
-            alarm: true,
-            ..self
-        }
-    }
-    const fn alarm_only(self) -> Self {
-        Series {
-            exported: false,
-            ..self.alarm()
-        }
-    }
-    const fn slow(self) -> Self {
-        Series {
-            tier: Tier::Slow,
-            ..self
-        }
-    }
-    const fn private(self) -> Self {
-        Series {
-            private_only: true,
-            ..self
-        }
-    }
-
-    /// Whether a cycle in this collection mode reads the series at all.
-    pub fn read_in(&self, collection: Collection) -> bool {
-        self.exported || collection == Collection::Adaptive
-    }
-
     pub fn in_namespace(&self, namespace: TencentNamespace) -> bool {
-        !self.private_only || namespace == TencentNamespace::Private
-    }
-
-    /// The family's value for one period from the combined metric value.
-    pub fn convert(&self, value: f64, period: i64) -> f64 {
-        match self.unit {
-            Unit::PerSecond => value * period as f64,
-            Unit::BitsPerSecond => value * period as f64 / 8.0,
-            Unit::Count => value,
-            Unit::Milliseconds => value / 1000.0,
-            Unit::Percent => value / 100.0,
-        }
+        !self.cloud.private_only || namespace == TencentNamespace::Private
     }
 }
 
@@ -110,21 +42,15 @@ const fn s(
     family: &'static Family,
     labels: &'static [(&'static str, &'static str)],
     terms: &'static [(&'static str, f64)],
-    unit: Unit,
+    unit: PublishedUnit,
 ) -> Series {
-    Series {
-        family,
-        labels,
-        terms,
-        unit,
-        private_only: false,
-        tier: Tier::Detail,
-        alarm: false,
-        exported: true,
-    }
+    Series::new(family, labels, terms, unit, ClbRow { private_only: false })
 }
 
-use Unit::{BitsPerSecond, Count, Milliseconds, PerSecond, Percent};
+/// Only private CLB publishes the row.
+const PRIVATE: ClbRow = ClbRow { private_only: true };
+
+use PublishedUnit::{Base as Count, BitsPerSecond, Milliseconds, PerSecond, Percent};
 
 /// Tiers as for AWS (`sources/tiers.rs`), with a sentinel of two metrics, not three: requests, and
 /// `ClbHttp5xx`, which counts every 5xx CLB returned, the real servers' included, so one alarm
@@ -217,7 +143,7 @@ pub static SERIES: &[Series] = &[
     .slow(),
     s(&f::LB_PORT_ALLOCATION_ERRORS, &[], &[("SnatFail", 1.0)], Count)
         .slow()
-        .private(),
+        .with(PRIVATE),
 ];
 
 /// The metrics a namespace reads in a tier and collection mode: each metric in the most frequent
@@ -266,7 +192,7 @@ mod tests {
     #[test]
     fn rates_and_counts_feed_counters_and_levels_feed_gauges() {
         for series in SERIES {
-            let counted = matches!(series.unit, Unit::PerSecond | Unit::BitsPerSecond | Unit::Count);
+            let counted = matches!(series.unit, PerSecond | BitsPerSecond | Count);
             assert_eq!(counted, series.family.kind == Kind::Counter, "{:?}", series.terms);
             if series.alarm {
                 assert_eq!(series.tier, Tier::Sentinel);

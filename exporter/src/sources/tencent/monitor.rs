@@ -11,7 +11,7 @@ use super::client::{Service, TencentClient, TencentError};
 use super::inventory::Instance;
 use super::metrics;
 use crate::sources::api::iso8601;
-use crate::sources::telemetry::ApiCalls;
+use crate::sources::engine::telemetry::ApiCalls;
 
 pub const API_GET_MONITOR_DATA: &str = "GetMonitorData";
 /// The documented maximum of instances per `GetMonitorData` request.

@@ -5,11 +5,12 @@
 use std::collections::BTreeSet;
 
 use super::inventory::{API_DESCRIBE_LOAD_BALANCERS, API_DESCRIBE_TARGET_HEALTH};
-use super::metrics::{Unit as MetricUnit, SERIES};
+use super::metrics::SERIES;
 use super::monitor::API_GET_MONITOR_DATA;
 use super::{source_key, TencentSource};
 use crate::config::Config;
 use crate::runtime::system_clock;
+use crate::sources::engine::series::PublishedUnit;
 use crate::sources::registry::{shared_rate_unit, terms_text, LbKind, Provider, Unit};
 use crate::store::families::{self as f, Family};
 
@@ -102,13 +103,10 @@ fn mapping(family: &Family) -> Vec<String> {
         .map(|series| {
             let terms = terms_text(series.terms);
             let unit = match series.unit {
-                MetricUnit::PerSecond => "per second × period",
-                MetricUnit::BitsPerSecond => "bit/s × period ÷ 8",
-                MetricUnit::Count => "count per period",
-                MetricUnit::Milliseconds => "ms ÷ 1000",
-                MetricUnit::Percent => "% ÷ 100",
+                PublishedUnit::Base => "count per period",
+                other => other.conversion_text(),
             };
-            let namespaces = if series.private_only {
+            let namespaces = if series.cloud.private_only {
                 "`QCE/LB_PRIVATE`"
             } else {
                 "`QCE/LB_PUBLIC`, `QCE/LB_PRIVATE`"

@@ -47,7 +47,7 @@ pub fn read_while_awake(family: &crate::store::families::Family) -> bool {
 
 /// The timing every load balancer of a source shares.
 #[derive(Debug, Clone, Copy)]
-pub struct Policy {
+pub struct Timing {
     pub collection: Collection,
     pub period: Duration,
     pub delay: Duration,
@@ -57,7 +57,7 @@ pub struct Policy {
     pub slow_period: Duration,
 }
 
-impl Policy {
+impl Timing {
     /// How old a gauge's datapoint may be and still be exported: the lookback, plus the slow
     /// cadence for gauges read on it.
     pub fn gauge_horizon(&self, tier: Tier, lookback: i64) -> i64 {
@@ -98,7 +98,7 @@ const BACKFILL_HORIZON: Duration = Duration::from_secs(15 * 86_400);
 /// newest alarming period, and the slow counters' values waiting for release.
 #[derive(Debug, Clone)]
 pub struct Book<K> {
-    policy: Policy,
+    timing: Timing,
     detail: Ledger,
     slow: Ledger,
     alarm: Option<i64>,
@@ -109,13 +109,13 @@ pub struct Book<K> {
 impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     /// A load balancer first seen when the sentinel counts from `start`: its tiers count from
     /// there too, so an alarm in that first window is covered by the detail tier.
-    pub fn new(policy: Policy, start: i64) -> Self {
-        let backfill = (BACKFILL_HORIZON.as_secs() / policy.period.as_secs().max(1)) as u32;
+    pub fn new(timing: Timing, start: i64) -> Self {
+        let backfill = (BACKFILL_HORIZON.as_secs() / timing.period.as_secs().max(1)) as u32;
         Book {
-            policy,
-            detail: Ledger::new(policy.period, policy.delay, backfill).starting_at(start),
-            slow: Ledger::new(policy.slow_period.max(policy.period), policy.delay, backfill)
-                .starting_at(align_up(start, policy.slow_period_secs())),
+            timing,
+            detail: Ledger::new(timing.period, timing.delay, backfill).starting_at(start),
+            slow: Ledger::new(timing.slow_period.max(timing.period), timing.delay, backfill)
+                .starting_at(align_up(start, timing.slow_period_secs())),
             alarm: None,
             last_slow_read: None,
             held: Vec::new(),
@@ -135,7 +135,7 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     /// Whether the detail tier is read this cycle: always in `full`, else while an alarming
     /// period is not yet covered.
     pub fn detail_awake(&self) -> bool {
-        match self.policy.collection {
+        match self.timing.collection {
             Collection::Full => true,
             Collection::Adaptive => match (self.alarm, self.detail.watermark()) {
                 (Some(alarm), Some(watermark)) => watermark <= alarm,
@@ -146,11 +146,11 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
 
     /// Whether the whole slow tier is read this cycle.
     pub fn slow_due(&self, now: i64) -> bool {
-        match self.policy.collection {
+        match self.timing.collection {
             Collection::Full => true,
             Collection::Adaptive => self
                 .last_slow_read
-                .is_none_or(|last| now - last >= self.policy.slow_interval.as_secs() as i64),
+                .is_none_or(|last| now - last >= self.timing.slow_interval.as_secs() as i64),
         }
     }
 
@@ -176,8 +176,8 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     /// Keeps a slow counter's value of the slow period starting at `period_start` until its
     /// release, spread evenly over the source's periods within it.
     pub fn hold(&mut self, key: &K, period_start: i64, value: f64) {
-        let period = self.policy.period_secs();
-        let pieces = (self.policy.slow_period_secs() / period).max(1);
+        let period = self.timing.period_secs();
+        let pieces = (self.timing.slow_period_secs() / period).max(1);
         for piece in 0..pieces {
             self.held
                 .push((period_start + piece * period, key.clone(), value / pieces as f64));
@@ -188,7 +188,7 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
     /// data was complete, and never past what the slow tier has read.
     pub fn release(&mut self, now: i64, counters: &mut Counters<K>) {
         // The detail ledger runs on the source's own period and delay.
-        let complete = self.detail.complete_until(now) - self.policy.lag();
+        let complete = self.detail.complete_until(now) - self.timing.lag();
         let until = self.slow.watermark().map_or(complete, |w| w.min(complete));
         self.held.retain(|(period, key, value)| {
             if *period < until {
@@ -254,9 +254,9 @@ pub const MONTH_SECONDS: u64 = 30 * 86_400;
 
 /// Metrics requested per month by a fleet of `sizes`, in each mode; `erroring` is the share of
 /// time the detail tier is awake (0 for a quiet fleet).
-pub fn metrics_per_month(sizes: TierSizes, policy: &Policy, interval: Duration, erroring: f64) -> (f64, f64) {
+pub fn metrics_per_month(sizes: TierSizes, timing: &Timing, interval: Duration, erroring: f64) -> (f64, f64) {
     let cycles = MONTH_SECONDS as f64 / interval.as_secs_f64().max(1.0);
-    let slow_reads = MONTH_SECONDS as f64 / policy.slow_interval.as_secs_f64().max(1.0);
+    let slow_reads = MONTH_SECONDS as f64 / timing.slow_interval.as_secs_f64().max(1.0);
     let adaptive = cycles * sizes.sentinel as f64
         + slow_reads * sizes.slow as f64
         + erroring * cycles * (sizes.detail + sizes.slow_gauges) as f64;
@@ -266,10 +266,10 @@ pub fn metrics_per_month(sizes: TierSizes, policy: &Policy, interval: Duration, 
 
 /// The longest a tier's data waits after its period ended before a cycle exports it: the delay,
 /// the period, one interval, and for slow counters the slow interval they are held back.
-pub fn worst_latency(tier: Tier, policy: &Policy, interval: Duration) -> Duration {
-    let base = policy.delay + policy.period + interval;
+pub fn worst_latency(tier: Tier, timing: &Timing, interval: Duration) -> Duration {
+    let base = timing.delay + timing.period + interval;
     match tier {
-        Tier::Slow => base + Duration::from_secs(policy.lag() as u64),
+        Tier::Slow => base + Duration::from_secs(timing.lag() as u64),
         _ => base,
     }
 }
@@ -280,8 +280,8 @@ mod tests {
 
     const P: i64 = 60;
 
-    fn policy(collection: Collection) -> Policy {
-        Policy {
+    fn timing(collection: Collection) -> Timing {
+        Timing {
             collection,
             period: Duration::from_secs(60),
             delay: Duration::from_secs(120),
@@ -292,7 +292,7 @@ mod tests {
 
     #[test]
     fn detail_sleeps_until_an_alarm_and_back_fills_from_its_watermark() {
-        let mut book: Book<&str> = Book::new(policy(Collection::Adaptive), 100 * P);
+        let mut book: Book<&str> = Book::new(timing(Collection::Adaptive), 100 * P);
         assert!(!book.detail_awake());
         // Quiet for an hour, then the sentinel sees errors in period 160.
         book.alarm(160 * P);
@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn a_failed_detail_read_stays_awake() {
-        let mut book: Book<&str> = Book::new(policy(Collection::Adaptive), 100 * P);
+        let mut book: Book<&str> = Book::new(timing(Collection::Adaptive), 100 * P);
         book.alarm(101 * P);
         let failed = book.pending(Tier::Detail, 104 * P);
         assert!(book.detail_awake(), "nothing committed: read again next cycle");
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn slow_counters_are_released_one_period_at_a_time_after_the_lag() {
-        let mut book = Book::new(policy(Collection::Adaptive), 100 * P);
+        let mut book = Book::new(timing(Collection::Adaptive), 100 * P);
         let mut counters = Counters::default();
         assert!(book.slow_due(100 * P));
         // At 108 P the slow read covers periods 100..106, one count each.
@@ -341,13 +341,13 @@ mod tests {
     /// five minutes and released with the extra lag of the coarse period.
     #[test]
     fn a_coarse_slow_period_is_spread_over_its_periods() {
-        let policy = Policy {
+        let timing = Timing {
             slow_interval: Duration::from_secs(600),
             slow_period: Duration::from_secs(300),
-            ..policy(Collection::Adaptive)
+            ..timing(Collection::Adaptive)
         };
         // First seen at 101 P: the slow tier counts from the next 5-minute boundary, 105 P.
-        let mut book = Book::new(policy, 101 * P);
+        let mut book = Book::new(timing, 101 * P);
         let mut counters = Counters::default();
         let window = book.pending(Tier::Slow, 117 * P);
         assert_eq!((window.start, window.end), (105 * P, 115 * P));
@@ -366,7 +366,7 @@ mod tests {
 
     #[test]
     fn full_collection_reads_everything_and_holds_nothing_back() {
-        let mut book = Book::new(policy(Collection::Full), 100 * P);
+        let mut book = Book::new(timing(Collection::Full), 100 * P);
         let mut counters = Counters::default();
         assert!(book.detail_awake());
         let window = book.pending(Tier::Slow, 103 * P);

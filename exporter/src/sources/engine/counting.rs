@@ -1,0 +1,472 @@
+//! The state every cloud's collection keeps, and the one place a datapoint becomes a value:
+//! the sentinel's ledger, each load balancer's book (detail and slow tiers), the counters and the
+//! newest gauges. A cloud hands [`Counting::apply`] what a read returned, as [`Observation`]s; it
+//! never adds to a counter itself.
+//!
+//! Two rules hold for every cloud:
+//! - **A period's value is never below zero.** A row that is a difference of two metrics (what a
+//!   load balancer generated = all 5xx − the backends' 5xx) can go negative when the two were
+//!   published at different moments; the period then counts zero, for counters and gauges alike.
+//! - **A gauge is its newest datapoint**, kept until a newer one arrives, and exported while it is
+//!   at most the gauge horizon older than what the sentinel has counted
+//!   ([`Timing::gauge_horizon`]): a level the provider stopped publishing disappears instead of
+//!   standing still.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use super::period::{Counters, Ledger, Window};
+use super::series::Series;
+use super::tiers::{read_while_awake, share_alarms, Book, Tier, Timing};
+use crate::config::Collection;
+use crate::runtime::Discovered;
+use crate::store::families::Family;
+
+/// Levels take the newest datapoint within this many periods.
+pub const GAUGE_LOOKBACK_PERIODS: i64 = 5;
+
+/// The identity of one exported series of a cloud, stable across cycles.
+pub trait SeriesKey: Clone + Eq + Hash + Ord + Debug + Send + Sync + 'static {
+    /// The load balancer the series belongs to (its `lb` label).
+    fn lb(&self) -> &str;
+}
+
+/// What one read of a cycle covers: the sentinel window (every load balancer, first read only),
+/// and the detail and slow windows of the load balancers whose tiers are read.
+#[derive(Debug, Clone, Default)]
+pub struct Reads {
+    pub sentinel: Option<Window>,
+    pub windows: BTreeMap<(String, Tier), Window>,
+    /// Load balancers whose detail tier is awake (their slow host counts are read too).
+    pub awake: BTreeSet<String>,
+}
+
+impl Reads {
+    pub fn sentinel(window: Window) -> Self {
+        Reads {
+            sentinel: Some(window),
+            ..Reads::default()
+        }
+    }
+
+    /// The window a tier of a load balancer counts in this read.
+    pub fn window(&self, lb: &str, tier: Tier) -> Option<Window> {
+        match tier {
+            Tier::Sentinel => self.sentinel,
+            _ => self.windows.get(&(lb.to_string(), tier)).copied(),
+        }
+    }
+
+    /// Whether this read asks for a row of a load balancer.
+    pub fn reads(&self, lb: &str, tier: Tier, family: &Family) -> bool {
+        match tier {
+            Tier::Sentinel => self.sentinel.is_some(),
+            Tier::Detail => self.windows.contains_key(&(lb.to_string(), Tier::Detail)),
+            Tier::Slow => {
+                self.windows.contains_key(&(lb.to_string(), Tier::Slow))
+                    || (self.awake.contains(lb) && read_while_awake(family))
+            }
+        }
+    }
+
+    /// The load balancers whose slow tier is due in this read.
+    pub fn slow_due(&self) -> impl Iterator<Item = &str> {
+        self.windows
+            .keys()
+            .filter(|(_, tier)| *tier == Tier::Slow)
+            .map(|(lb, _)| lb.as_str())
+    }
+
+    /// The earliest period any window of a tier starts at, or `floor` if earlier (or none).
+    pub fn start(&self, tiers: &[Tier], floor: i64) -> i64 {
+        self.all_windows(tiers).map(|w| w.start).fold(floor, i64::min)
+    }
+
+    /// The latest end of a tier's windows, or `floor` if later (or none).
+    pub fn end(&self, tiers: &[Tier], floor: i64) -> i64 {
+        self.all_windows(tiers).map(|w| w.end).fold(floor, i64::max)
+    }
+
+    /// Whether no window holds a period to count.
+    pub fn nothing_new(&self) -> bool {
+        self.all_windows(&Tier::ALL).all(|w| w.is_empty())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sentinel.is_none() && self.windows.is_empty() && self.awake.is_empty()
+    }
+
+    fn all_windows<'a>(&'a self, tiers: &'a [Tier]) -> impl Iterator<Item = &'a Window> + 'a {
+        let sentinel = self.sentinel.iter().filter(|_| tiers.contains(&Tier::Sentinel));
+        let rest = self
+            .windows
+            .iter()
+            .filter(|((_, tier), _)| tiers.contains(tier))
+            .map(|(_, w)| w);
+        sentinel.chain(rest)
+    }
+
+    /// Adds another read's windows (in `full` collection the first read holds every tier).
+    pub fn merge(&mut self, other: Reads) {
+        self.sentinel = self.sentinel.or(other.sentinel);
+        self.windows.extend(other.windows);
+        self.awake.extend(other.awake);
+    }
+}
+
+/// What a read returned for one series: a row's values per period, in the provider's unit.
+#[derive(Debug, Clone)]
+pub struct Observation<K> {
+    pub key: K,
+    pub tier: Tier,
+    pub counter: bool,
+    pub alarm: bool,
+    pub exported: bool,
+    pub unit: super::series::PublishedUnit,
+    /// The period the values were read at (the slow tier may read a coarser one).
+    pub period: i64,
+    /// (period start, value), oldest first.
+    pub points: Vec<(i64, f64)>,
+}
+
+impl<K> Observation<K> {
+    pub fn of<X>(series: &Series<X>, key: K, period: i64, points: Vec<(i64, f64)>) -> Self {
+        Observation {
+            key,
+            tier: series.tier,
+            counter: series.is_counter(),
+            alarm: series.alarm,
+            exported: series.exported,
+            unit: series.unit,
+            period,
+            points,
+        }
+    }
+}
+
+/// The counting state of one source.
+pub struct Counting<K> {
+    timing: Timing,
+    ledger: Ledger,
+    /// Where the sentinel's current window starts: a load balancer first seen now counts from here.
+    sentinel_start: i64,
+    books: HashMap<String, Book<K>>,
+    counters: Counters<K>,
+    gauges: BTreeMap<K, (i64, f64)>,
+    discovered: Option<Arc<Discovered>>,
+}
+
+impl<K: SeriesKey> Counting<K> {
+    /// `max_periods` bounds how far one cycle catches up after an outage (the provider's limit
+    /// on datapoints per call decides it).
+    pub fn new(timing: Timing, max_periods: u32) -> Self {
+        Counting {
+            timing,
+            ledger: Ledger::new(timing.period, timing.delay, max_periods),
+            sentinel_start: 0,
+            books: HashMap::new(),
+            counters: Counters::default(),
+            gauges: BTreeMap::new(),
+            discovered: None,
+        }
+    }
+
+    pub fn timing(&self) -> &Timing {
+        &self.timing
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub fn period(&self) -> i64 {
+        self.ledger.period()
+    }
+
+    /// What the probes share with the sources, where the exporter runs probes.
+    pub fn discovered(&self) -> Option<&Arc<Discovered>> {
+        self.discovered.as_ref()
+    }
+
+    pub fn set_discovered(&mut self, discovered: Arc<Discovered>) {
+        self.discovered = Some(discovered);
+    }
+
+    /// The newest period boundary whose data is complete at `now`.
+    pub fn complete_until(&self, now: i64) -> i64 {
+        self.ledger.complete_until(now)
+    }
+
+    /// Where a read starts so that gauges find their newest datapoint.
+    pub fn gauge_lookback(&self, now: i64) -> i64 {
+        self.complete_until(now) - GAUGE_LOOKBACK_PERIODS * self.period()
+    }
+
+    /// The sentinel's window of this cycle.
+    pub fn begin(&mut self, now: i64) -> Window {
+        let window = self.ledger.pending(now);
+        self.sentinel_start = window.start;
+        window
+    }
+
+    /// Load balancers known now get their tiers, counting from the sentinel's window.
+    pub fn watch<'a>(&mut self, lbs: impl IntoIterator<Item = &'a str>) {
+        for lb in lbs {
+            if !self.books.contains_key(lb) {
+                self.books
+                    .insert(lb.to_string(), Book::new(self.timing, self.sentinel_start));
+            }
+        }
+    }
+
+    /// Drops the series (and, with every series of it, the tiers) of what is gone.
+    pub fn retain(&mut self, keep: impl Fn(&K) -> bool) {
+        self.counters.retain(&keep);
+        self.gauges.retain(|key, _| keep(key));
+    }
+
+    /// Drops the load balancers that are gone: their tiers and every series.
+    pub fn retain_lbs(&mut self, keep: impl Fn(&str) -> bool) {
+        self.books.retain(|lb, _| keep(lb));
+        self.retain(|key| keep(key.lb()));
+    }
+
+    /// The detail windows of load balancers whose detail tier is awake, and the slow windows of
+    /// those whose slow tier is due.
+    pub fn plan(&mut self, now: i64) -> Reads {
+        let mut reads = Reads::default();
+        for (lb, book) in &mut self.books {
+            if book.detail_awake() {
+                reads
+                    .windows
+                    .insert((lb.clone(), Tier::Detail), book.pending(Tier::Detail, now));
+                reads.awake.insert(lb.clone());
+            }
+            if book.slow_due(now) {
+                reads
+                    .windows
+                    .insert((lb.clone(), Tier::Slow), book.pending(Tier::Slow, now));
+            }
+        }
+        reads
+    }
+
+    /// Counts what a read returned, each period inside its (load balancer, tier) window once
+    /// (slow counters are held for release), keeps the newest gauge datapoint, notes alarms, and
+    /// commits the read's windows. Call only with everything the read returned.
+    pub fn apply(&mut self, reads: &Reads, observations: Vec<Observation<K>>, now: i64) {
+        for observation in observations {
+            let values = observation.points.iter().map(|&(timestamp, value)| {
+                (
+                    timestamp,
+                    observation.unit.to_base(value.max(0.0), observation.period),
+                )
+            });
+            if !observation.counter {
+                if let Some((timestamp, value)) = values.max_by_key(|(timestamp, _)| *timestamp) {
+                    let newer = self
+                        .gauges
+                        .get(&observation.key)
+                        .is_none_or(|(stored, _)| *stored <= timestamp);
+                    if newer {
+                        self.gauges.insert(observation.key, (timestamp, value));
+                    }
+                }
+                continue;
+            }
+            let lb = observation.key.lb();
+            let Some(window) = reads.window(lb, observation.tier) else {
+                continue;
+            };
+            let (timing, start) = (self.timing, self.sentinel_start);
+            let book = self
+                .books
+                .entry(lb.to_string())
+                .or_insert_with(|| Book::new(timing, start));
+            for (timestamp, value) in values.filter(|(t, _)| window.contains(*t)) {
+                if observation.alarm && value > 0.0 {
+                    book.alarm(timestamp);
+                }
+                if !observation.exported {
+                    continue;
+                }
+                match observation.tier {
+                    Tier::Slow => book.hold(&observation.key, timestamp, value),
+                    _ => self.counters.add(&observation.key, value),
+                }
+            }
+        }
+        for ((lb, tier), window) in &reads.windows {
+            if let Some(book) = self.books.get_mut(lb) {
+                book.commit(*tier, *window, now);
+            }
+        }
+        if let Some(window) = reads.sentinel {
+            self.ledger.commit(window);
+        }
+    }
+
+    /// Adds the slow counters that are due.
+    pub fn release(&mut self, now: i64) {
+        for book in self.books.values_mut() {
+            book.release(now, &mut self.counters);
+        }
+    }
+
+    /// Tells the probes which load balancers alarmed (after the cloud shared its inventory: an
+    /// alarm of a load balancer the probes do not know yet is not kept).
+    pub fn share_alarms(&self, now: i64) {
+        if let Some(shared) = &self.discovered {
+            share_alarms(shared, &self.books, now);
+        }
+    }
+
+    /// The start of the newest period a load balancer's sentinel alarmed in.
+    pub fn last_alarm(&self, lb: &str) -> Option<i64> {
+        self.books.get(lb).and_then(Book::last_alarm)
+    }
+
+    pub fn counter(&self, key: &K) -> f64 {
+        self.counters.get(key)
+    }
+
+    /// A row's value to export: the counter, or the gauge while it is fresh.
+    pub fn value<X>(&self, series: &Series<X>, key: &K) -> Option<f64> {
+        if series.is_counter() {
+            return Some(self.counter(key));
+        }
+        let (timestamp, value) = self.gauges.get(key)?;
+        self.fresh(series.tier, *timestamp).then_some(*value)
+    }
+
+    /// Every fresh gauge of a tier from `from` on, in key order (a row kept apart per listener
+    /// has one key per listener: the caller stops where the row ends).
+    pub fn gauges_from<'a>(&'a self, tier: Tier, from: &K) -> impl Iterator<Item = (&'a K, f64)> + 'a {
+        self.gauges
+            .range(from.clone()..)
+            .filter(move |(_, (timestamp, _))| self.fresh(tier, *timestamp))
+            .map(|(key, (_, value))| (key, *value))
+    }
+
+    fn fresh(&self, tier: Tier, timestamp: i64) -> bool {
+        let data_end = self.ledger.watermark().unwrap_or(i64::MIN);
+        let horizon = self
+            .timing
+            .gauge_horizon(tier, GAUGE_LOOKBACK_PERIODS * self.period());
+        timestamp >= data_end.saturating_sub(horizon)
+    }
+
+    pub fn collection(&self) -> Collection {
+        self.timing.collection
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::series::PublishedUnit;
+    use super::*;
+    use std::time::Duration;
+
+    const P: i64 = 60;
+
+    impl SeriesKey for (String, u8) {
+        fn lb(&self) -> &str {
+            &self.0
+        }
+    }
+
+    fn counting(collection: Collection) -> Counting<(String, u8)> {
+        Counting::new(
+            Timing {
+                collection,
+                period: Duration::from_secs(60),
+                delay: Duration::from_secs(120),
+                slow_interval: Duration::from_secs(300),
+                slow_period: Duration::from_secs(60),
+            },
+            60,
+        )
+    }
+
+    fn observation(tier: Tier, counter: bool, points: Vec<(i64, f64)>) -> Observation<(String, u8)> {
+        Observation {
+            key: ("lb-1".to_string(), 0),
+            tier,
+            counter,
+            alarm: tier == Tier::Sentinel,
+            exported: true,
+            unit: PublishedUnit::Base,
+            period: P,
+            points,
+        }
+    }
+
+    #[test]
+    fn a_negative_period_counts_zero_for_counters_and_gauges() {
+        let mut counting = counting(Collection::Full);
+        counting.begin(100 * P);
+        counting.watch(["lb-1"]);
+        let window = counting.begin(104 * P);
+        let reads = Reads::sentinel(window);
+        let points = vec![(98 * P, 5.0), (99 * P, -3.0), (100 * P, 2.0)];
+        counting.apply(&reads, vec![observation(Tier::Sentinel, true, points)], 104 * P);
+        assert_eq!(counting.counter(&("lb-1".to_string(), 0)), 7.0);
+        assert_eq!(counting.last_alarm("lb-1"), Some(100 * P));
+
+        let mut gauge = observation(Tier::Detail, false, vec![(101 * P, -1.0)]);
+        gauge.key.1 = 1;
+        counting.apply(&Reads::default(), vec![gauge], 104 * P);
+        assert_eq!(
+            counting.gauges.get(&("lb-1".to_string(), 1)),
+            Some(&(101 * P, 0.0))
+        );
+    }
+
+    #[test]
+    fn a_gauge_keeps_its_newest_datapoint_and_expires_past_the_horizon() {
+        let mut counting = counting(Collection::Full);
+        counting.begin(100 * P);
+        let window = counting.begin(103 * P);
+        let newest = observation(Tier::Detail, false, vec![(99 * P, 4.0), (100 * P, 2.0)]);
+        let older = observation(Tier::Detail, false, vec![(98 * P, 9.0)]);
+        counting.apply(&Reads::sentinel(window), vec![newest, older], 103 * P);
+        let key = ("lb-1".to_string(), 0);
+        let row: Series<()> = Series::new(
+            &crate::store::families::LB_TARGET_RESPONSE_TIME,
+            &[],
+            &[("m", 1.0)],
+            PublishedUnit::Base,
+            (),
+        );
+        assert_eq!(counting.value(&row, &key), Some(2.0));
+        // Counted up to 101 P. Still exported while the sentinel has counted up to 105 P (five
+        // periods on), gone once it has counted one more.
+        for minute in 104..=107 {
+            let window = counting.begin(minute * P);
+            counting.apply(&Reads::sentinel(window), vec![], minute * P);
+        }
+        assert_eq!(counting.value(&row, &key), Some(2.0));
+        let window = counting.begin(108 * P);
+        counting.apply(&Reads::sentinel(window), vec![], 108 * P);
+        assert_eq!(counting.value(&row, &key), None);
+    }
+
+    #[test]
+    fn a_deleted_load_balancer_loses_its_tiers_and_series() {
+        let mut counting = counting(Collection::Adaptive);
+        counting.begin(100 * P);
+        counting.watch(["lb-1", "lb-2"]);
+        let window = counting.begin(103 * P);
+        counting.apply(
+            &Reads::sentinel(window),
+            vec![observation(Tier::Sentinel, true, vec![(100 * P, 1.0)])],
+            103 * P,
+        );
+        counting.retain_lbs(|lb| lb != "lb-1");
+        assert_eq!(counting.counter(&("lb-1".to_string(), 0)), 0.0);
+        assert_eq!(counting.last_alarm("lb-1"), None);
+        assert!(counting.books.contains_key("lb-2"));
+    }
+}
