@@ -41,10 +41,10 @@ fn rules_runbooks_and_causes_doc_are_fresh() {
     use lbtriage::catalog::Catalog;
     let catalog = Catalog::embedded();
     let rules =
-        lbtriage::rules::render_rules(catalog, &lbtriage::rules::RulesConfig::default()).expect("renders");
+        lbtriage::rules::render_rules(catalog, &lbtriage::config::RulesConfig::default()).expect("renders");
     check_fresh("alerts/lbtriage.rules.yml", &rules);
     check_fresh("docs/causes.md", &lbtriage::rules::render_causes_doc(catalog));
-    let crd = lbtriage::rules::render_prometheus_rule(catalog, &lbtriage::rules::RulesConfig::default())
+    let crd = lbtriage::rules::render_prometheus_rule(catalog, &lbtriage::config::RulesConfig::default())
         .expect("renders");
     check_fresh("deploy/kubernetes/prometheusrule.yaml", &crd);
     let runbooks = repo_root().join("alerts/runbooks");
@@ -75,7 +75,7 @@ fn rules_runbooks_and_causes_doc_are_fresh() {
 fn dashboards_are_fresh() {
     let rendered = lbtriage::dashboards::render_all(
         lbtriage::catalog::Catalog::embedded(),
-        &lbtriage::rules::RulesConfig::default(),
+        &lbtriage::config::RulesConfig::default(),
     );
     let mut expected: Vec<String> = Vec::new();
     for (name, text) in &rendered {

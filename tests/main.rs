@@ -19,6 +19,7 @@ mod fuzz_corpus;
 mod generated;
 mod hostile;
 mod image;
+mod layers;
 mod mixin;
 mod page;
 mod probes;

@@ -153,21 +153,22 @@ fn lb_families(expr: &str) -> BTreeSet<String> {
 
 #[test]
 fn no_rule_reads_a_family_that_no_listed_provider_feeds() {
-    use lbtriage::catalog::LbKind;
-    let fed: Vec<(LbKind, BTreeSet<&str>)> = LbKind::all()
+    use lbtriage::sources::registry;
+    use lbtriage::sources::row::LbKind;
+    let fed: Vec<(LbKind, BTreeSet<&str>)> = registry::kinds()
         .into_iter()
         .map(|kind| (kind, lbtriage::sources::families_fed(kind)))
         .collect();
-    let feeds = |kind: LbKind, family: &str| {
+    let feeds = |kind: &str, family: &str| {
         fed.iter()
-            .any(|(k, families)| *k == kind && families.contains(family))
+            .any(|(k, families)| k.id == kind && families.contains(family))
     };
     for cause in Catalog::embedded().causes.iter() {
         let Some(alert) = &cause.alert else { continue };
         let read = lb_families(&alert.expr);
         for family in &read {
             assert!(
-                cause.providers.iter().any(|kind| feeds(*kind, family)),
+                cause.providers.iter().any(|kind| feeds(kind, family)),
                 "{} reads {family}, which none of its providers {:?} feeds",
                 cause.id,
                 cause.providers
@@ -176,15 +177,15 @@ fn no_rule_reads_a_family_that_no_listed_provider_feeds() {
         // Each listed provider feeds something the rule reads (probe-only rules read no family).
         for kind in &cause.providers {
             assert!(
-                read.is_empty() || read.iter().any(|family| feeds(*kind, family)),
+                read.is_empty() || read.iter().any(|family| feeds(kind, family)),
                 "{} lists {} but reads none of its families ({read:?})",
                 cause.id,
-                kind.as_str()
+                kind
             );
         }
     }
     // The check can fail: an ALB feeds no port allocation errors, an NLB does.
-    let kind = |id: &str| LbKind::find(id).expect("a registered kind");
+    let kind = |id: &str| registry::kind(id).expect("a registered kind").id;
     assert!(!feeds(kind("aws_alb"), "lbtriage_lb_port_allocation_errors"));
     assert!(feeds(kind("aws_nlb"), "lbtriage_lb_port_allocation_errors"));
 }
@@ -316,7 +317,7 @@ fn unreadable(description: &str) -> Option<String> {
 /// large: none prints an SI milli prefix or a float a person has to round.
 #[test]
 fn every_description_reads_in_the_units_a_person_thinks_in() {
-    let rules = lbtriage::rules::render_rules(Catalog::embedded(), &lbtriage::rules::RulesConfig::default())
+    let rules = lbtriage::rules::render_rules(Catalog::embedded(), &lbtriage::config::RulesConfig::default())
         .expect("renders");
     let parsed = lbtriage::mixin::yaml_to_json(&rules).expect("YAML");
     let descriptions: Vec<String> = parsed["groups"]

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use crate::catalog::{Catalog, Cause};
-use crate::rules::RulesConfig;
+use crate::config::RulesConfig;
 
 /// Grafana's dashboard schema version these files are written in (Grafana 12 and later).
 pub const SCHEMA_VERSION: u64 = 42;

@@ -22,19 +22,6 @@ fn kind_name(kind: Kind) -> &'static str {
     }
 }
 
-/// ` → `labels`` after a mapping line, or nothing.
-pub fn label_suffix(labels: &[(&str, &str)]) -> String {
-    if labels.is_empty() {
-        return String::new();
-    }
-    let labels = labels
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
-    format!(" → `{labels}`")
-}
-
 pub fn metrics_markdown() -> String {
     let mut out = String::new();
     out.push_str(

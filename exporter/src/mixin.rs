@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 use yaml_rust2::{Yaml, YamlLoader};
 
 use crate::catalog::Catalog;
-use crate::rules::{render_rules, RulesConfig, RulesError};
+use crate::config::{RulesConfig, RulesError};
+use crate::rules::render_rules;
 
 /// Placeholders for what `_config` decides.
 const SELECTOR: &str = "@@selector@@";

@@ -13,7 +13,7 @@ use super::{http_get, start_on_a_port, Process};
 /// `short_for`, into `dir/rules.yml`.
 pub fn rules_with_short_for(dir: &Path, short_for: &str) -> PathBuf {
     let catalog = lbtriage::catalog::Catalog::embedded();
-    let mut rules_config = lbtriage::rules::RulesConfig::default();
+    let mut rules_config = lbtriage::config::RulesConfig::default();
     let short_for = lbtriage::config::PromDuration::parse(short_for).expect("valid");
     for cause in catalog.causes.iter().filter(|c| c.alert.is_some()) {
         rules_config.for_overrides.insert(cause.id.clone(), short_for);

@@ -188,7 +188,7 @@ fn causes(output: diagnose::Output) -> i32 {
 }
 
 /// The `rules:` section of a config file, or the defaults without one.
-fn rules_config(config_file: Option<&std::path::Path>) -> Option<crate::rules::RulesConfig> {
+fn rules_config(config_file: Option<&std::path::Path>) -> Option<crate::config::RulesConfig> {
     match config_file.map(Config::load).transpose() {
         Ok(config) => Some(config.map(|c| c.rules).unwrap_or_default()),
         Err(err) => {

@@ -1,6 +1,6 @@
-//! What runs for a configuration: the units each provider's registry row defines (AWS: a job and
+//! What runs for a configuration: the source groups each provider's registry row defines (AWS: a job and
 //! region; Alibaba: a job, whose regions share its call-rate bound) and one per probe. A reload
-//! stops only the units whose settings changed or went away and starts only new ones, so a source
+//! stops only the workers whose settings changed or went away and starts only new ones, so a source
 //! whose job did not change keeps its ledgers, counters and discovery cache: no period is lost or
 //! counted twice.
 
@@ -13,52 +13,53 @@ use crate::config::{AutoProbes, Config, ProbeConfig};
 use crate::probes::Probe;
 use crate::runtime::{Discovered, TaskGroup};
 use crate::sources::registry;
+use crate::sources::row::{Context, SourceGroup};
 use crate::store::Store;
 
-/// A unit's settings: equal settings keep the running unit.
+/// A worker's settings: equal settings keep the running worker.
 #[derive(Debug, Clone, PartialEq)]
 enum Settings {
-    Source(registry::Unit),
+    Source(SourceGroup),
     Probe(Box<ProbeConfig>),
     /// The auto prober, with the `lb`s that configured probes name (those take precedence).
     Auto(Box<AutoProbes>, BTreeSet<String>),
 }
 
-struct Unit {
+struct Worker {
     settings: Settings,
     group: TaskGroup,
 }
 
-impl Unit {
+impl Worker {
     async fn stop(self) {
         self.group.stop().await;
     }
 }
 
-/// Every unit of a configuration, by a key that names it across reloads.
-fn units(config: &Config) -> BTreeMap<String, Settings> {
-    let mut units: BTreeMap<String, Settings> = registry::units(config)
+/// Every worker of a configuration, by a key that names it across reloads.
+fn workers(config: &Config) -> BTreeMap<String, Settings> {
+    let mut workers: BTreeMap<String, Settings> = registry::source_groups(config)
         .into_iter()
-        .map(|unit| (unit.key.clone(), Settings::Source(unit)))
+        .map(|group| (group.key.clone(), Settings::Source(group)))
         .collect();
     for probe in config.sharded_probes() {
-        units.insert(
+        workers.insert(
             crate::probes::runner::source_key(&probe.name),
             Settings::Probe(Box::new(probe.clone())),
         );
     }
     if config.auto_probes.when != crate::config::AutoProbeWhen::Never {
         let configured = config.probes.iter().filter_map(|p| p.lb.clone()).collect();
-        units.insert(
+        workers.insert(
             crate::probes::auto::SNAPSHOT_KEY.to_string(),
             Settings::Auto(Box::new(config.auto_probes.clone()), configured),
         );
     }
-    units
+    workers
 }
 
 pub struct Running {
-    units: BTreeMap<String, Unit>,
+    workers: BTreeMap<String, Worker>,
     store: Arc<Store>,
     discovered: Arc<Discovered>,
     /// One connection bound for every probe, across reloads.
@@ -71,7 +72,7 @@ pub struct Running {
 impl Running {
     pub fn new(store: Arc<Store>, discovered: Arc<Discovered>) -> Self {
         Running {
-            units: BTreeMap::new(),
+            workers: BTreeMap::new(),
             store,
             discovered,
             probe_limiter: crate::probes::limiter(),
@@ -85,7 +86,7 @@ impl Running {
         self
     }
 
-    /// Makes the running units those of `config`. Probes are built before anything stops, so a
+    /// Makes the running workers those of `config`. Probes are built before anything stops, so a
     /// probe that cannot start (a bad CA file) leaves everything as it was.
     pub async fn apply(&mut self, config: &Config) -> anyhow::Result<()> {
         self.discovered.set_wanted(
@@ -93,10 +94,14 @@ impl Running {
                 || config.auto_probes.when != crate::config::AutoProbeWhen::Never
                 || config.probes.iter().any(|p| p.discover_backends),
         );
-        let wanted = units(config);
+        let wanted = workers(config);
         let mut starting = Vec::new();
         for (key, settings) in &wanted {
-            if self.units.get(key).is_some_and(|unit| unit.settings == *settings) {
+            if self
+                .workers
+                .get(key)
+                .is_some_and(|worker| worker.settings == *settings)
+            {
                 continue;
             }
             let probe = match settings {
@@ -106,43 +111,43 @@ impl Running {
             starting.push((key.clone(), settings.clone(), probe));
         }
         let stale: Vec<String> = self
-            .units
+            .workers
             .iter()
-            .filter(|(key, unit)| wanted.get(*key) != Some(&unit.settings))
+            .filter(|(key, worker)| wanted.get(*key) != Some(&worker.settings))
             .map(|(key, _)| key.clone())
             .collect();
         for key in &stale {
-            if let Some(unit) = self.units.remove(key) {
+            if let Some(worker) = self.workers.remove(key) {
                 // A stopped source's inventory is no longer a configured job's: no probe may use it.
-                if let Settings::Source(source) = &unit.settings {
+                if let Settings::Source(source) = &worker.settings {
                     for source_key in &source.source_keys {
                         self.discovered.forget_source(source_key);
                     }
                 }
-                unit.stop().await;
+                worker.stop().await;
             }
         }
         let started = starting.len();
         for (key, settings, probe) in starting {
-            let unit = self.start(settings, probe);
-            self.units.insert(key, unit);
+            let worker = self.start(settings, probe);
+            self.workers.insert(key, worker);
         }
         tracing::debug!(
             started,
             stopped = stale.len(),
-            running = self.units.len(),
-            "units applied"
+            running = self.workers.len(),
+            "workers applied"
         );
         Ok(())
     }
 
-    fn start(&self, settings: Settings, probe: Option<Probe>) -> Unit {
+    fn start(&self, settings: Settings, probe: Option<Probe>) -> Worker {
         let (mut group, shutdown_rx) = TaskGroup::new();
         let tasks = &mut group.tasks;
         let (store, discovered) = (self.store.clone(), self.discovered.clone());
         match &settings {
-            Settings::Source(unit) => unit.spawn(
-                registry::Context {
+            Settings::Source(group) => group.spawn(
+                Context {
                     store,
                     discovered,
                     shutdown: shutdown_rx,
@@ -171,13 +176,13 @@ impl Running {
                 }
             }
         }
-        Unit { settings, group }
+        Worker { settings, group }
     }
 
-    /// Stops every unit and waits for them.
+    /// Stops every worker and waits for them.
     pub async fn stop(self) {
-        for (_, unit) in self.units {
-            unit.stop().await;
+        for (_, worker) in self.workers {
+            worker.stop().await;
         }
     }
 }
@@ -192,15 +197,15 @@ mod tests {
             "probes:\n  - name: shop\n    url: http://127.0.0.1:9/\n    lb: app/shop/1\n  - name: other\n    url: http://127.0.0.1:9/\n",
         )
         .expect("valid");
-        let all = units(&config);
+        let all = workers(&config);
         match all.get(crate::probes::auto::SNAPSHOT_KEY) {
             Some(Settings::Auto(auto, configured)) => {
                 assert_eq!(auto.when, crate::config::AutoProbeWhen::Alarmed, "on by default");
                 assert_eq!(configured.iter().collect::<Vec<_>>(), ["app/shop/1"]);
             }
-            _ => panic!("an auto prober unit"),
+            _ => panic!("an auto prober worker"),
         }
         let never = Config::parse("auto_probes: {when: never}\n").expect("valid");
-        assert!(!units(&never).contains_key(crate::probes::auto::SNAPSHOT_KEY));
+        assert!(!workers(&never).contains_key(crate::probes::auto::SNAPSHOT_KEY));
     }
 }

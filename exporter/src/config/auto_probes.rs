@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::duration::PromDuration;
+use super::error::ConfigError;
 use super::probe::{
     default_probe_interval as default_interval, default_probe_timeout as default_timeout, default_vantage,
 };
-use super::{Config, ConfigError, PromDuration};
 
 /// When a discovered load balancer is probed.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -107,9 +108,9 @@ fn default_baseline_interval() -> PromDuration {
 const MAX_LOAD_BALANCERS: usize = 200;
 const MAX_TARGETS: usize = 64;
 
-impl Config {
-    pub(super) fn validate_auto_probes(&self) -> Result<(), ConfigError> {
-        let auto = &self.auto_probes;
+impl AutoProbes {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let auto = self;
         let key = |field: &str| format!("auto_probes.{field}");
         for (field, value, least) in [
             ("interval", auto.interval, Duration::from_secs(1)),
@@ -144,6 +145,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn the_contract_keys_are_accepted_as_written() {

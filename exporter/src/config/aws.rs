@@ -1,11 +1,11 @@
 //! The `aws:` schema.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Collection, PromDuration};
+use super::error::ConfigError;
+use super::job::JobKeys;
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -28,58 +28,79 @@ impl LoadBalancerType {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AwsJob {
-    pub name: String,
-    pub regions: Vec<String>,
-    /// One endpoint for every AWS client of the job: an emulator or a VPC endpoint.
-    #[serde(default)]
-    pub endpoint_url: Option<String>,
-    #[serde(default)]
-    pub role_arn: Option<String>,
-    /// The external ID the role's trust policy requires (usual for cross-account roles); only
-    /// with `role_arn`.
-    #[serde(default)]
-    pub external_id: Option<String>,
-    #[serde(default = "all_types")]
-    pub load_balancer_types: Vec<LoadBalancerType>,
-    /// Tag key → accepted values; a load balancer must match every key. Empty: every load balancer.
-    #[serde(default)]
-    pub tag_filters: BTreeMap<String, Vec<String>>,
-    #[serde(default = "default_period")]
-    pub period: PromDuration,
-    #[serde(default = "default_delay")]
-    pub delay: PromDuration,
-    #[serde(default = "default_interval")]
-    pub interval: PromDuration,
-    #[serde(default = "default_discovery_ttl")]
-    pub discovery_ttl: PromDuration,
-    /// Which metrics are read when: `adaptive` (tiers) or `full` (every metric every cycle).
-    #[serde(default)]
-    pub collection: Collection,
-    /// How often the slow tier is read in `adaptive` collection.
-    #[serde(default = "default_slow_interval")]
-    pub slow_interval: PromDuration,
+super::job::cloud_job! {
+    /// A CloudWatch job: one account (or assumed role) and its regions.
+    pub struct AwsJob {
+        #[serde(default)]
+        pub role_arn: Option<String>,
+        /// The external ID the role's trust policy requires (usual for cross-account roles); only
+        /// with `role_arn`.
+        #[serde(default)]
+        pub external_id: Option<String>,
+        #[serde(default = "all_types")]
+        pub load_balancer_types: Vec<LoadBalancerType>,
+        /// Tag key → accepted values; a load balancer must match every key. Empty: every load balancer.
+        #[serde(default)]
+        pub tag_filters: BTreeMap<String, Vec<String>>,
+    }
 }
 
 fn all_types() -> Vec<LoadBalancerType> {
     LoadBalancerType::ALL.to_vec()
 }
-pub(super) fn default_period() -> PromDuration {
-    PromDuration(Duration::from_secs(60))
-}
-pub(super) fn default_delay() -> PromDuration {
-    // CloudWatch completes a minute's data about two minutes after it ends.
-    PromDuration(Duration::from_secs(120))
-}
-pub(super) fn default_interval() -> PromDuration {
-    PromDuration(Duration::from_secs(60))
-}
-pub(super) fn default_slow_interval() -> PromDuration {
-    // 15 minutes keeps a quiet ALB under $1.50 a month (docs/BENCHMARKS.md); 5m costs $1.81.
-    PromDuration(Duration::from_secs(900))
-}
-fn default_discovery_ttl() -> PromDuration {
-    PromDuration(Duration::from_secs(300))
+
+impl AwsJob {
+    /// What only an AWS job can get wrong (the shared fields are checked by `validate_core`).
+    pub(super) fn validate(&self, keys: &JobKeys<'_>) -> Result<(), ConfigError> {
+        if let Some(arn) = &self.role_arn {
+            if !(arn.starts_with("arn:") && arn.contains(":role/")) {
+                return Err(ConfigError::at(
+                    keys.key("role_arn"),
+                    format!("{arn:?} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)"),
+                ));
+            }
+        }
+        if self.external_id.is_some() && self.role_arn.is_none() {
+            return Err(ConfigError::at(
+                keys.key("external_id"),
+                "is sent when assuming `role_arn`, which is not set",
+            ));
+        }
+        if self
+            .external_id
+            .as_deref()
+            .is_some_and(|id| !(2..=1224).contains(&id.len()))
+        {
+            return Err(ConfigError::at(
+                keys.key("external_id"),
+                "must be 2 to 1,224 characters (the STS AssumeRole limit)",
+            ));
+        }
+        if self.load_balancer_types.is_empty() {
+            return Err(ConfigError::at(
+                keys.key("load_balancer_types"),
+                "must list at least one of application, network, classic",
+            ));
+        }
+        for (tag, values) in &self.tag_filters {
+            if tag.is_empty() || values.is_empty() {
+                return Err(ConfigError::at(
+                    keys.key(&format!("tag_filters.{tag}")),
+                    "a tag filter needs a non-empty key and at least one value",
+                ));
+            }
+        }
+        let period = self.period.as_duration().as_secs();
+        let whole_seconds = self.period.as_duration().subsec_millis() == 0;
+        if !whole_seconds || !(matches!(period, 1 | 5 | 10 | 30) || (period >= 60 && period % 60 == 0)) {
+            return Err(ConfigError::at(
+                keys.key("period"),
+                format!(
+                    "{} is not a CloudWatch period (1s, 5s, 10s, 30s or a multiple of 60s)",
+                    self.period
+                ),
+            ));
+        }
+        Ok(())
+    }
 }

@@ -1,105 +1,64 @@
 //! The configuration file: its schema, loading (YAML with `${VAR}` expansion in values) and
 //! validation. Every error names the offending key, and the line where it can be found.
 //!
-//! One file per concern: a schema per section (aws, alibaba, tencent, probe, shard), validation across
-//! sections (validate), where a key is in the text (lines), and the YAML reader (yaml).
+//! One file per concern: the top level (schema), what every cloud job shares (job), a schema per
+//! section (aws, alibaba, tencent, probe, auto_probes, shard, rules), validation across sections
+//! (validate), the error type (error) and where a key is in the text (lines). The YAML reader is
+//! the crate's `yaml` module.
 
 mod alibaba;
 mod auto_probes;
 mod aws;
 mod duration;
+mod error;
+pub mod job;
 mod lines;
 mod probe;
+mod rules;
+mod schema;
 mod shard;
 mod tencent;
 mod validate;
-pub mod yaml;
 
 use std::path::Path;
-
-use serde::Deserialize;
 
 pub use alibaba::{AlibabaJob, AlibabaNamespace};
 pub use auto_probes::{AutoProbeWhen, AutoProbes};
 pub use aws::{AwsJob, LoadBalancerType};
 pub use duration::{DurationError, PromDuration};
+pub use error::ConfigError;
+pub use job::{CloudJob, Collection};
 pub use probe::{
     default_header_floor, default_header_sizes, ProbeConfig, Scheme, DEFAULT_LB_IDLE_TIMEOUT,
     MAX_HEADER_CHECK_BYTES,
 };
+pub use rules::{RulesConfig, RulesError, SloConfig, SloOverride};
+pub use schema::Config;
 pub use shard::{stable_hash, Shard, ShardAssignment};
 pub use tencent::{TencentJob, TencentNamespace};
 
+use crate::yaml;
 use lines::find_line;
 
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// CloudWatch jobs, one per account/role and set of regions.
-    #[serde(default)]
-    pub aws: Vec<AwsJob>,
-    /// Alibaba Cloud CloudMonitor jobs (SLB and ALB), one per account and set of regions.
-    #[serde(default)]
-    pub alibaba: Vec<AlibabaJob>,
-    /// Tencent Cloud CLB jobs (Cloud Monitor and the CLB API), one per account and set of regions.
-    #[serde(default)]
-    pub tencent: Vec<TencentJob>,
-    /// Active probes: the path through a load balancer and its backends reached directly.
-    #[serde(default)]
-    pub probes: Vec<ProbeConfig>,
-    /// Probes built from the clouds' inventories for the load balancers `probes:` does not name.
-    #[serde(default)]
-    pub auto_probes: AutoProbes,
-    /// Overrides for the rendered alert rules (`lbtriage rules`).
-    #[serde(default)]
-    pub rules: crate::rules::RulesConfig,
-    /// Splits a large fleet across exporters: this one watches its share of the load balancers
-    /// (and of the probes).
-    #[serde(default)]
-    pub shard: Option<Shard>,
-}
-
-/// Which metrics a cloud job reads, and when (docs/design.md, "Adaptive collection").
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Collection {
-    /// Every cycle the sentinel tier; the detail tier for a load balancer whose sentinel shows
-    /// errors, back-filled from its own watermark; the slow tier every `slow_interval`.
-    #[default]
-    Adaptive,
-    /// Every metric every cycle.
-    Full,
-}
-
-impl Collection {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Collection::Adaptive => "adaptive",
-            Collection::Full => "full",
-        }
-    }
-}
-
-/// A configuration error: which key, where, and what is wrong with it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{}{}: {message}", key.as_deref().map(|k| format!("config key `{k}`")).unwrap_or_else(|| "config".to_string()), line.map(|l| format!(" (line {l})")).unwrap_or_default())]
-pub struct ConfigError {
-    pub key: Option<String>,
-    pub line: Option<usize>,
-    pub message: String,
-}
-
-impl ConfigError {
-    fn at(key: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: Some(key.into()),
-            line: None,
-            message: message.into(),
-        }
-    }
-}
-
 impl Config {
+    /// The probes this exporter runs: all of them, or its shard's share (by probe name).
+    pub fn sharded_probes(&self) -> impl Iterator<Item = &ProbeConfig> {
+        let shard = self.shard_assignment().ok().flatten();
+        self.probes
+            .iter()
+            .filter(move |probe| shard.is_none_or(|shard| shard.owns(&format!("probe/{}", probe.name))))
+    }
+
+    /// Checks every section (`validate.rs`); `load` and `parse` call it.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate::validate(self)
+    }
+
+    /// The resolved shard, if the config splits the fleet.
+    pub fn shard_assignment(&self) -> Result<Option<ShardAssignment>, ConfigError> {
+        self.shard.map(Shard::assignment).transpose()
+    }
+
     /// Reads, parses and validates a config file. `${NAME}` in a value is replaced by the
     /// environment variable NAME (secrets and endpoints in containers); `$${` is a literal `${`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::validate::check_url;
-use super::{Config, ConfigError, PromDuration};
-use crate::probes::address::{is_link_local, probe_url_host, split_host_port, LINK_LOCAL_REFUSED};
+use super::duration::PromDuration;
+use super::error::ConfigError;
+use super::job::check_url;
+use crate::address::{is_link_local, probe_url_host, split_host_port, LINK_LOCAL_REFUSED};
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -126,10 +127,11 @@ pub(super) fn default_vantage() -> String {
 /// The default LB idle timeout when neither the config nor discovery says (AWS ALB's default).
 pub const DEFAULT_LB_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl Config {
-    pub(super) fn validate_probes(&self) -> Result<(), ConfigError> {
+/// Every probe: unique names, URLs and backends that can be probed, bounded timing.
+pub(super) fn validate_probes(probes: &[ProbeConfig]) -> Result<(), ConfigError> {
+    {
         let mut names = HashSet::new();
-        for (index, probe) in self.probes.iter().enumerate() {
+        for (index, probe) in probes.iter().enumerate() {
             let key = |field: &str| format!("probes[{index}].{field}");
             if probe.name.trim().is_empty() {
                 return Err(ConfigError::at(key("name"), "must not be empty"));

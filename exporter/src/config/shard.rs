@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::{Config, ConfigError, ProbeConfig};
+use super::error::ConfigError;
 
 /// `shard: {index, count}`. Without `index`, the StatefulSet ordinal at the end of `HOSTNAME`
 /// (`lbtriage-2` → 2) is used.
@@ -42,18 +42,10 @@ fn ordinal_from_hostname(hostname: &str) -> Option<u32> {
     hostname.rsplit_once('-').and_then(|(_, n)| n.parse().ok())
 }
 
-impl Config {
-    /// The probes this exporter runs: all of them, or its shard's share (by probe name).
-    pub fn sharded_probes(&self) -> impl Iterator<Item = &ProbeConfig> {
-        let shard = self.shard_assignment().ok().flatten();
-        self.probes
-            .iter()
-            .filter(move |probe| shard.is_none_or(|shard| shard.owns(&format!("probe/{}", probe.name))))
-    }
-
-    /// The resolved shard, if the config splits the fleet.
-    pub fn shard_assignment(&self) -> Result<Option<ShardAssignment>, ConfigError> {
-        let Some(shard) = self.shard else { return Ok(None) };
+impl Shard {
+    /// The resolved shard.
+    pub fn assignment(self) -> Result<ShardAssignment, ConfigError> {
+        let shard = self;
         if shard.count == 0 {
             return Err(ConfigError::at("shard.count", "must be at least 1"));
         }
@@ -75,16 +67,17 @@ impl Config {
                 format!("{index} is not below shard.count {}", shard.count),
             ));
         }
-        Ok(Some(ShardAssignment {
+        Ok(ShardAssignment {
             index,
             count: shard.count,
-        }))
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
 
     #[test]
     fn shards_split_keys_disjointly_and_completely() {

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::{Failure, Reason};
+use super::failure::{Failure, Reason};
 
 #[derive(Debug, Clone, Default)]
 pub struct DnsResult {

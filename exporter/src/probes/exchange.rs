@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{Failure, Reason};
+use super::failure::{Failure, Reason};
 
 /// Response heads larger than this are refused: a hostile server cannot make us buffer more.
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;

@@ -4,8 +4,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::failure::Reason;
 use super::keepalive::KeepAlive;
-use super::{HttpCheck, KeepAliveCheck, Reason, Report, RequestKind, SizeCheck, Via};
+use super::report::{HttpCheck, KeepAliveCheck, Report, SizeCheck};
+use super::target::{RequestKind, Via};
 
 /// Certificates expiring sooner than this are findings already.
 pub const CERTIFICATE_WARNING: Duration = Duration::from_secs(14 * 86_400);

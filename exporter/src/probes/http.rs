@@ -5,8 +5,10 @@
 use std::time::{Duration, Instant};
 
 use super::exchange::{self, Request, Stream};
+use super::failure::{Failure, Reason};
+use super::target::Target;
+use super::tcp;
 use super::tls::TlsInfo;
-use super::{tcp, Failure, Reason, Target};
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Phases {

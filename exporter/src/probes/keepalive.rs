@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 use super::exchange::{self, Request};
+use super::failure::{Failure, Reason};
 use super::http::{self, Phases};
-use super::{Failure, Reason, Target};
+use super::target::Target;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeepAlive {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::exchange::Request;
 use super::http::{self, HttpOutcome};
-use super::Target;
+use super::target::Target;
 
 /// Body size for the MTU check: many packets' worth.
 pub const BODY_SIZE: usize = 64 * 1024;

@@ -6,17 +6,19 @@
 //! Targets come only from configuration (and the cloud source's discovery): nothing that arrives
 //! in a request can point a probe anywhere.
 
-pub mod address;
 pub mod auto;
 pub mod dns;
 pub mod exchange;
+pub mod failure;
 pub mod findings;
 pub mod http;
 pub mod keepalive;
 pub mod limits;
 pub mod reach;
+pub mod report;
 pub mod runner;
 mod samples;
+pub mod target;
 pub mod tcp;
 pub mod tls;
 
@@ -30,211 +32,14 @@ use tokio::sync::Semaphore;
 use crate::config::{ProbeConfig, Scheme, DEFAULT_LB_IDLE_TIMEOUT};
 use crate::runtime::Discovered;
 
-use self::address::{is_link_local, probe_url_host, split_host_port};
 use self::dns::DnsResult;
 use self::http::HttpOutcome;
-use self::keepalive::KeepAlive;
 use self::tls::TlsSettings;
+use crate::address::{is_link_local, probe_url_host, split_host_port};
 
-/// Why a check failed: the `reason` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    Refused,
-    Reset,
-    Timeout,
-    Dns,
-    Tls,
-    InvalidResponse,
-    Status,
-    /// A link-local or metadata address, refused by configuration.
-    Forbidden,
-    /// An automatic probe's target that this vantage could not reach while its load balancer was
-    /// quiet (another VPC, a security group that admits only the load balancer): no evidence either
-    /// way, and no rule reads it as such.
-    UnreachableFromVantage,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Refused => "refused",
-            Reason::Reset => "reset",
-            Reason::Timeout => "timeout",
-            Reason::Dns => "dns",
-            Reason::Tls => "tls",
-            Reason::InvalidResponse => "invalid_response",
-            Reason::Status => "status",
-            Reason::Forbidden => "forbidden",
-            Reason::UnreachableFromVantage => "unreachable_from_vantage",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub reason: Reason,
-    pub detail: String,
-}
-
-impl Failure {
-    pub fn new(reason: Reason, detail: impl Into<String>) -> Self {
-        Failure {
-            reason,
-            detail: detail.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.reason.as_str(), self.detail)
-    }
-}
-
-/// Through the load balancer, or straight to a backend: the `path` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Via {
-    Lb,
-    Backend,
-}
-
-impl Via {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Via::Lb => "lb",
-            Via::Backend => "backend",
-        }
-    }
-}
-
-/// Which configured path a request used: the `request` label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RequestKind {
-    App,
-    Health,
-}
-
-impl RequestKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestKind::App => "app",
-            RequestKind::Health => "health",
-        }
-    }
-}
-
-#[derive(Clone)]
-pub struct TlsTarget {
-    pub settings: TlsSettings,
-    pub server_name: String,
-    /// Clients verify the listener's certificate; load balancers do not verify targets'.
-    pub verify: bool,
-}
-
-#[derive(Clone)]
-pub struct Target {
-    pub via: Via,
-    pub addr: SocketAddr,
-    pub tls: Option<TlsTarget>,
-}
-
-#[derive(Debug, Clone)]
-pub struct HttpCheck {
-    pub via: Via,
-    pub target: SocketAddr,
-    pub request: RequestKind,
-    pub outcome: HttpOutcome,
-}
-
-/// What a size check made large.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Oversized {
-    Header,
-    Body,
-}
-
-#[derive(Debug, Clone)]
-pub struct SizeCheck {
-    pub kind: Oversized,
-    pub via: Via,
-    pub target: SocketAddr,
-    pub bytes: usize,
-    /// A header size every hop must accept (at most the probe's `header_floor_bytes`).
-    pub within_floor: bool,
-    pub outcome: HttpOutcome,
-}
-
-impl SizeCheck {
-    /// Large headers fail on any rejection (400, 431, a load balancer's 502); a large body fails
-    /// only when no response came back at all: a 405 or 501 to the POST still proves the packets
-    /// arrived.
-    pub fn failure(&self) -> Option<Failure> {
-        match self.kind {
-            Oversized::Header => self.outcome.failure(),
-            Oversized::Body => self.outcome.transport_failure().cloned(),
-        }
-    }
-
-    /// Whether the failure is evidence of a cause. A load balancer that answers a header above its
-    /// documented limit with a 4xx works as documented; a 5xx or no answer through it (Alibaba SLB
-    /// answers long headers with 502), or any rejection within the floor, is a finding.
-    pub fn is_finding(&self) -> bool {
-        let Some(_) = self.failure() else {
-            return false;
-        };
-        match self.kind {
-            Oversized::Body => true,
-            Oversized::Header => {
-                self.within_floor
-                    || (self.via == Via::Lb && self.outcome.status().is_none_or(|status| status >= 500))
-            }
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TcpCheck {
-    /// `host:port` as configured or discovered.
-    pub target: String,
-    pub result: Result<Duration, Failure>,
-}
-
-#[derive(Debug, Clone)]
-pub struct KeepAliveCheck {
-    pub target: SocketAddr,
-    pub result: KeepAlive,
-}
-
-/// Everything one run of a probe's quick checks found.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub dns: DnsResult,
-    pub http: Vec<HttpCheck>,
-    pub tcp: Vec<TcpCheck>,
-    pub large_headers: Vec<SizeCheck>,
-    pub large_bodies: Vec<SizeCheck>,
-    pub lb_idle_timeout: Duration,
-    pub lb_response_timeout: Duration,
-    /// Unix time the checks completed.
-    pub finished_at: f64,
-    /// Whether the front door was checked: an automatic probe skips it when told to, or when its
-    /// name does not resolve from here (a private zone), so that raises no front-door cause.
-    pub front_door: bool,
-}
-
-impl Report {
-    /// A response through the load balancer said the QPS limit was hit.
-    pub fn qps_limited(&self) -> bool {
-        self.http.iter().filter(|c| c.via == Via::Lb).any(|c| {
-            c.outcome
-                .response
-                .as_ref()
-                .ok()
-                .and_then(|r| r.header("ALB-QPS-Limited"))
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("limited"))
-        })
-    }
-}
+pub use self::failure::{Failure, Reason};
+pub use self::report::{HttpCheck, KeepAliveCheck, Oversized, Report, SizeCheck, TcpCheck};
+pub use self::target::{RequestKind, Target, TlsTarget, Via};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {

@@ -14,7 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{tcp, Failure, Reason};
+use super::failure::{Failure, Reason};
+use super::tcp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reach {

@@ -9,7 +9,8 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use super::findings::ProbeFindings;
-use super::{KeepAliveCheck, Probe, Report};
+use super::report::{KeepAliveCheck, Report};
+use super::Probe;
 use crate::config::stable_hash;
 use crate::runtime::{Discovered, Schedule};
 use crate::store::Store;

@@ -5,8 +5,11 @@
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+use super::failure::Failure;
 use super::keepalive::KeepAlive;
-use super::{Failure, KeepAliveCheck, Probe, Report, RequestKind, Via};
+use super::report::{KeepAliveCheck, Report};
+use super::target::{RequestKind, Via};
+use super::Probe;
 use crate::runtime::Discovered;
 use crate::store::{families, Labels, Sample};
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use super::exchange::io_failure;
-use super::{Failure, Reason};
+use super::failure::{Failure, Reason};
 
 /// Connects within `timeout`; the connection is closed again at once.
 pub async fn connect(addr: SocketAddr, timeout: Duration) -> Result<(TcpStream, Duration), Failure> {

@@ -15,7 +15,7 @@ use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, Error, RootC
 use tokio::net::TcpStream;
 
 use super::exchange::Stream;
-use super::{Failure, Reason};
+use super::failure::{Failure, Reason};
 
 /// What the presented certificate chain is worth.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::sync::Mutex;
 
-use super::page::{escape, label, runbook_path};
+use super::html::{escape, label, runbook_path};
 use crate::probes::findings::ProbeFindings;
 use crate::store::{families, Sample, Store};
 

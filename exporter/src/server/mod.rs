@@ -25,6 +25,7 @@ use crate::store::{Format, Sample, Store};
 
 pub mod access;
 pub mod fleet;
+mod html;
 mod page;
 pub mod web_config;
 

@@ -3,39 +3,13 @@
 //! `/metrics` serves) and the probes' findings (the same logic as `lbtriage diagnose`); every value
 //! is escaped, since label values come from cloud APIs and probed servers.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use super::html::{escape, label, runbook_path};
 use crate::catalog::Catalog;
 use crate::probes::findings::ProbeFindings;
 use crate::store::{families, Sample, Store};
-
-pub(super) fn escape(text: &str) -> Cow<'_, str> {
-    if !text.contains(['<', '>', '&', '"', '\'']) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    Cow::Owned(out)
-}
-
-pub(super) fn label<'a>(sample: &'a Sample, name: &str) -> &'a str {
-    sample
-        .labels
-        .iter()
-        .find(|(key, _)| key == name)
-        .map_or("", |(_, value)| value.as_str())
-}
 
 /// "42s ago", "3m ago"; "never" for a zero timestamp.
 fn age(now: f64, timestamp: f64) -> String {
@@ -50,11 +24,6 @@ fn age(now: f64, timestamp: f64) -> String {
     } else {
         format!("{:.1}h", seconds / 3600.0)
     }
-}
-
-/// The path the page links runbooks at (served by the exporter from the embedded catalog).
-pub fn runbook_path(cause: &str) -> String {
-    format!("/runbooks/{cause}.md")
 }
 
 /// How often the page reloads itself (a meta refresh: the page has no scripts).

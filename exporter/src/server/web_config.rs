@@ -89,7 +89,7 @@ impl WebConfig {
         let raw: Raw = if text.trim().is_empty() {
             Raw::default()
         } else {
-            crate::config::yaml::from_str(&text).map_err(|err| error(err.path.as_deref(), err.message))?
+            crate::yaml::from_str(&text).map_err(|err| error(err.path.as_deref(), err.message))?
         };
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |file: &Path| {

@@ -14,6 +14,7 @@ pub mod api;
 pub mod aws;
 pub mod engine;
 pub mod registry;
+pub mod row;
 pub mod tencent;
 
 pub use engine::{run_source, Source};

@@ -25,6 +25,10 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_PAGES: usize = 1000;
 pub const PAGE_LENGTH: &str = "1000";
 
+pub fn default_endpoint(region: &str) -> String {
+    format!("https://metrics.{region}.aliyuncs.com")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AlibabaError {
     #[error("credentials: {0}")]
@@ -213,7 +217,7 @@ impl CmsClient {
     ) -> Result<CmsClient, AlibabaError> {
         let trim = |url: &str| url.trim_end_matches('/').to_string();
         Ok(CmsClient {
-            endpoint: endpoint_url.map_or_else(|| super::default_endpoint(region), trim),
+            endpoint: endpoint_url.map_or_else(|| default_endpoint(region), trim),
             inventory_endpoint: endpoint_url.map(trim),
             region: region.to_string(),
             credentials,

@@ -2,10 +2,33 @@
 //! pages included (`lbtriage plan` prices them; the source's tests check a run spends as much).
 
 use super::metrics;
-use super::timing;
-use crate::config::{AlibabaJob, AlibabaNamespace};
+use std::time::Duration;
+
+use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
 use crate::sources::engine::counting::GAUGE_LOOKBACK_PERIODS;
-use crate::sources::engine::tiers::Tier;
+use crate::sources::engine::tiers::{Tier, Timing};
+
+/// The tier timing of a job. CloudMonitor answers at most 1,000 datapoints per call, so a slow
+/// read of 15 one-minute periods of 500 instances would take 8 calls per metric: the slow tier
+/// reads 300 s periods instead (one of the documented 60/300/900), once `slow_interval` allows.
+pub fn timing(job: &AlibabaJob) -> Timing {
+    let period = job.period.as_duration();
+    let coarse = Duration::from_secs(300);
+    let slow_interval = job.slow_interval.as_duration();
+    let slow_period = if slow_interval >= coarse && period <= coarse && job.collection == Collection::Adaptive
+    {
+        coarse
+    } else {
+        period
+    };
+    Timing {
+        collection: job.collection,
+        period,
+        delay: job.delay.as_duration(),
+        slow_interval,
+        slow_period,
+    }
+}
 
 /// What one namespace of a region holds, as `lbtriage plan` finds it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

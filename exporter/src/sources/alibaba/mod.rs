@@ -20,16 +20,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use self::client::default_endpoint;
 use self::client::{AlibabaError, CmsClient, Credentials, Query};
+pub use self::cost::timing;
 use self::cost::Fleet;
 use self::datapoints::Datapoint;
 use self::metrics::{Ports, Series, SERIES};
-pub use self::provider::PROVIDER;
 use super::api::RateLimiter;
 use super::engine::counting::GAUGE_LOOKBACK_PERIODS;
 use super::engine::period::Window;
 use super::engine::telemetry::ApiCalls;
-use super::engine::tiers::{Tier, Timing};
+use super::engine::tiers::Tier;
 use super::engine::{Cloud, Collector, Counting, Observation, Reads};
 use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
 use crate::runtime::Clock;
@@ -40,32 +41,6 @@ const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
 pub fn source_key(job: &str, region: &str) -> String {
     format!("alibaba/{job}/{region}")
-}
-
-/// The tier timing of a job. CloudMonitor answers at most 1,000 datapoints per call, so a slow
-/// read of 15 one-minute periods of 500 instances would take 8 calls per metric: the slow tier
-/// reads 300 s periods instead (one of the documented 60/300/900), once `slow_interval` allows.
-pub fn timing(job: &AlibabaJob) -> Timing {
-    let period = job.period.as_duration();
-    let coarse = Duration::from_secs(300);
-    let slow_interval = job.slow_interval.as_duration();
-    let slow_period = if slow_interval >= coarse && period <= coarse && job.collection == Collection::Adaptive
-    {
-        coarse
-    } else {
-        period
-    };
-    Timing {
-        collection: job.collection,
-        period,
-        delay: job.delay.as_duration(),
-        slow_interval,
-        slow_period,
-    }
-}
-
-pub fn default_endpoint(region: &str) -> String {
-    format!("https://metrics.{region}.aliyuncs.com")
 }
 
 /// One series of one instance: the table row, and the listener for per-listener series.

@@ -13,14 +13,14 @@ use super::{source_key, AlibabaSource};
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
 use crate::sources::engine::series::PublishedUnit;
-use crate::sources::registry::{shared_rate_unit, terms_text, LbKind, Provider, Unit};
+use crate::sources::row::{label_suffix, shared_rate_group, terms_text, LbKind, Provider, SourceGroup};
 use crate::store::families::{Family, LB_INFO, LB_TARGET_HEALTH};
 
 pub static PROVIDER: Provider = Provider {
     name: "alibaba",
     title: "Alibaba Cloud",
     kinds: &[SLB, ALB],
-    units,
+    source_groups,
     families_fed,
     mapping,
     policy_file: "deploy/iam/alibaba-ram-policy.json",
@@ -37,7 +37,7 @@ pub static PROVIDER: Provider = Provider {
     credential_env: &["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
 };
 
-fn units(config: &Config) -> Vec<Unit> {
+fn source_groups(config: &Config) -> Vec<SourceGroup> {
     config
         .alibaba
         .iter()
@@ -47,7 +47,7 @@ fn units(config: &Config) -> Vec<Unit> {
                 .iter()
                 .map(|region| source_key(&job.name, region))
                 .collect();
-            shared_rate_unit(
+            shared_rate_group(
                 format!("alibaba/{}", job.name),
                 job,
                 keys,
@@ -125,7 +125,7 @@ fn series_mapping(family: &Family) -> Vec<String> {
                 series.cloud.namespace.as_str(),
                 metrics::statistic(series.cloud.namespace),
                 series.tier.as_str(),
-                crate::docs::label_suffix(series.labels)
+                label_suffix(series.labels)
             )
         })
         .collect()

@@ -11,6 +11,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use super::ec2;
 use crate::config::AwsJob;
 
 pub async fn sdk_config(job: &AwsJob, region: &str) -> SdkConfig {
@@ -56,5 +57,32 @@ pub async fn sdk_config_with_credentials(
                 .build()
         }
         None => base,
+    }
+}
+
+/// The AWS clients of one job and region.
+pub struct Clients {
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    pub elb: aws_sdk_elasticloadbalancing::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
+    /// `None` when no HTTPS client could be built (no trusted roots): instance targets then go
+    /// without addresses, and nothing else.
+    pub ec2: Option<ec2::Ec2>,
+}
+
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Clients {
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            elb: aws_sdk_elasticloadbalancing::Client::new(config),
+            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
+            ec2: ec2::Ec2::new(config)
+                .inspect_err(
+                    |err| tracing::warn!(error = %err, "no EC2 client: instance targets get no address"),
+                )
+                .ok(),
+        }
     }
 }

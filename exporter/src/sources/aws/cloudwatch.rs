@@ -7,9 +7,9 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types::{Dimension, Metric, MetricDataQuery, MetricStat, ScanBy};
 use futures_util::{stream, StreamExt, TryStreamExt};
 
+use super::api::{call, AwsError};
 use super::discovery::{Inventory, LoadBalancer};
 use super::metrics::{self, CloudWatchMetric, Scope, Statistic};
-use super::{call, AwsError};
 use crate::config::Collection;
 use crate::sources::engine::telemetry::ApiCalls;
 use crate::sources::engine::tiers::Tier;

@@ -8,7 +8,8 @@ use aws_sdk_elasticloadbalancingv2 as elbv2;
 use aws_sdk_resourcegroupstagging as tagging;
 use futures_util::{stream, StreamExt, TryStreamExt};
 
-use super::{call, pages, AwsError, Clients};
+use super::api::{call, pages, AwsError};
+use super::client::Clients;
 use crate::config::{AwsJob, LoadBalancerType, ShardAssignment};
 use crate::runtime::{HealthCheck, LbFacts, Listener, SkippedTarget, TargetFacts, TargetGroupFacts};
 use crate::sources::engine::telemetry::ApiCalls;

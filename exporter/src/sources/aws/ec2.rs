@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
 
-use super::AwsError;
+use super::api::AwsError;
 use crate::sources::api::{exchange, https_client, Connector};
 use crate::sources::engine::telemetry::{ApiCalls, Outcome};
 

@@ -4,6 +4,7 @@
 //! snapshot. A failed read changes no value of its tier: the last good values keep serving with
 //! `lbtriage_source_up` at 0, and the next cycle reads the missed periods.
 
+pub mod api;
 pub mod client;
 pub mod cloudwatch;
 pub mod discovery;
@@ -13,18 +14,13 @@ pub mod provider;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::fmt::Debug;
-use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::error::{DisplayErrorContext, ProvideErrorMetadata};
-use aws_smithy_async::future::pagination_stream::PaginationStream;
-use aws_smithy_runtime_api::client::result::SdkError;
-
+pub use self::api::AwsError;
+pub use self::client::Clients;
 use self::cloudwatch::{Query, SeriesKey};
 use self::discovery::Inventory;
-pub use self::provider::PROVIDER;
-use super::engine::telemetry::{ApiCalls, Outcome};
+use super::engine::telemetry::ApiCalls;
 use super::engine::tiers::{read_while_awake, Tier, TierSizes, Timing};
 use super::engine::{Cloud, Collector, Counting, Observation, Reads};
 use crate::config::{AwsJob, Collection, ShardAssignment};
@@ -33,92 +29,6 @@ use crate::store::{families, push_tag_labels, Labels, Sample};
 
 /// Catch-up bound per cycle after an outage: 201 periods × 500 queries fits one call's 100,800 points.
 const MAX_PERIODS_PER_CYCLE: u32 = 200;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    #[error("{api} failed: {message}")]
-    Api { api: &'static str, message: String },
-    #[error("{api} returned an unexpected response: {detail}")]
-    Unexpected { api: &'static str, detail: String },
-}
-
-impl AwsError {
-    fn unexpected(api: &'static str, detail: impl Into<String>) -> Self {
-        AwsError::Unexpected {
-            api,
-            detail: detail.into(),
-        }
-    }
-}
-
-/// Runs one API operation and records its outcome.
-async fn call<T, E, R>(
-    calls: &ApiCalls,
-    api: &'static str,
-    operation: impl Future<Output = Result<T, SdkError<E, R>>>,
-) -> Result<T, AwsError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
-{
-    match operation.await {
-        Ok(output) => {
-            calls.record(api, Outcome::Success);
-            Ok(output)
-        }
-        Err(err) => {
-            calls.record(api, Outcome::from_error_code(err.code()));
-            Err(AwsError::Api {
-                api,
-                message: DisplayErrorContext(&err).to_string(),
-            })
-        }
-    }
-}
-
-/// Collects every page of a paginated operation, recording each page as one call.
-async fn pages<T, E, R>(
-    calls: &ApiCalls,
-    api: &'static str,
-    mut stream: PaginationStream<Result<T, SdkError<E, R>>>,
-) -> Result<Vec<T>, AwsError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: Debug + Send + Sync + 'static,
-{
-    let mut out = Vec::new();
-    while let Some(page) = stream.next().await {
-        out.push(call(calls, api, async { page }).await?);
-    }
-    Ok(out)
-}
-
-/// The AWS clients of one job and region.
-pub struct Clients {
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
-    pub elb: aws_sdk_elasticloadbalancing::Client,
-    pub tagging: aws_sdk_resourcegroupstagging::Client,
-    /// `None` when no HTTPS client could be built (no trusted roots): instance targets then go
-    /// without addresses, and nothing else.
-    pub ec2: Option<ec2::Ec2>,
-}
-
-impl Clients {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Clients {
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            elbv2: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            elb: aws_sdk_elasticloadbalancing::Client::new(config),
-            tagging: aws_sdk_resourcegroupstagging::Client::new(config),
-            ec2: ec2::Ec2::new(config)
-                .inspect_err(
-                    |err| tracing::warn!(error = %err, "no EC2 client: instance targets get no address"),
-                )
-                .ok(),
-        }
-    }
-}
 
 /// The AWS part of a source: the job, the clients and the inventory.
 pub struct Aws {

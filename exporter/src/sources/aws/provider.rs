@@ -6,14 +6,14 @@ use std::collections::BTreeSet;
 use super::{discovery, metrics, source_key, AwsSource, Clients};
 use crate::config::{Config, LoadBalancerType};
 use crate::runtime::system_clock;
-use crate::sources::registry::{LbKind, Provider, Unit};
+use crate::sources::row::{label_suffix, LbKind, Provider, SourceGroup};
 use crate::store::families::Family;
 
 pub static PROVIDER: Provider = Provider {
     name: "aws",
     title: "AWS",
     kinds: &[ALB, NLB, CLB],
-    units,
+    source_groups,
     families_fed,
     mapping,
     policy_file: "deploy/iam/aws-policy.json",
@@ -33,15 +33,15 @@ pub static PROVIDER: Provider = Provider {
 
 /// One source per job and region, each with the exporter's shard (an invalid shard never gets
 /// this far: it fails validation).
-fn units(config: &Config) -> Vec<Unit> {
+fn source_groups(config: &Config) -> Vec<SourceGroup> {
     let shard = config.shard_assignment().ok().flatten();
-    let mut units = Vec::new();
+    let mut groups = Vec::new();
     for job in &config.aws {
         for region in &job.regions {
             let key = source_key(&job.name, region);
             let settings = (job, region, shard);
             let (job, region) = (job.clone(), region.clone());
-            units.push(Unit::new(
+            groups.push(SourceGroup::new(
                 key.clone(),
                 &settings,
                 vec![key],
@@ -52,13 +52,13 @@ fn units(config: &Config) -> Vec<Unit> {
                         let source = AwsSource::new(job, region, Clients::new(&sdk), system_clock())
                             .with_discovered(context.discovered)
                             .with_shard(shard);
-                        crate::sources::run_source(source, context.store, context.shutdown).await;
+                        crate::sources::engine::run_source(source, context.store, context.shutdown).await;
                     });
                 },
             ));
         }
     }
-    units
+    groups
 }
 
 const ALB: LbKind = LbKind {
@@ -109,7 +109,7 @@ fn mapping(family: &Family) -> Vec<String> {
                 metric.metric(),
                 metric.cloud.statistic.as_str(),
                 metric.tier.as_str(),
-                crate::docs::label_suffix(metric.labels)
+                label_suffix(metric.labels)
             ));
         }
     }

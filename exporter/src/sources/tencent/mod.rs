@@ -31,8 +31,6 @@ use crate::config::{Collection, TencentJob, TencentNamespace};
 use crate::runtime::Clock;
 use crate::store::{families, push_tag_labels, Labels, Sample};
 
-pub use self::provider::PROVIDER;
-
 /// Catch-up bound per cycle after an outage: an hour of minutes per call.
 const MAX_PERIODS_PER_CYCLE: u32 = 60;
 

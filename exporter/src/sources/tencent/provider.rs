@@ -11,14 +11,14 @@ use super::{source_key, TencentSource};
 use crate::config::Config;
 use crate::runtime::system_clock;
 use crate::sources::engine::series::PublishedUnit;
-use crate::sources::registry::{shared_rate_unit, terms_text, LbKind, Provider, Unit};
+use crate::sources::row::{label_suffix, shared_rate_group, terms_text, LbKind, Provider, SourceGroup};
 use crate::store::families::{self as f, Family};
 
 pub static PROVIDER: Provider = Provider {
     name: "tencent",
     title: "Tencent Cloud",
     kinds: &[CLB],
-    units,
+    source_groups,
     families_fed,
     mapping,
     policy_file: "deploy/iam/tencent-cam-policy.json",
@@ -60,7 +60,7 @@ static INVENTORY: [&Family; 5] = [
     &f::LB_TARGET_HEALTH,
 ];
 
-fn units(config: &Config) -> Vec<Unit> {
+fn source_groups(config: &Config) -> Vec<SourceGroup> {
     config
         .tencent
         .iter()
@@ -70,7 +70,7 @@ fn units(config: &Config) -> Vec<Unit> {
                 .iter()
                 .map(|region| source_key(&job.name, region))
                 .collect();
-            shared_rate_unit(
+            shared_rate_group(
                 format!("tencent/{}", job.name),
                 job,
                 keys,
@@ -84,7 +84,7 @@ fn units(config: &Config) -> Vec<Unit> {
         .collect()
 }
 
-fn families_fed(kind: crate::sources::registry::LbKind) -> Option<BTreeSet<&'static str>> {
+fn families_fed(kind: LbKind) -> Option<BTreeSet<&'static str>> {
     (kind == CLB).then(|| {
         SERIES
             .iter()
@@ -118,7 +118,7 @@ fn mapping(family: &Family) -> Vec<String> {
             };
             format!(
                 "{namespaces} {terms} ({unit}; {tier}){}",
-                crate::docs::label_suffix(series.labels)
+                label_suffix(series.labels)
             )
         })
         .collect();
