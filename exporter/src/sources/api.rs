@@ -3,7 +3,7 @@
 //! retries with backoff, credentials from an INI profile, and ISO 8601 times.
 
 use std::future::Future;
-use std::path::Path;
+
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -133,51 +133,6 @@ impl RateLimiter {
     }
 }
 
-/// The values of `keys` in section `[profile]` of an INI credentials file, as the official SDKs
-/// and CLIs write them (`key = value`, optional quotes, `#` and `;` comments). A key that is
-/// missing or empty is an error naming the file and the profile, never a value.
-pub fn ini_profile<const N: usize>(
-    path: &Path,
-    profile: &str,
-    keys: [&str; N],
-) -> Result<[String; N], String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-    let mut section = String::new();
-    let mut values: [Option<String>; N] = std::array::from_fn(|_| None);
-    for line in text.lines().map(str::trim) {
-        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = name.trim().to_string();
-            continue;
-        }
-        if section != profile {
-            continue;
-        }
-        if let Some((key, value)) = line.split_once('=') {
-            if let Some(index) = keys.iter().position(|k| *k == key.trim()) {
-                values[index] = Some(value.trim().trim_matches('"').to_string());
-            }
-        }
-    }
-    let mut out: [String; N] = std::array::from_fn(|_| String::new());
-    for (index, value) in values.into_iter().enumerate() {
-        match value {
-            Some(value) if !value.is_empty() => out[index] = value,
-            _ => {
-                return Err(format!(
-                    "{}: profile [{profile}] lacks {}",
-                    path.display(),
-                    keys.join(" or ")
-                ))
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// `YYYY-MM-DDThh:mm:ssZ` for Unix seconds.
 pub fn iso8601(seconds: i64) -> String {
     let (year, month, day) = civil_date(seconds);
@@ -220,28 +175,5 @@ mod tests {
         assert_eq!(iso8601(951_827_696), "2000-02-29T12:34:56Z");
         assert_eq!(utc_date(1_767_225_599), "2025-12-31");
         assert_eq!(utc_date(1_767_225_600), "2026-01-01");
-    }
-
-    #[test]
-    fn an_ini_profile_gives_its_keys_or_names_what_is_missing() {
-        let dir = std::env::temp_dir().join(format!("lbtriage-ini-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let file = dir.join("credentials");
-        std::fs::write(
-            &file,
-            "[default]\nid = a\nsecret = b\n\n[prod]\n# comment\nid = prod-id\nsecret = \"s3cret\"\n[empty]\nid = x\nsecret =\n",
-        )
-        .expect("write");
-        assert_eq!(
-            ini_profile(&file, "prod", ["id", "secret"]).expect("prod"),
-            ["prod-id", "s3cret"]
-        );
-        let missing = ini_profile(&file, "empty", ["id", "secret"]).expect_err("empty secret");
-        assert!(
-            missing.contains("[empty]") && missing.contains("lacks"),
-            "{missing}"
-        );
-        assert!(ini_profile(&file, "absent", ["id"]).is_err());
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -13,6 +13,7 @@ pub mod alibaba;
 pub mod api;
 pub mod aws;
 pub mod engine;
+pub mod key_pair;
 pub mod registry;
 pub mod row;
 pub mod tencent;

@@ -11,9 +11,10 @@ use hyper_util::client::legacy::Client;
 
 use super::datapoints::{parse_page, Datapoint, ResponseError};
 use super::signature;
-use crate::sources::api::{exchange, https_client, ini_profile, with_retries, Connector};
+use crate::sources::api::{exchange, https_client, with_retries, Connector};
 use crate::sources::api::{iso8601, RateLimiter};
 use crate::sources::engine::telemetry::{ApiCalls, Outcome};
+use crate::sources::key_pair::{KeyPair, KeyPairNames};
 
 pub const API_VERSION: &str = "2019-01-01";
 pub const API: &str = "DescribeMetricList";
@@ -91,57 +92,20 @@ impl AlibabaError {
     }
 }
 
-/// An AccessKey pair. The secret never appears in `Debug` output.
-#[derive(Clone)]
-pub struct Credentials {
-    pub access_key_id: String,
-    secret: String,
-}
+/// Where Alibaba Cloud's official SDKs and CLI keep an AccessKey pair.
+pub const KEYS: KeyPairNames = KeyPairNames {
+    env_id: "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    env_secret: "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    file_id: "access_key_id",
+    file_secret: "access_key_secret",
+};
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret", &"<redacted>")
-            .finish()
-    }
-}
+/// An AccessKey pair.
+pub type Credentials = KeyPair;
 
-pub const ENV_ACCESS_KEY_ID: &str = "ALIBABA_CLOUD_ACCESS_KEY_ID";
-pub const ENV_ACCESS_KEY_SECRET: &str = "ALIBABA_CLOUD_ACCESS_KEY_SECRET";
-
-impl Credentials {
-    pub fn new(access_key_id: impl Into<String>, secret: impl Into<String>) -> Self {
-        Credentials {
-            access_key_id: access_key_id.into(),
-            secret: secret.into(),
-        }
-    }
-
-    /// From the credentials file if one is named, else from the official SDKs' variables.
-    pub fn resolve(file: Option<&Path>, profile: &str) -> Result<Credentials, AlibabaError> {
-        match file {
-            Some(path) => Self::from_file(path, profile),
-            None => {
-                let id = std::env::var(ENV_ACCESS_KEY_ID).unwrap_or_default();
-                let secret = std::env::var(ENV_ACCESS_KEY_SECRET).unwrap_or_default();
-                if id.is_empty() || secret.is_empty() {
-                    return Err(AlibabaError::Credentials(format!(
-                        "set {ENV_ACCESS_KEY_ID} and {ENV_ACCESS_KEY_SECRET}, or credentials_file"
-                    )));
-                }
-                Ok(Credentials::new(id, secret))
-            }
-        }
-    }
-
-    /// The INI file the official SDKs read (`[profile]` with `access_key_id` and
-    /// `access_key_secret`).
-    pub fn from_file(path: &Path, profile: &str) -> Result<Credentials, AlibabaError> {
-        let [id, secret] = ini_profile(path, profile, ["access_key_id", "access_key_secret"])
-            .map_err(AlibabaError::Credentials)?;
-        Ok(Credentials::new(id, secret))
-    }
+/// From `credentials_file` if one is named, else from the official SDKs' variables.
+pub fn credentials(file: Option<&Path>, profile: &str) -> Result<Credentials, AlibabaError> {
+    KeyPair::resolve(file, profile, &KEYS).map_err(AlibabaError::Credentials)
 }
 
 pub struct CmsClient {
@@ -277,7 +241,7 @@ impl CmsClient {
         set("Action", action.to_string());
         set("Version", version.to_string());
         set("Format", "JSON".to_string());
-        set("AccessKeyId", self.credentials.access_key_id.clone());
+        set("AccessKeyId", self.credentials.id.clone());
         set("SignatureMethod", "HMAC-SHA1".to_string());
         set("SignatureVersion", "1.0".to_string());
         set("SignatureNonce", nonce());
@@ -285,7 +249,7 @@ impl CmsClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         set("Timestamp", iso8601(now));
-        let signature = signature::sign(&params, &self.credentials.secret);
+        let signature = signature::sign(&params, self.credentials.secret());
         format!(
             "{endpoint}/?{}&Signature={}",
             signature::canonical_query(&params),
@@ -441,11 +405,11 @@ mod tests {
             "[default]\naccess_key_id = a\naccess_key_secret = b\n\n[prod]\ntype = access_key\naccess_key_id = LTAIprod\naccess_key_secret = \"s3cret\"\n",
         )
         .expect("write");
-        let credentials = Credentials::from_file(&file, "prod").expect("prod profile");
-        assert_eq!(credentials.access_key_id, "LTAIprod");
-        assert_eq!(credentials.secret, "s3cret");
+        let credentials = KeyPair::from_file(&file, "prod", &KEYS).expect("prod profile");
+        assert_eq!(credentials.id, "LTAIprod");
+        assert_eq!(credentials.secret(), "s3cret");
         assert!(!format!("{credentials:?}").contains("s3cret"));
-        assert!(Credentials::from_file(&file, "missing").is_err());
+        assert!(KeyPair::from_file(&file, "missing", &KEYS).is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

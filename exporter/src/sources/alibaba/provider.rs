@@ -34,7 +34,7 @@ pub static PROVIDER: Provider = Provider {
          CloudMonitor datapoint of an instance they do not list is ignored, and a deleted instance's
          series disappear with it.",
     ],
-    credential_env: &["ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"],
+    credential_env: &[super::client::KEYS.env_id, super::client::KEYS.env_secret],
 };
 
 fn source_groups(config: &Config) -> Vec<SourceGroup> {

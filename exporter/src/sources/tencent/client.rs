@@ -12,17 +12,15 @@ use hyper_util::client::legacy::Client;
 use serde_json::Value;
 
 use super::signature;
-use crate::sources::api::{exchange, https_client, ini_profile, with_retries, Connector, RateLimiter};
+use crate::sources::api::{exchange, https_client, with_retries, Connector, RateLimiter};
 use crate::sources::engine::telemetry::{ApiCalls, Outcome};
+use crate::sources::key_pair::{KeyPair, KeyPairNames};
 
 /// An answer larger than this is refused (a page of 100 instances is well under 1 MiB).
 const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// An answer normally takes well under a second; a hung call must not hold a cycle for long.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 const CONTENT_TYPE: &str = "application/json";
-
-pub const ENV_SECRET_ID: &str = "TENCENTCLOUD_SECRET_ID";
-pub const ENV_SECRET_KEY: &str = "TENCENTCLOUD_SECRET_KEY";
 
 /// The two APIs the source calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,50 +86,20 @@ impl TencentError {
     }
 }
 
-/// A SecretId and SecretKey. The key never appears in `Debug` output.
-#[derive(Clone)]
-pub struct Credentials {
-    pub secret_id: String,
-    secret_key: String,
-}
+/// Where Tencent Cloud's official SDKs keep a SecretId and SecretKey.
+pub const KEYS: KeyPairNames = KeyPairNames {
+    env_id: "TENCENTCLOUD_SECRET_ID",
+    env_secret: "TENCENTCLOUD_SECRET_KEY",
+    file_id: "secret_id",
+    file_secret: "secret_key",
+};
 
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("secret_id", &self.secret_id)
-            .field("secret_key", &"<redacted>")
-            .finish()
-    }
-}
+/// A SecretId and SecretKey.
+pub type Credentials = KeyPair;
 
-impl Credentials {
-    pub fn new(secret_id: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Credentials {
-            secret_id: secret_id.into(),
-            secret_key: secret_key.into(),
-        }
-    }
-
-    /// From the credentials file if one is named, else from the official SDKs' variables.
-    pub fn resolve(file: Option<&Path>, profile: &str) -> Result<Credentials, TencentError> {
-        match file {
-            Some(path) => {
-                let [id, key] = ini_profile(path, profile, ["secret_id", "secret_key"])
-                    .map_err(TencentError::Credentials)?;
-                Ok(Credentials::new(id, key))
-            }
-            None => {
-                let id = std::env::var(ENV_SECRET_ID).unwrap_or_default();
-                let key = std::env::var(ENV_SECRET_KEY).unwrap_or_default();
-                if id.is_empty() || key.is_empty() {
-                    return Err(TencentError::Credentials(format!(
-                        "set {ENV_SECRET_ID} and {ENV_SECRET_KEY}, or credentials_file"
-                    )));
-                }
-                Ok(Credentials::new(id, key))
-            }
-        }
-    }
+/// From `credentials_file` if one is named, else from the official SDKs' variables.
+pub fn credentials(file: Option<&Path>, profile: &str) -> Result<Credentials, TencentError> {
+    KeyPair::resolve(file, profile, &KEYS).map_err(TencentError::Credentials)
 }
 
 pub struct TencentClient {
@@ -210,8 +178,8 @@ impl TencentClient {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let authorization = signature::authorization(
-            &self.credentials.secret_id,
-            &self.credentials.secret_key,
+            &self.credentials.id,
+            self.credentials.secret(),
             &signature::Request {
                 service: service.name(),
                 host: &host,

@@ -94,7 +94,7 @@ impl Collector<Tencent> {
     /// A source whose credentials or client could not be set up still runs: it reports itself
     /// down with the reason on every cycle, as any other failure.
     pub fn new(job: TencentJob, region: String, limiter: Arc<RateLimiter>, clock: Clock) -> Self {
-        let credentials = Credentials::resolve(job.credentials_file.as_deref(), &job.credentials_profile);
+        let credentials = client::credentials(job.credentials_file.as_deref(), &job.credentials_profile);
         Self::with_credentials(job, region, credentials, limiter, clock)
     }
 

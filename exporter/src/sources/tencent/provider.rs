@@ -43,7 +43,7 @@ pub static PROVIDER: Provider = Provider {
          `ConcurConnVipRatio` in %), and the CLB API 2018-03-17 (`DescribeLoadBalancers`,
          `DescribeTargetHealth`).",
     ],
-    credential_env: &[super::client::ENV_SECRET_ID, super::client::ENV_SECRET_KEY],
+    credential_env: &[super::client::KEYS.env_id, super::client::KEYS.env_secret],
 };
 
 const CLB: LbKind = LbKind {
