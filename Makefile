@@ -103,7 +103,7 @@ soak: deps venv
 FUZZ_SECONDS ?= 600
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && for target in config datapoints framing; do \
+	cd fuzz && for target in config answers_aws answers_alibaba answers_tencent framing; do \
 	  RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 || exit 1; \
 	done
 

@@ -22,9 +22,12 @@ fn config_corpus() {
     replay("config", lbtriage::fuzzing::config);
 }
 
+/// Every provider's answer parser, through its registry row's entry point.
 #[test]
-fn datapoints_corpus() {
-    replay("datapoints", lbtriage::fuzzing::datapoints);
+fn answers_corpus_of_every_provider() {
+    for provider in lbtriage::sources::registry::PROVIDERS {
+        replay(&format!("answers_{}", provider.name), provider.fuzz);
+    }
 }
 
 #[test]

@@ -29,13 +29,15 @@ pub fn metrics_markdown() -> String {
          <!-- Generated from exporter/src/store/families.rs and exporter/src/sources/*/metrics.rs by\n\
          `make generate`; a test fails when this file is stale. Do not edit by hand. -->\n\n\
          One family per concept, whatever the cloud, so one alert rule serves every provider.\n\n\
-         **Labels.** Every series about a load balancer carries `provider`, `region`, `lb` (AWS: the\n\
-         CloudWatch `LoadBalancer` dimension, `app/<name>/<id>` or `net/<name>/<id>`, or a Classic load\n\
-         balancer's name; Alibaba: the instance ID, `lb-...` or `alb-...`), `lb_name` and `lb_type`\n\
-         (`application`, `network`, `classic`; `slb`, `alb`). Target-group series add `target_group`\n\
-         (`targetgroup/<name>/<id>`; Alibaba SLB: `listener:<port>`, each listener's backend servers).\n\
-         Self-metrics carry `provider`, `source` (the config job name) and `region`.\n\n\
-         **Counters.** Provider counts (CloudWatch `Sum` per period) become monotonic counters: each\n\
+         **Labels.** Every series about a load balancer carries `provider`, `region`, `lb`, `lb_name` and\n\
+         `lb_type`; series about a target group or listener add `target_group`. Self-metrics carry\n\
+         `provider`, `source` (the config job name) and `region`. Per provider:\n\n",
+    );
+    for provider in PROVIDERS {
+        let _ = writeln!(out, "- {}: {}", provider.title, provider.labels);
+    }
+    out.push_str(
+        "\n**Counters.** Provider counts (CloudWatch `Sum` per period) become monotonic counters: each\n\
          period is added once, when it ended at least `delay` ago; a period without a datapoint adds\n\
          nothing; a failed cycle adds nothing and the next one reads the missed periods. A restart starts\n\
          from zero at the current period (a counter reset for Prometheus), so nothing is counted twice.\n\

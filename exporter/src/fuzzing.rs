@@ -2,7 +2,7 @@
 //! both exercise exactly the same code. Each checks what must hold for any input, beyond "no panic".
 
 use crate::probes::exchange::{check_response_bytes, MAX_BODY_BYTES};
-use crate::sources::alibaba::datapoints::parse_page;
+use crate::sources::registry::PROVIDERS;
 
 /// Any text: a valid config, or an error that names its key or says what it could not read.
 pub fn config(data: &[u8]) {
@@ -14,15 +14,10 @@ pub fn config(data: &[u8]) {
     }
 }
 
-/// Any answer body: a page whose points are finite and whose times are sane, or an error.
-pub fn datapoints(data: &[u8]) {
-    for (dimension, statistic) in [("instanceId", "Average"), ("loadBalancerId", "Value")] {
-        if let Ok(page) = parse_page(data, dimension, statistic) {
-            for point in &page.points {
-                assert!(point.value.is_finite());
-                assert!(point.timestamp >= 0);
-            }
-        }
+/// Any answer body, through the named provider's own parser (its registry row's entry point).
+pub fn answers(provider: &str, data: &[u8]) {
+    if let Some(row) = PROVIDERS.iter().find(|row| row.name == provider) {
+        (row.fuzz)(data);
     }
 }
 

@@ -14,6 +14,7 @@ pub mod api;
 pub mod aws;
 pub mod engine;
 pub mod key_pair;
+pub mod pricing;
 pub mod registry;
 pub mod row;
 pub mod tencent;

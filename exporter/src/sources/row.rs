@@ -10,6 +10,7 @@ use tokio::task::JoinSet;
 
 use super::api::RateLimiter;
 use super::engine::{run_source, Source};
+use super::pricing::PlanFuture;
 use crate::config::Config;
 use crate::runtime::Discovered;
 use crate::store::families::Family;
@@ -37,6 +38,13 @@ pub struct Provider {
     pub actions: fn() -> Vec<String>,
     /// What docs/metrics.md says about the provider's mapping beyond its column, one note each.
     pub notes: &'static [&'static str],
+    /// What its `lb`, `lb_type` and `target_group` labels hold (docs/metrics.md, "Labels").
+    pub labels: &'static str,
+    /// The fuzz entry point of its own answer parser: `fuzz/fuzz_targets/answers_<name>.rs` calls
+    /// it, and the suite replays `fuzz/corpus/answers_<name>/` through it.
+    pub fuzz: fn(&[u8]),
+    /// Its `lbtriage plan` rows: the fleet surveyed with read-only calls, and what reading it costs.
+    pub plan: for<'a> fn(&'a Config) -> PlanFuture<'a>,
     /// Environment variables that carry the provider's credentials (never to be printed).
     pub credential_env: &'static [&'static str],
 }

@@ -146,6 +146,20 @@ fn points(
         .collect())
 }
 
+/// The fuzz entry point (`fuzz/fuzz_targets/answers_alibaba.rs`): any answer body, decoded as
+/// either namespace answers, gives a page whose points are finite and whose times are sane, or an
+/// error.
+pub fn fuzz(data: &[u8]) {
+    for (dimension, statistic) in [("instanceId", "Average"), ("loadBalancerId", "Value")] {
+        if let Ok(page) = parse_page(data, dimension, statistic) {
+            for point in &page.points {
+                assert!(point.value.is_finite());
+                assert!(point.timestamp >= 0);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

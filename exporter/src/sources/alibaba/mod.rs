@@ -12,6 +12,7 @@ pub mod cost;
 pub mod datapoints;
 pub mod inventory;
 pub mod metrics;
+pub mod plan;
 pub mod provider;
 pub mod signature;
 

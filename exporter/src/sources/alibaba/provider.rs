@@ -34,6 +34,9 @@ pub static PROVIDER: Provider = Provider {
          CloudMonitor datapoint of an instance they do not list is ignored, and a deleted instance's
          series disappear with it.",
     ],
+    labels: "`lb` is the instance ID (`lb-...` for SLB, `alb-...` for ALB); `lb_type` is `slb` or `alb`; `target_group` is `listener:<port>` on SLB (each listener's backend servers).",
+    fuzz: super::datapoints::fuzz,
+    plan: super::plan::plan,
     credential_env: &[super::client::KEYS.env_id, super::client::KEYS.env_secret],
 };
 

@@ -186,6 +186,21 @@ struct Page {
     next_token: Option<String>,
 }
 
+/// The fuzz entry point (`fuzz/fuzz_targets/answers_aws.rs`): any `DescribeInstances` answer
+/// gives a page of addresses or an error, and an empty `nextToken` never continues a chain.
+pub fn fuzz(data: &[u8]) {
+    let Ok(xml) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(page) = parse(xml) {
+        assert!(page.addresses.len() <= xml.len());
+        assert!(page
+            .next_token
+            .as_deref()
+            .is_none_or(|token| token.len() <= xml.len()));
+    }
+}
+
 /// `reservationSet/item/instancesSet/item/{instanceId, privateIpAddress}` and `nextToken`.
 fn parse(xml: &str) -> Result<Page, String> {
     let mut document = Document::new(xml);

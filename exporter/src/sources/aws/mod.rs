@@ -10,6 +10,7 @@ pub mod cloudwatch;
 pub mod discovery;
 pub mod ec2;
 pub mod metrics;
+pub mod plan;
 pub mod provider;
 
 use std::borrow::Cow;

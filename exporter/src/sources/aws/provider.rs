@@ -28,6 +28,9 @@ pub static PROVIDER: Provider = Provider {
         "`HTTPCode_ELB_4XX_Count` includes 460 (client closed early) and 463 (forwarding loop);
          CloudWatch has no per-code 4xx metric.",
     ],
+    labels: "`lb` is the CloudWatch `LoadBalancer` dimension (`app/<name>/<id>`, `net/<name>/<id>`) or a Classic load balancer's name; `lb_type` is `application`, `network` or `classic`; `target_group` is the `TargetGroup` dimension (`targetgroup/<name>/<id>`).",
+    fuzz: super::ec2::fuzz,
+    plan: super::plan::plan,
     credential_env: &["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"],
 };
 

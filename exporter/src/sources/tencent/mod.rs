@@ -10,6 +10,7 @@ pub mod cost;
 pub mod inventory;
 pub mod metrics;
 pub mod monitor;
+pub mod plan;
 pub mod provider;
 pub mod signature;
 

@@ -56,6 +56,17 @@ pub async fn get(
     let response = client
         .call(calls, Service::Monitor, API_GET_MONITOR_DATA, &request)
         .await?;
+    read_points(&response, metric, &by_dimensions, into)
+}
+
+/// The points of a `GetMonitorData` answer, by the instance its dimensions name: finite values
+/// only, each timestamp once, oldest first. Anything not asked for is dropped.
+fn read_points(
+    response: &Value,
+    metric: &'static str,
+    by_dimensions: &HashMap<Vec<(&str, String)>, &str>,
+    into: &mut Points,
+) -> Result<(), TencentError> {
     let malformed = |detail: &str| TencentError::Malformed {
         action: API_GET_MONITOR_DATA,
         detail: detail.to_string(),
@@ -105,12 +116,23 @@ pub async fn get(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_carry_a_utc_offset() {
-        assert_eq!(time(1_767_268_800), "2026-01-01T12:00:00+00:00");
+/// The fuzz entry point (`fuzz/fuzz_targets/answers_tencent.rs`): any answer body gives points
+/// whose values are finite and whose times are unique and ordered, or an error.
+pub fn fuzz(data: &[u8]) {
+    let Ok(response) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let mut by_dimensions: HashMap<Vec<(&str, String)>, &str> = HashMap::new();
+    by_dimensions.insert(vec![("vip", "10.0.0.1".to_string())], "lb-public");
+    by_dimensions.insert(
+        vec![("vip", "10.0.0.2".to_string()), ("vpcId", "vpc-1".to_string())],
+        "lb-private",
+    );
+    let mut points = Points::new();
+    if read_points(&response, "TotalReq", &by_dimensions, &mut points).is_ok() {
+        for series in points.values() {
+            assert!(series.iter().all(|(_, value)| value.is_finite()));
+            assert!(series.windows(2).all(|pair| pair[0].0 < pair[1].0));
+        }
     }
 }

@@ -43,6 +43,9 @@ pub static PROVIDER: Provider = Provider {
          `ConcurConnVipRatio` in %), and the CLB API 2018-03-17 (`DescribeLoadBalancers`,
          `DescribeTargetHealth`).",
     ],
+    labels: "`lb` is the CLB instance ID (`lb-...`); `lb_type` is `clb_public` or `clb_private`; `target_group` is `listener:<port>` (each listener's real servers).",
+    fuzz: super::monitor::fuzz,
+    plan: super::plan::plan,
     credential_env: &[super::client::KEYS.env_id, super::client::KEYS.env_secret],
 };
 

@@ -2,5 +2,5 @@
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    lbtriage::fuzzing::datapoints(data);
+    lbtriage::fuzzing::answers("alibaba", data);
 });
