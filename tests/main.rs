@@ -9,6 +9,7 @@ mod bench;
 // Named so that libtest, which starts tests in name order, starts the longest test (about 2.5
 // minutes of sequential faults) early, beside the others rather than after them.
 mod chaos;
+mod compliance;
 mod dashboards;
 mod deploy;
 mod diagnose;
@@ -26,4 +27,5 @@ mod probes;
 mod rules;
 mod support;
 mod tencent_source;
+mod test_cloud;
 mod web_config;

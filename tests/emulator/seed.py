@@ -10,7 +10,9 @@ Spec:
    "datapoints": [
      {"lb": "shop", "target_group": "shop-web" (optional), "metric": "HTTPCode_ELB_502_Count",
       "timestamp": 1795316400, "value": 3}]}
-A spec with only "datapoints" adds datapoints to a fleet seeded before (keys come from --fleet).
+A spec with only "datapoints" adds datapoints to a fleet seeded before (keys come from --fleet);
+"delete": ["<key>", ...] with --fleet deletes those load balancers (and leaves their datapoints,
+as CloudWatch keeps a deleted load balancer's metrics).
 
 Prints the fleet as JSON: {"<key>": {"dimension": "...", "arn": "...", "dns_name": "...",
 "target_groups": {"<name>": "targetgroup/<name>/<id>"}, "instances": ["i-..."]}}.
@@ -171,6 +173,12 @@ def main():
     else:
         fleet = seed_fleet(c, spec)
     seed_datapoints(c, fleet, spec.get("datapoints", []))
+    for key in spec.get("delete", []):
+        lb = fleet.pop(key)
+        if lb["type"] == "classic":
+            c["elb"].delete_load_balancer(LoadBalancerName=lb["dimension"])
+        else:
+            c["elbv2"].delete_load_balancer(LoadBalancerArn=lb["arn"])
     json.dump(fleet, sys.stdout)
     return 0
 
