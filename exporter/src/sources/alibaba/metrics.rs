@@ -48,7 +48,7 @@ use AlibabaNamespace::{Alb, Slb};
 use Ports::{Each, Max, Sum};
 use PublishedUnit::{Base as Count, BitsPerSecond, Milliseconds, PerSecond, Percent};
 
-/// Tiers as for AWS (`sources/tiers.rs`): requests and the two 5xx series every cycle, the 5xx as
+/// Tiers as for AWS (`sources/engine/tiers.rs`): requests and the two 5xx series every cycle, the 5xx as
 /// alarms; the response time and QPS utilisation (an SLB at its QPS limit answers 503) only while
 /// an instance errs; drops, 4xx, connection utilisation and host counts on the slow cadence. The
 /// tier is per series; a metric is read in the most frequent tier of the series using it.

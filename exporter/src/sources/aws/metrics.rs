@@ -2,7 +2,7 @@
 //! the metrics the cause catalog needs. A family's kind decides the treatment: counter families take
 //! the `Sum` of each period once; gauge families take the newest datapoint.
 //!
-//! Each row also names its tier for adaptive collection (`sources/tiers.rs`): the sentinel is read
+//! Each row also names its tier for adaptive collection (`sources/engine/tiers.rs`): the sentinel is read
 //! every cycle and its alarms wake the detail tier; the slow tier holds what matters without 5xx.
 //! The detail tier holds only errors that come with an alarm (an ALB answers a failed connection
 //! to a target with a 502), so a back-fill over a quiet stretch adds next to nothing.

@@ -1,6 +1,6 @@
 //! The AWS source: one [`AwsSource`] per configured job and region. Each cycle refreshes discovery
 //! when it is older than `discovery_ttl`, reads the CloudWatch metrics its tiers call for
-//! (`sources/tiers.rs`) for the complete periods each has not yet counted, and returns a full
+//! (`sources/engine/tiers.rs`) for the complete periods each has not yet counted, and returns a full
 //! snapshot. A failed read changes no value of its tier: the last good values keep serving with
 //! `lbtriage_source_up` at 0, and the next cycle reads the missed periods.
 

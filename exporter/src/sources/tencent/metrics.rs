@@ -52,7 +52,7 @@ const PRIVATE: ClbRow = ClbRow { private_only: true };
 
 use PublishedUnit::{Base as Count, BitsPerSecond, Milliseconds, PerSecond, Percent};
 
-/// Tiers as for AWS (`sources/tiers.rs`), with a sentinel of two metrics, not three: requests, and
+/// Tiers as for AWS (`sources/engine/tiers.rs`), with a sentinel of two metrics, not three: requests, and
 /// `ClbHttp5xx`, which counts every 5xx CLB returned, the real servers' included, so one alarm
 /// covers both origins. It is read as an alarm only (never exported); the detail tier, back-filled
 /// from its watermark, exports the real servers' class (`Http5xx`) and what CLB generated per code

@@ -1,7 +1,7 @@
 //! The Tencent Cloud source: one [`TencentSource`] per configured job and region. Each cycle
 //! refreshes the CLB inventory when it is older than `discovery_ttl` (instances, names, tags, VIPs
 //! and backend health from the CLB API: a deleted instance disappears), reads the Cloud Monitor
-//! metrics its tiers call for (`sources/tiers.rs`) for the complete periods each has not yet
+//! metrics its tiers call for (`sources/engine/tiers.rs`) for the complete periods each has not yet
 //! counted, ten instances per call, and returns a full snapshot. A failed read changes nothing of
 //! its tier: the last good values keep serving and the next cycle reads the missed periods.
 
