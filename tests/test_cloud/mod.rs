@@ -14,7 +14,7 @@ use lbtriage::sources::engine::series::{PublishedUnit, Series};
 use lbtriage::sources::engine::telemetry::{ApiCalls, Outcome};
 use lbtriage::sources::engine::tiers::{Tier, Timing};
 use lbtriage::sources::engine::{Cloud, Collector, Counting, Observation, Reads};
-use lbtriage::store::{families as f, Labels, Sample};
+use lbtriage::store::{families as f, Sample};
 
 use self::double::Double;
 
@@ -122,20 +122,20 @@ impl Cloud for TestCloud {
     type Key = Key;
     type Error = String;
 
-    fn source_key(&self) -> String {
-        "testcloud/test/test-region-1".to_string()
+    fn provider(&self) -> &'static str {
+        provider::ROW.name
+    }
+
+    fn job_name(&self) -> &str {
+        "test"
+    }
+
+    fn region(&self) -> &str {
+        "test-region-1"
     }
 
     fn interval(&self) -> Duration {
         Duration::from_secs(60)
-    }
-
-    fn self_labels(&self) -> Labels {
-        vec![
-            ("provider".into(), "testcloud".to_string()),
-            ("source".into(), "test".to_string()),
-            ("region".into(), "test-region-1".to_string()),
-        ]
     }
 
     fn calls(&self) -> &ApiCalls {
@@ -195,13 +195,7 @@ impl Cloud for TestCloud {
 
     fn render(&self, counting: &Counting<Key>, out: &mut Vec<Sample>) {
         for lb in &self.lbs {
-            let base: Labels = vec![
-                ("provider".into(), "testcloud".to_string()),
-                ("region".into(), "test-region-1".to_string()),
-                ("lb".into(), lb.clone()),
-                ("lb_name".into(), lb.clone()),
-                ("lb_type".into(), "test".to_string()),
-            ];
+            let base = self.lb_labels(lb, lb, "test");
             out.push(Sample::new(&f::LB_INFO, base.clone(), 1.0));
             for (row, series) in SERIES.iter().enumerate() {
                 let key = Key { lb: lb.clone(), row };

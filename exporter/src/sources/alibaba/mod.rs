@@ -41,7 +41,7 @@ use crate::store::{families, push_tag_labels, Labels, Sample};
 const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
 pub fn source_key(job: &str, region: &str) -> String {
-    format!("alibaba/{job}/{region}")
+    super::engine::source_key("alibaba", job, region)
 }
 
 /// One series of one instance: the table row, and the listener for per-listener series.
@@ -539,19 +539,13 @@ impl Alibaba {
         }
     }
 
-    fn lb_labels(&self, instance: &str, namespace: AlibabaNamespace) -> Labels {
+    fn instance_labels(&self, instance: &str, namespace: AlibabaNamespace) -> Labels {
         let name = self
             .inventory
             .as_ref()
             .and_then(|(_, listed)| listed.get(instance))
             .map_or(instance, |listed| listed.name.as_str());
-        vec![
-            ("provider".into(), "alibaba".to_string()),
-            ("region".into(), self.region.clone()),
-            ("lb".into(), instance.to_string()),
-            ("lb_name".into(), name.to_string()),
-            ("lb_type".into(), metrics::lb_type(namespace).to_string()),
-        ]
+        Cloud::lb_labels(self, instance, name, metrics::lb_type(namespace))
     }
 }
 
@@ -559,20 +553,20 @@ impl Cloud for Alibaba {
     type Key = SeriesKey;
     type Error = String;
 
-    fn source_key(&self) -> String {
-        source_key(&self.job.name, &self.region)
+    fn provider(&self) -> &'static str {
+        "alibaba"
+    }
+
+    fn job_name(&self) -> &str {
+        &self.job.name
+    }
+
+    fn region(&self) -> &str {
+        &self.region
     }
 
     fn interval(&self) -> Duration {
         self.job.interval.as_duration()
-    }
-
-    fn self_labels(&self) -> Labels {
-        vec![
-            ("provider".into(), "alibaba".to_string()),
-            ("source".into(), self.job.name.clone()),
-            ("region".into(), self.region.clone()),
-        ]
     }
 
     fn calls(&self) -> &ApiCalls {
@@ -678,7 +672,7 @@ impl Cloud for Alibaba {
 
     fn render(&self, counting: &Counting<SeriesKey>, out: &mut Vec<Sample>) {
         for (instance, namespace) in &self.instances {
-            let base = self.lb_labels(instance, *namespace);
+            let base = self.instance_labels(instance, *namespace);
             self.render_info(instance, &base, out);
             for (index, series) in SERIES
                 .iter()

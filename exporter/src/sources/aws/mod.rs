@@ -73,16 +73,6 @@ impl Aws {
             .unwrap_or_default()
     }
 
-    fn lb_labels(&self, lb: &discovery::LoadBalancer) -> Labels {
-        vec![
-            ("provider".into(), "aws".to_string()),
-            ("region".into(), self.region.clone()),
-            ("lb".into(), lb.dimension.clone()),
-            ("lb_name".into(), lb.name.clone()),
-            ("lb_type".into(), lb.lb_type.label().to_string()),
-        ]
-    }
-
     fn render_inventory(lb: &discovery::LoadBalancer, base: &Labels, out: &mut Vec<Sample>) {
         let mut info = base.clone();
         info.push(("dns_name".into(), lb.dns_name.clone()));
@@ -117,20 +107,20 @@ impl Cloud for Aws {
     type Key = SeriesKey;
     type Error = AwsError;
 
-    fn source_key(&self) -> String {
-        source_key(&self.job.name, &self.region)
+    fn provider(&self) -> &'static str {
+        "aws"
+    }
+
+    fn job_name(&self) -> &str {
+        &self.job.name
+    }
+
+    fn region(&self) -> &str {
+        &self.region
     }
 
     fn interval(&self) -> Duration {
         self.job.interval.as_duration()
-    }
-
-    fn self_labels(&self) -> Labels {
-        vec![
-            ("provider".into(), "aws".to_string()),
-            ("source".into(), self.job.name.clone()),
-            ("region".into(), self.region.clone()),
-        ]
     }
 
     fn calls(&self) -> &ApiCalls {
@@ -230,7 +220,7 @@ impl Cloud for Aws {
             return;
         };
         for lb in &inventory.load_balancers {
-            let base = self.lb_labels(lb);
+            let base = self.lb_labels(&lb.dimension, &lb.name, lb.lb_type.label());
             Self::render_inventory(lb, &base, out);
             for query in cloudwatch::queries_for(lb, self.job.collection) {
                 if !query.metric.exported {
@@ -291,5 +281,5 @@ pub fn tier_sizes(lb: &discovery::LoadBalancer) -> TierSizes {
 }
 
 pub fn source_key(job: &str, region: &str) -> String {
-    format!("aws/{job}/{region}")
+    super::engine::source_key("aws", job, region)
 }

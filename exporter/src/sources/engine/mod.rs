@@ -39,12 +39,38 @@ pub trait Cloud: Send + Sync + 'static {
     type Key: SeriesKey;
     type Error: std::fmt::Display + Send;
 
-    /// The store key of the source (`<provider>/<job>/<region>`).
-    fn source_key(&self) -> String;
+    /// The provider's name (its registry row's, and the `provider` label).
+    fn provider(&self) -> &'static str;
+    /// The config job's name (the `source` label of the self-metrics).
+    fn job_name(&self) -> &str;
+    fn region(&self) -> &str;
     fn interval(&self) -> Duration;
-    /// The `provider`, `source` and `region` labels of the self-metrics.
-    fn self_labels(&self) -> Labels;
     fn calls(&self) -> &ApiCalls;
+
+    /// The store key of the source.
+    fn source_key(&self) -> String {
+        source_key(self.provider(), self.job_name(), self.region())
+    }
+
+    /// The `provider`, `source` and `region` labels of the self-metrics.
+    fn self_labels(&self) -> Labels {
+        vec![
+            ("provider".into(), self.provider().to_string()),
+            ("source".into(), self.job_name().to_string()),
+            ("region".into(), self.region().to_string()),
+        ]
+    }
+
+    /// The labels every series about one of the cloud's load balancers starts with.
+    fn lb_labels(&self, lb: &str, name: &str, lb_type: &str) -> Labels {
+        vec![
+            ("provider".into(), self.provider().to_string()),
+            ("region".into(), self.region().to_string()),
+            ("lb".into(), lb.to_string()),
+            ("lb_name".into(), name.to_string()),
+            ("lb_type".into(), lb_type.to_string()),
+        ]
+    }
 
     /// Refreshes the inventory when it is due; drops from `counting` what is gone.
     fn refresh(
@@ -80,6 +106,11 @@ pub trait Cloud: Send + Sync + 'static {
 
     /// Every sample of the cloud's load balancers (not the self-metrics).
     fn render(&self, counting: &Counting<Self::Key>, out: &mut Vec<Sample>);
+}
+
+/// `<provider>/<job>/<region>`: the store key of one job's source in one region.
+pub fn source_key(provider: &str, job: &str, region: &str) -> String {
+    format!("{provider}/{job}/{region}")
 }
 
 /// A cloud source: one cloud's job and region with its counting state and health.

@@ -36,7 +36,7 @@ use crate::store::{families, push_tag_labels, Labels, Sample};
 const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
 pub fn source_key(job: &str, region: &str) -> String {
-    format!("tencent/{job}/{region}")
+    super::engine::source_key("tencent", job, region)
 }
 
 /// The tier timing of a job. Billed per request, not per datapoint: the slow tier reads the
@@ -171,16 +171,6 @@ impl Tencent {
         })
     }
 
-    fn lb_labels(&self, instance: &Instance) -> Labels {
-        vec![
-            ("provider".into(), "tencent".to_string()),
-            ("region".into(), self.region.clone()),
-            ("lb".into(), instance.id.clone()),
-            ("lb_name".into(), instance.name.clone()),
-            ("lb_type".into(), metrics::lb_type(instance.namespace).to_string()),
-        ]
-    }
-
     /// `lbtriage_lb_info` with the VIP and tags, and per listener the backend counts and each
     /// real server's health (`target_group="listener:<port>"`, as for Alibaba SLB).
     fn render_info(&self, instance: &Instance, base: &Labels, out: &mut Vec<Sample>) {
@@ -232,20 +222,20 @@ impl Cloud for Tencent {
     type Key = SeriesKey;
     type Error = TencentError;
 
-    fn source_key(&self) -> String {
-        source_key(&self.job.name, &self.region)
+    fn provider(&self) -> &'static str {
+        "tencent"
+    }
+
+    fn job_name(&self) -> &str {
+        &self.job.name
+    }
+
+    fn region(&self) -> &str {
+        &self.region
     }
 
     fn interval(&self) -> Duration {
         self.job.interval.as_duration()
-    }
-
-    fn self_labels(&self) -> Labels {
-        vec![
-            ("provider".into(), "tencent".to_string()),
-            ("source".into(), self.job.name.clone()),
-            ("region".into(), self.region.clone()),
-        ]
     }
 
     fn calls(&self) -> &ApiCalls {
@@ -385,7 +375,7 @@ impl Cloud for Tencent {
 
     fn render(&self, counting: &Counting<SeriesKey>, out: &mut Vec<Sample>) {
         for instance in self.instances() {
-            let base = self.lb_labels(instance);
+            let base = self.lb_labels(&instance.id, &instance.name, metrics::lb_type(instance.namespace));
             self.render_info(instance, &base, out);
             for (index, series) in SERIES.iter().enumerate() {
                 if !series.exported || !series.in_namespace(instance.namespace) {
