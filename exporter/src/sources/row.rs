@@ -9,9 +9,9 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::api::RateLimiter;
-use super::engine::{run_source, Source};
+use super::engine::{run_source, source_key, Source};
 use super::pricing::PlanFuture;
-use crate::config::Config;
+use crate::config::{CloudJob, Config};
 use crate::runtime::Discovered;
 use crate::store::families::Family;
 use crate::store::Store;
@@ -124,37 +124,47 @@ impl std::fmt::Debug for SourceGroup {
     }
 }
 
-/// One group for a job whose regions share its call-rate bound (the limit is the account's): a
-/// source per region, `source(job, region, limiter)` building each.
+/// One group for a key-pair job (Alibaba, Tencent), whose regions share its call-rate bound (the
+/// limit is the account's): a source per region, `source(job, region, limiter)` building each,
+/// keyed `<provider>/<job>` with sources `<provider>/<job>/<region>`.
 pub fn shared_rate_group<J, S>(
-    key: String,
+    provider: &'static str,
     job: &J,
-    source_keys: Vec<String>,
-    regions: Vec<String>,
-    calls_per_second: u32,
     source: fn(J, String, Arc<RateLimiter>, Arc<Discovered>) -> S,
 ) -> SourceGroup
 where
-    J: std::fmt::Debug + Clone + Send + Sync + 'static,
+    J: CloudJob + std::fmt::Debug + Clone + Send + Sync + 'static,
     S: Source,
 {
+    let core = job.core();
+    let regions = core.regions.to_vec();
+    let calls_per_second = job.key_pair().map_or(1, |pair| pair.max_calls_per_second);
+    let source_keys = regions
+        .iter()
+        .map(|region| source_key(provider, core.name, region))
+        .collect();
     let spawned = job.clone();
-    SourceGroup::new(key, job, source_keys, move |context, tasks| {
-        let limiter = Arc::new(RateLimiter::new(calls_per_second));
-        for region in &regions {
-            let source = source(
-                spawned.clone(),
-                region.clone(),
-                limiter.clone(),
-                context.discovered.clone(),
-            );
-            tasks.spawn(run_source(
-                source,
-                context.store.clone(),
-                context.shutdown.clone(),
-            ));
-        }
-    })
+    SourceGroup::new(
+        format!("{provider}/{}", core.name),
+        job,
+        source_keys,
+        move |context, tasks| {
+            let limiter = Arc::new(RateLimiter::new(calls_per_second));
+            for region in &regions {
+                let source = source(
+                    spawned.clone(),
+                    region.clone(),
+                    limiter.clone(),
+                    context.discovered.clone(),
+                );
+                tasks.spawn(run_source(
+                    source,
+                    context.store.clone(),
+                    context.shutdown.clone(),
+                ));
+            }
+        },
+    )
 }
 
 /// `` `a` − `b` + `c` ``: a signed sum of metrics, as docs/metrics.md writes it.

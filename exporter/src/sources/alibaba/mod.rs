@@ -40,10 +40,6 @@ use crate::store::{families, push_tag_labels, Labels, Sample};
 /// Catch-up bound per cycle after an outage (1,000 points per page at 60 s is ~16 h per instance).
 const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
-pub fn source_key(job: &str, region: &str) -> String {
-    super::engine::source_key("alibaba", job, region)
-}
-
 /// One series of one instance: the table row, and the listener for per-listener series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SeriesKey {

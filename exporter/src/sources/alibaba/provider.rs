@@ -9,7 +9,7 @@ use super::inventory::{
     API_LIST_SERVER_GROUPS, API_LIST_SERVER_GROUP_SERVERS,
 };
 use super::metrics::{self, Ports, SERIES};
-use super::{source_key, AlibabaSource};
+use super::AlibabaSource;
 use crate::config::{AlibabaNamespace, Config};
 use crate::runtime::system_clock;
 use crate::sources::engine::series::PublishedUnit;
@@ -45,21 +45,9 @@ fn source_groups(config: &Config) -> Vec<SourceGroup> {
         .alibaba
         .iter()
         .map(|job| {
-            let keys = job
-                .regions
-                .iter()
-                .map(|region| source_key(&job.name, region))
-                .collect();
-            shared_rate_group(
-                format!("alibaba/{}", job.name),
-                job,
-                keys,
-                job.regions.clone(),
-                job.max_calls_per_second,
-                |job, region, limiter, discovered| {
-                    AlibabaSource::new(job, region, limiter, system_clock()).with_discovered(discovered)
-                },
-            )
+            shared_rate_group("alibaba", job, |job, region, limiter, discovered| {
+                AlibabaSource::new(job, region, limiter, system_clock()).with_discovered(discovered)
+            })
         })
         .collect()
 }

@@ -35,10 +35,6 @@ use crate::store::{families, push_tag_labels, Labels, Sample};
 /// Catch-up bound per cycle after an outage: an hour of minutes per call.
 const MAX_PERIODS_PER_CYCLE: u32 = 60;
 
-pub fn source_key(job: &str, region: &str) -> String {
-    super::engine::source_key("tencent", job, region)
-}
-
 /// The tier timing of a job. Billed per request, not per datapoint: the slow tier reads the
 /// job's own period.
 pub fn timing(job: &TencentJob) -> Timing {

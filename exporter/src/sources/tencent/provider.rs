@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::inventory::{API_DESCRIBE_LOAD_BALANCERS, API_DESCRIBE_TARGET_HEALTH};
 use super::metrics::SERIES;
 use super::monitor::API_GET_MONITOR_DATA;
-use super::{source_key, TencentSource};
+use super::TencentSource;
 use crate::config::Config;
 use crate::runtime::system_clock;
 use crate::sources::engine::series::PublishedUnit;
@@ -68,21 +68,9 @@ fn source_groups(config: &Config) -> Vec<SourceGroup> {
         .tencent
         .iter()
         .map(|job| {
-            let keys = job
-                .regions
-                .iter()
-                .map(|region| source_key(&job.name, region))
-                .collect();
-            shared_rate_group(
-                format!("tencent/{}", job.name),
-                job,
-                keys,
-                job.regions.clone(),
-                job.max_calls_per_second,
-                |job, region, limiter, discovered| {
-                    TencentSource::new(job, region, limiter, system_clock()).with_discovered(discovered)
-                },
-            )
+            shared_rate_group("tencent", job, |job, region, limiter, discovered| {
+                TencentSource::new(job, region, limiter, system_clock()).with_discovered(discovered)
+            })
         })
         .collect()
 }
