@@ -107,7 +107,15 @@ fn apis_called(provider: &str) -> BTreeSet<String> {
         let code = std::fs::read_to_string(entry.path()).expect("read source");
         let mut rest = code.as_str();
         while let Some(at) = rest.find("calls,") {
+            // The `calls` argument itself, not a name ending in it (`inventory_calls`).
+            let whole = rest[..at]
+                .chars()
+                .last()
+                .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
             rest = rest[at + "calls,".len()..].trim_start();
+            if !whole {
+                continue;
+            }
             if let Some(quoted) = rest.strip_prefix('"') {
                 let name = quoted.split('"').next().unwrap_or_default();
                 apis.insert(name.trim_end_matches(" (classic)").to_string());
