@@ -61,8 +61,10 @@ async fn seeded(extra_yaml: &str) -> (Emulator, i64, serde_json::Value, Harness)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counts_each_period_once_with_exact_values() {
-    // `full` collection: every metric every cycle (adaptive tiers: tests/adaptive.rs).
-    let (emulator, base, fleet, mut harness) = seeded(FULL).await;
+    // `full` collection: every metric every cycle (adaptive tiers: tests/adaptive.rs), each
+    // period counted once (`settle: 0s`, the behaviour before re-reads; late data within `settle`:
+    // tests/compliance/).
+    let (emulator, base, fleet, mut harness) = seeded(&format!("{FULL}    settle: 0s\n")).await;
     let shop = dimension(&fleet, "shop");
     let edge = dimension(&fleet, "edge");
     let shop_group = fleet["shop"]["target_groups"]["shop-web"]

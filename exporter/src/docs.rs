@@ -38,11 +38,15 @@ pub fn metrics_markdown() -> String {
     }
     out.push_str(
         "\n**Counters.** Provider counts (CloudWatch `Sum` per period) become monotonic counters: each\n\
-         period is added once, when it ended at least `delay` ago; a period without a datapoint adds\n\
-         nothing; a failed cycle adds nothing and the next one reads the missed periods. A restart starts\n\
-         from zero at the current period (a counter reset for Prometheus), so nothing is counted twice.\n\
-         Samples carry no timestamps. **Gauges** are the newest datapoint of the last five periods, and\n\
-         absent (not zero) when there is none.\n\n\
+         period is first added when it ended at least `delay` ago, and re-read by its tier until it was\n\
+         counted `settle` ago (10 minutes for AWS and Tencent Cloud, off for Alibaba Cloud by default):\n\
+         a later, larger value adds only the difference, so a counter holds each period's value as the\n\
+         provider reports it once the period has settled; a smaller value is kept as counted and shows\n\
+         in `lbtriage_collection_value_revisions_total`. A period without a datapoint adds nothing; a\n\
+         failed cycle adds nothing and the next one reads the missed periods. A restart starts from zero\n\
+         at the current period (a counter reset for Prometheus), so nothing is counted twice. Samples\n\
+         carry no timestamps. **Gauges** are the newest datapoint of the last five periods, and absent\n\
+         (not zero) when there is none.\n\n\
          **Tiers (`collection: adaptive`).** Each source names its tier: `sentinel` is read\n\
          every cycle; `detail` is read for a load balancer once an `alarm` metric shows a non-zero\n\
          period, back-filled from where it was last counted; `slow` is read every `slow_interval`, and its\n\

@@ -57,7 +57,7 @@ impl Aws {
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "aws:\n  - name: compliance\n    regions: [us-east-1]\n    endpoint_url: {}\n    discovery_ttl: 1s\n{extra}",
+            "aws:\n  - name: compliance\n    regions: [us-east-1]\n    endpoint_url: {}\n    discovery_ttl: 1s\n    settle: 5m\n{extra}",
             self.emulator.endpoint
         )
     }
@@ -146,6 +146,8 @@ impl Fixture for Aws {
 pub struct Alibaba {
     server: CmsServer,
     instances: Vec<String>,
+    /// What was published per (load balancer, period): the double keeps one value per period.
+    totals: BTreeMap<(String, i64), (f64, f64)>,
 }
 
 impl Alibaba {
@@ -153,12 +155,13 @@ impl Alibaba {
         Alibaba {
             server: CmsServer::start(1000, 50),
             instances: Vec::new(),
+            totals: BTreeMap::new(),
         }
     }
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "alibaba:\n  - name: compliance\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    discovery_ttl: 60s\n    max_calls_per_second: 50\n{extra}",
+            "alibaba:\n  - name: compliance\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    discovery_ttl: 60s\n    settle: 5m\n    max_calls_per_second: 50\n{extra}",
             self.server.endpoint
         )
     }
@@ -212,10 +215,15 @@ impl Fixture for Alibaba {
         format!("lb-{lb}")
     }
 
-    /// SLB publishes rates per second; the status codes it returned include the backends'.
+    /// SLB publishes rates per second; the status codes it returned include the backends'. A
+    /// later part of a period raises the period's value.
     async fn publish(&mut self, periods: &[(&str, i64, f64, f64)]) {
         let mut points = Vec::new();
         for (lb, timestamp, requests, errors) in periods {
+            let total = self.totals.entry((lb.to_string(), *timestamp)).or_default();
+            total.0 += requests;
+            total.1 += errors;
+            let (requests, errors) = *total;
             let point = |metric: &str, value: f64| {
                 json!({"namespace": "acs_slb_dashboard", "metric": metric, "timestamp": timestamp,
                     "instance": self.lb_label(lb), "value": value})
@@ -266,6 +274,8 @@ impl Fixture for Alibaba {
 pub struct Tencent {
     server: TencentServer,
     instances: BTreeMap<String, Value>,
+    /// What was published per (load balancer, period): the double keeps one value per period.
+    totals: BTreeMap<(String, i64), (f64, f64)>,
 }
 
 impl Tencent {
@@ -273,12 +283,13 @@ impl Tencent {
         Tencent {
             server: TencentServer::start(50),
             instances: BTreeMap::new(),
+            totals: BTreeMap::new(),
         }
     }
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "tencent:\n  - name: compliance\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    discovery_ttl: 60s\n    max_calls_per_second: 20\n{extra}",
+            "tencent:\n  - name: compliance\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    discovery_ttl: 60s\n    settle: 5m\n    max_calls_per_second: 20\n{extra}",
             self.server.endpoint
         )
     }
@@ -341,11 +352,15 @@ impl Fixture for Tencent {
     async fn publish(&mut self, periods: &[(&str, i64, f64, f64)]) {
         let mut points = Vec::new();
         for (lb, timestamp, requests, errors) in periods {
+            let total = self.totals.entry((lb.to_string(), *timestamp)).or_default();
+            total.0 += requests;
+            total.1 += errors;
+            let (requests, errors) = *total;
             let point = |metric: &str, value: f64| json!({"instance": self.lb_label(lb), "metric": metric, "timestamp": timestamp, "value": value});
             points.push(point("TotalReq", requests / PERIOD as f64));
-            if *errors > 0.0 {
-                points.push(point("ClbHttp5xx", *errors));
-                points.push(point("Http5xx", *errors));
+            if errors > 0.0 {
+                points.push(point("ClbHttp5xx", errors));
+                points.push(point("Http5xx", errors));
             }
         }
         self.server.seed_points(&points);
@@ -406,6 +421,7 @@ impl Fixture for TestCloud {
             TEST_CLOUD_SECRET,
             collection,
             self.delay() as u64,
+            300,
             clock,
         ))
     }

@@ -4,6 +4,8 @@
 //!
 //! - **Exact counters per period**: each period of requests and backend 5xx is counted once, first
 //!   visible `delay` + one interval after it ends, and the totals equal what the double published.
+//! - **Late data is reconciled**: a part of a period published after it was counted adds itself
+//!   once, until the period has settled; after that nothing is added.
 //! - **Throttling and outages lose no period**: a few throttled calls are retried within the cycle;
 //!   a cycle that fails changes nothing and shows `lbtriage_source_up` 0, and the next one counts
 //!   the missed periods exactly once.
@@ -57,8 +59,9 @@ pub trait Fixture {
     async fn remove(&mut self, lb: &str);
     /// The `lb` label of a load balancer the suite named.
     fn lb_label(&self, lb: &str) -> String;
-    /// Publishes periods: (load balancer, period start, requests, backend 5xx), as the provider
-    /// publishes them (rates per second where it does).
+    /// Publishes parts of periods: (load balancer, period start, requests, backend 5xx), as the
+    /// provider publishes them (rates per second where it does). A second part of a period adds
+    /// to the first, as a provider's value grows when late data arrives.
     async fn publish(&mut self, periods: &[(&str, i64, f64, f64)]);
     /// The next `calls` metric-reading calls are throttled (0 ends it).
     fn throttle(&self, calls: u32);
@@ -222,9 +225,26 @@ pub async fn suite<F: Fixture>(mut fixture: F) {
     assert_eq!(backend_5xx(&seen, &c1), Some(errors), "{name}: c1 backend 5xx");
     assert_eq!(backend_5xx(&seen, &c2), Some(0.0), "{name}: c2 backend 5xx");
 
+    // Late data (every fixture's job has `settle: 5m`): a part of the newest period that arrives
+    // after it was counted adds only itself, at the next cycle; once a period has settled, a
+    // part of it is not added.
+    fixture.publish(&[("c1", start + 5 * PERIOD, 60.0, 0.0)]).await;
+    let seen = run.at(end + 3 * PERIOD).await;
+    expected += 60.0;
+    assert_eq!(requests(&seen, &c1), Some(expected), "{name}: a late part, once");
+    fixture.publish(&[("c1", start, 60.0, 0.0)]).await;
+    let seen = run.at(end + 4 * PERIOD).await;
+    assert_eq!(
+        requests(&seen, &c1),
+        Some(expected),
+        "{name}: nothing after settle"
+    );
+    let revisions = sample(&seen, "lbtriage_collection_value_revisions_total", &[]);
+    assert_eq!(revisions, Some(0.0), "{name}: no value shrank");
+
     // A deleted load balancer's series go at the next inventory; the others stay.
     fixture.remove("c2").await;
-    let mut now = end + 3 * PERIOD;
+    let mut now = end + 5 * PERIOD;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let seen = run.at(now).await;

@@ -22,7 +22,8 @@ Inventory: SLB pages by `PageNumber`/`PageSize` (at most 100), ALB by `NextToken
 most 100); Tags as each API writes them. Unless the test sets the instances, they are the ones the
 datapoints name.
 
-Test control: POST /__cms/datapoints with {"points": [{"namespace", "metric", "timestamp" (s),
+Test control: POST /__cms/datapoints (a minute posted again replaces its value, as late data
+revises it) with {"points": [{"namespace", "metric", "timestamp" (s),
 "instance", "port"?, "value"}]} adds data; POST /__cms/instances with {"instances": [{"id",
 "namespace", "name", "address", "tags": {...}, "backends": [{"ip", "port", "listener_port",
 "status"}], "server_groups": [{"id", "health_path", "servers": [{"id", "type", "ip"?, "port"}]}]}],
@@ -67,6 +68,8 @@ class State:
         self.max_page = max_page
         # (namespace, metric) -> sorted [(timestamp_s, instance, port, value)]: a large fleet stays fast.
         self.points = {}
+        # (namespace, metric) -> {(timestamp, instance, port): value}: one value per minute.
+        self.minutes = {}
         self.nonces = set()
         self.instances = None     # set by the test; else derived from the datapoints
         self.ecs = {}             # ECS instance ID -> private IP
@@ -125,11 +128,15 @@ def make_handler(state):
                     for p in body["points"]:
                         port = None if p.get("port") is None else str(p["port"])
                         key = (p["namespace"], p["metric"])
-                        state.points.setdefault(key, []).append(
-                            (int(p["timestamp"]), p["instance"], port, float(p["value"])))
+                        # A minute published again (late data) replaces its value, as a provider's
+                        # value for a minute changes while its data completes.
+                        minutes = state.minutes.setdefault(key, {})
+                        minutes[(int(p["timestamp"]), p["instance"], port)] = float(p["value"])
                         touched.add(key)
                     for key in touched:
-                        state.points[key].sort(key=lambda p: (p[0], p[1], p[2] or ""))
+                        state.points[key] = sorted(
+                            (at + (value,) for at, value in state.minutes[key].items()),
+                            key=lambda p: (p[0], p[1], p[2] or ""))
                     self.reply(200, {"points": sum(len(v) for v in state.points.values())})
                 elif path == "/__cms/instances":
                     state.instances = body["instances"]

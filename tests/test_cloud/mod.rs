@@ -69,12 +69,14 @@ pub struct TestCloud {
     collection: lbtriage::config::Collection,
 }
 
-/// A source of the test cloud: 60 s periods, `delay` seconds late, tiers as configured.
+/// A source of the test cloud: 60 s periods, counted `delay` seconds after they end and re-read
+/// for `settle` seconds more, tiers as configured.
 pub fn source(
     double: Arc<Double>,
     secret: &str,
     collection: lbtriage::config::Collection,
     delay: u64,
+    settle: u64,
     clock: Clock,
 ) -> Collector<TestCloud> {
     let timing = Timing {
@@ -83,6 +85,7 @@ pub fn source(
         delay: Duration::from_secs(delay),
         slow_interval: Duration::from_secs(900),
         slow_period: Duration::from_secs(60),
+        settle: Duration::from_secs(settle),
     };
     let cloud = TestCloud {
         double,

@@ -48,6 +48,18 @@ pub fn default_slow_interval() -> PromDuration {
     // 15 minutes keeps a quiet ALB under $1.50 a month (docs/BENCHMARKS.md); 5m costs $1.81.
     PromDuration(Duration::from_secs(900))
 }
+/// Ten minutes, as cloudwatch_exporter's default delay: CloudWatch values "can still change for
+/// several minutes" after the minute (docs/metrics.md cites the providers).
+pub fn default_settle() -> PromDuration {
+    PromDuration(Duration::from_secs(600))
+}
+/// No re-read: each period is counted once, `delay` after it ends.
+pub fn no_settle() -> PromDuration {
+    PromDuration(Duration::ZERO)
+}
+/// The longest `settle`: unsettled periods are remembered per series, and a read's window grows
+/// by it.
+pub const MAX_SETTLE: Duration = Duration::from_secs(3600);
 pub fn default_discovery_ttl() -> PromDuration {
     PromDuration(Duration::from_secs(300))
 }
@@ -67,6 +79,7 @@ pub struct JobCore<'a> {
     pub discovery_ttl: PromDuration,
     pub collection: Collection,
     pub slow_interval: PromDuration,
+    pub settle: PromDuration,
 }
 
 /// The access-key credentials and call-rate bound of a job that has them.
@@ -84,14 +97,21 @@ pub trait CloudJob {
     fn key_pair(&self) -> Option<KeyPairSettings<'_>>;
 }
 
-/// Declares a cloud job: `cloud_job! { /// docs \n pub struct Job { own fields } }`, optionally
-/// followed by `key_pair(calls_per_second = "path::to::default_fn")`.
+/// Declares a cloud job: `cloud_job! { /// docs \n pub struct Job { own fields } settle = "fn" }`
+/// (the cloud's default `settle`), optionally followed by
+/// `key_pair(calls_per_second = "path::to::default_fn")`.
 macro_rules! cloud_job {
     (
         $(#[$meta:meta])*
         pub struct $job:ident { $($own:tt)* }
+        settle = $settle:literal
     ) => {
-        $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } {});
+        $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } {
+            /// How long after it was first counted a period is re-read (late data adds the
+            /// difference); `0s` counts each period once.
+            #[serde(default = $settle)]
+            pub settle: $crate::config::job::PromDuration,
+        });
         impl $crate::config::job::CloudJob for $job {
             $crate::config::job::cloud_job!(@core);
             fn key_pair(&self) -> Option<$crate::config::job::KeyPairSettings<'_>> {
@@ -102,9 +122,14 @@ macro_rules! cloud_job {
     (
         $(#[$meta:meta])*
         pub struct $job:ident { $($own:tt)* }
+        settle = $settle:literal
         key_pair(calls_per_second = $calls:literal)
     ) => {
         $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } {
+            /// How long after it was first counted a period is re-read (late data adds the
+            /// difference); `0s` counts each period once.
+            #[serde(default = $settle)]
+            pub settle: $crate::config::job::PromDuration,
             /// A credentials file (INI, as the provider's official SDKs and CLI read it); without
             /// it, the provider's environment variables.
             #[serde(default)]
@@ -173,6 +198,7 @@ macro_rules! cloud_job {
                 discovery_ttl: self.discovery_ttl,
                 collection: self.collection,
                 slow_interval: self.slow_interval,
+                settle: self.settle,
             }
         }
     };
@@ -245,6 +271,15 @@ pub fn validate_core<'a>(
     }
     if core.discovery_ttl.as_duration() < Duration::from_secs(1) {
         return Err(ConfigError::at(keys.key("discovery_ttl"), "must be at least 1s"));
+    }
+    if core.settle.as_duration() > MAX_SETTLE {
+        return Err(ConfigError::at(
+            keys.key("settle"),
+            format!(
+                "{} is longer than the 1h at most a period is re-read",
+                core.settle
+            ),
+        ));
     }
     if let Some(key_pair) = job.key_pair() {
         let (most, why) = keys.max_calls_per_second;

@@ -121,6 +121,28 @@ mod tests {
         assert!(job.tag_filters.is_empty());
     }
 
+    /// `settle` is part of every cloud job; short periods and re-reads as written are accepted.
+    #[test]
+    fn settle_is_accepted_as_written_and_bounded() {
+        let config = Config::parse(
+            "aws:\n  - name: fast\n    regions: [us-east-1]\n    period: 10s\n    delay: 1s\n    interval: 2s\n    settle: 30s\n",
+        )
+        .expect("valid");
+        let job = &config.aws[0];
+        assert_eq!(job.settle.as_duration(), Duration::from_secs(30));
+        assert_eq!(job.delay.as_duration(), Duration::from_secs(1));
+        let defaults = Config::parse(
+            "aws:\n  - {name: a, regions: [us-east-1]}\nalibaba:\n  - {name: b, regions: [cn-hangzhou]}\ntencent:\n  - {name: c, regions: [ap-guangzhou]}\n",
+        )
+        .expect("valid");
+        assert_eq!(defaults.aws[0].settle.as_duration(), Duration::from_secs(600));
+        assert_eq!(defaults.alibaba[0].settle.as_duration(), Duration::ZERO);
+        assert_eq!(defaults.tencent[0].settle.as_duration(), Duration::from_secs(600));
+        let err = error("tencent:\n  - name: c\n    regions: [ap-guangzhou]\n    settle: 2h\n");
+        assert_eq!(err.key.as_deref(), Some("tencent[0].settle"));
+        assert_eq!(err.line, Some(4));
+    }
+
     #[test]
     fn full_example_parses() {
         let config = Config::parse(

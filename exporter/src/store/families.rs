@@ -147,6 +147,12 @@ families! {
         "Unix time up to which counters include the provider's periods; now minus this is the data age.";
     EXPECTED_DATA_AGE = Gauge "lbtriage_collection_expected_data_age_seconds" unit "seconds",
         "How old the newest counted period may be when collection keeps up (delay + period + interval).";
+    NEWEST_COUNTED = Gauge "lbtriage_collection_newest_counted_timestamp_seconds" unit "seconds",
+        "Start of the newest period a counter added a value for; now minus this is how current the counters are.";
+    OLDEST_UNSETTLED = Gauge "lbtriage_collection_oldest_unsettled_timestamp_seconds" unit "seconds",
+        "Start of the oldest period still re-read for late data (settle); counters include every period before it as the provider reports it.";
+    VALUE_REVISIONS = Counter "lbtriage_collection_value_revisions",
+        "Re-reads that found a period's value smaller than the one already counted: kept as counted, never subtracted.";
     API_CALLS = Counter "lbtriage_api_calls",
         "Cloud API operations by provider, api and outcome (success, throttled, error), retries included in one.";
     CLOUDWATCH_METRICS_REQUESTED = Counter "lbtriage_cloudwatch_metrics_requested",

@@ -27,6 +27,7 @@ pub fn timing(job: &AlibabaJob) -> Timing {
         delay: job.delay.as_duration(),
         slow_interval,
         slow_period,
+        settle: job.settle.as_duration(),
     }
 }
 
@@ -58,7 +59,10 @@ const POINTS_PER_PAGE: u64 = 1000;
 pub fn calls_per_read(job: &AlibabaJob, namespace: AlibabaNamespace, fleet: Fleet) -> CallsPerRead {
     let timing = timing(job);
     let period = timing.period.as_secs().max(1);
-    let per_cycle = job.interval.as_duration().as_secs().div_ceil(period).max(1);
+    // A read also reaches back over the unsettled periods (`settle`, off by default here: every
+    // ten of them on 500 instances is another page per metric).
+    let per_cycle =
+        job.interval.as_duration().as_secs().div_ceil(period).max(1) + timing.settle.as_secs() / period;
     let per_slow_read = (timing.slow_interval.as_secs() / timing.slow_period.as_secs().max(1)).max(1);
     let pages = |tier: Tier, periods: u64| -> f64 {
         metrics::metrics_in(namespace, tier)

@@ -364,7 +364,13 @@ impl Alibaba {
 
     /// The sentinel metrics of every namespace with instances, and of the empty ones due a look.
     /// At least the newest period: the first cycle counts nothing but learns the instances.
-    async fn read_sentinel(&mut self, window: Window, period: i64, now: i64) -> Result<Read, String> {
+    async fn read_sentinel(
+        &mut self,
+        reads: &Reads,
+        window: Window,
+        period: i64,
+        now: i64,
+    ) -> Result<Read, String> {
         self.probing = self.probing(now);
         let mut sentinel = Read::new();
         for namespace in self.job.namespaces.clone() {
@@ -373,7 +379,7 @@ impl Alibaba {
             }
             let metrics = metrics::metrics_in(namespace, Tier::Sentinel);
             let dimensions = self.dimensions(namespace, None);
-            let range = (window.start.min(window.end - period), window.end);
+            let range = (reads.start(&[Tier::Sentinel], window.end - period), window.end);
             sentinel.extend(
                 self.fetch(Tier::Sentinel, namespace, &metrics, dimensions, period, range)
                     .await?,
@@ -404,11 +410,13 @@ impl Alibaba {
             .filter(|id| reads.awake.contains(*id))
             .cloned()
             .collect();
-        let window_start = |tier: Tier, floor: i64| {
+        // Reaching back over the unsettled periods too (whole slow periods for the slow tier).
+        let window_start = |tier: Tier, floor: i64, align: i64| {
             instances
                 .iter()
                 .filter_map(|id| reads.window(id, tier))
                 .map(|w| w.start)
+                .chain(reads.settle_from.map(|from| from.div_euclid(align) * align))
                 .fold(floor, i64::min)
         };
         let slow_due = instances.iter().any(|id| reads.window(id, Tier::Slow).is_some());
@@ -417,7 +425,7 @@ impl Alibaba {
             let only = (timing.collection == Collection::Adaptive).then_some(awake.as_slice());
             let dimensions = self.dimensions(namespace, only);
             let metrics = metrics::metrics_in(namespace, Tier::Detail);
-            let range = (window_start(Tier::Detail, lookback), end);
+            let range = (window_start(Tier::Detail, lookback, period), end);
             let read = self
                 .fetch(Tier::Detail, namespace, &metrics, dimensions, period, range)
                 .await?;
@@ -428,7 +436,7 @@ impl Alibaba {
             let metrics = metrics::metrics_in(namespace, Tier::Slow);
             // Whole slow periods only: the newest complete one, or older where a book lags.
             let end = end.div_euclid(slow_period) * slow_period;
-            let range = (window_start(Tier::Slow, end - slow_period), end);
+            let range = (window_start(Tier::Slow, end - slow_period, slow_period), end);
             let read = self
                 .fetch(Tier::Slow, namespace, &metrics, dimensions, slow_period, range)
                 .await?;
@@ -642,7 +650,7 @@ impl Cloud for Alibaba {
         let period = counting.period();
         let mut observations = Vec::new();
         if let Some(window) = reads.sentinel {
-            let sentinel = self.read_sentinel(window, period, now).await?;
+            let sentinel = self.read_sentinel(reads, window, period, now).await?;
             self.observations(&sentinel, period, &mut observations);
         }
         if reads.sentinel.is_none() || self.job.collection == Collection::Full {

@@ -256,6 +256,7 @@ pub fn timing(job: &AwsJob) -> Timing {
         slow_interval: job.slow_interval.as_duration(),
         // Billed per metric, not per datapoint: the slow tier reads the job's own period.
         slow_period: job.period.as_duration(),
+        settle: job.settle.as_duration(),
     }
 }
 

@@ -3,6 +3,12 @@
 //! newest gauges. A cloud hands [`Counting::apply`] what a read returned, as [`Observation`]s; it
 //! never adds to a counter itself.
 //!
+//! **Count early, reconcile late.** A period is first counted `delay` after it ends; every read of
+//! its tier re-reads it until it is `settle` old, and a larger value adds only the difference. What a
+//! counter has added for a period is therefore never more than the provider's value for it, and
+//! equals the provider's final value once the period has settled. A value that shrinks on re-read
+//! is kept as counted (a counter never decreases) and counted in `lbtriage_collection_value_revisions_total`.
+//!
 //! Two rules hold for every cloud:
 //! - **A period's value is never below zero.** A row that is a difference of two metrics (what a
 //!   load balancer generated = all 5xx − the backends' 5xx) can go negative when the two were
@@ -41,6 +47,9 @@ pub struct Reads {
     pub windows: BTreeMap<(String, Tier), Window>,
     /// Load balancers whose detail tier is awake (their slow host counts are read too).
     pub awake: BTreeSet<String>,
+    /// The start of the oldest period not yet settled: a read reaches back to it, and what a tier
+    /// counted from there on is reconciled. `None` without `settle`.
+    pub settle_from: Option<i64>,
 }
 
 impl Reads {
@@ -79,9 +88,13 @@ impl Reads {
             .map(|(lb, _)| lb.as_str())
     }
 
-    /// The earliest period any window of a tier starts at, or `floor` if earlier (or none).
+    /// The earliest period a read of these tiers reaches back to: any of their windows, the
+    /// unsettled periods, or `floor` if earlier (or none).
     pub fn start(&self, tiers: &[Tier], floor: i64) -> i64 {
-        self.all_windows(tiers).map(|w| w.start).fold(floor, i64::min)
+        self.all_windows(tiers)
+            .map(|w| w.start)
+            .chain(self.settle_from)
+            .fold(floor, i64::min)
     }
 
     /// The latest end of a tier's windows, or `floor` if later (or none).
@@ -113,6 +126,7 @@ impl Reads {
         self.sentinel = self.sentinel.or(other.sentinel);
         self.windows.extend(other.windows);
         self.awake.extend(other.awake);
+        self.settle_from = self.settle_from.or(other.settle_from);
     }
 }
 
@@ -155,6 +169,14 @@ pub struct Counting<K> {
     books: HashMap<String, Book<K>>,
     counters: Counters<K>,
     gauges: BTreeMap<K, (i64, f64)>,
+    /// What each counter added for each period not yet settled (only with `settle`).
+    counted: HashMap<(K, i64), f64>,
+    /// Re-reads that found a smaller value than the one counted (kept, never subtracted).
+    revisions: u64,
+    /// The start of the newest period a counter added a value for.
+    newest_counted: Option<i64>,
+    /// Where unsettled periods start this cycle (`None` without `settle`).
+    settle_from: Option<i64>,
     discovered: Option<Arc<Discovered>>,
 }
 
@@ -162,6 +184,9 @@ impl<K: SeriesKey> Counting<K> {
     /// `max_periods` bounds how far one cycle catches up after an outage (the provider's limit
     /// on datapoints per call decides it).
     pub fn new(timing: Timing, max_periods: u32) -> Self {
+        // A read reaches back over the unsettled periods too: the catch-up bound leaves room.
+        let settle_periods = timing.settle.as_secs() / timing.period.as_secs().max(1);
+        let max_periods = max_periods.saturating_sub(settle_periods as u32).max(1);
         Counting {
             timing,
             ledger: Ledger::new(timing.period, timing.delay, max_periods),
@@ -169,6 +194,10 @@ impl<K: SeriesKey> Counting<K> {
             books: HashMap::new(),
             counters: Counters::default(),
             gauges: BTreeMap::new(),
+            counted: HashMap::new(),
+            revisions: 0,
+            newest_counted: None,
+            settle_from: None,
             discovered: None,
         }
     }
@@ -204,11 +233,22 @@ impl<K: SeriesKey> Counting<K> {
         self.complete_until(now) - GAUGE_LOOKBACK_PERIODS * self.period()
     }
 
-    /// The sentinel's window of this cycle.
-    pub fn begin(&mut self, now: i64) -> Window {
+    /// The sentinel's read of this cycle: its window of new periods, and the unsettled periods
+    /// it re-reads. Periods that settled are forgotten.
+    pub fn begin(&mut self, now: i64) -> Reads {
         let window = self.ledger.pending(now);
         self.sentinel_start = window.start;
-        window
+        self.settle_from = (!self.timing.settle.is_zero()).then(|| {
+            let settle = self.timing.settle.as_secs() as i64;
+            let oldest = (window.end - settle).div_euclid(self.period()) * self.period();
+            oldest.max(self.ledger.first().unwrap_or(window.start))
+        });
+        let settled_before = self.settle_from.unwrap_or(i64::MAX);
+        self.counted.retain(|(_, period), _| *period >= settled_before);
+        Reads {
+            settle_from: self.settle_from,
+            ..Reads::sentinel(window)
+        }
     }
 
     /// Load balancers known now get their tiers, counting from the sentinel's window.
@@ -236,7 +276,10 @@ impl<K: SeriesKey> Counting<K> {
     /// The detail windows of load balancers whose detail tier is awake, and the slow windows of
     /// those whose slow tier is due.
     pub fn plan(&mut self, now: i64) -> Reads {
-        let mut reads = Reads::default();
+        let mut reads = Reads {
+            settle_from: self.settle_from,
+            ..Reads::default()
+        };
         for (lb, book) in &mut self.books {
             if book.detail_awake() {
                 reads
@@ -285,16 +328,40 @@ impl<K: SeriesKey> Counting<K> {
                 .books
                 .entry(lb.to_string())
                 .or_insert_with(|| Book::new(timing, start));
-            for (timestamp, value) in values.filter(|(t, _)| window.contains(*t)) {
+            // Periods this tier counted before and that have not settled are read again.
+            let tier_start = match observation.tier {
+                Tier::Sentinel => self.ledger.first(),
+                tier => book.started_at(tier),
+            };
+            let reconciled = |t: i64| {
+                t < window.start
+                    && reads.settle_from.is_some_and(|from| t >= from)
+                    && tier_start.is_some_and(|first| t >= first)
+            };
+            for (timestamp, value) in values.filter(|(t, _)| window.contains(*t) || reconciled(*t)) {
                 if observation.alarm && value > 0.0 {
                     book.alarm(timestamp);
                 }
                 if !observation.exported {
                     continue;
                 }
+                // Only what the provider's value adds to what was counted for the period.
+                let key = (observation.key.clone(), timestamp);
+                let counted = self.counted.get(&key).copied().unwrap_or(0.0);
+                if value < counted {
+                    self.revisions += 1;
+                    continue;
+                }
+                if value == counted {
+                    continue;
+                }
+                if reads.settle_from.is_some() {
+                    self.counted.insert(key, value);
+                }
+                self.newest_counted = self.newest_counted.max(Some(timestamp));
                 match observation.tier {
-                    Tier::Slow => book.hold(&observation.key, timestamp, value),
-                    _ => self.counters.add(&observation.key, value),
+                    Tier::Slow => book.hold(&observation.key, timestamp, value - counted),
+                    _ => self.counters.add(&observation.key, value - counted),
                 }
             }
         }
@@ -326,6 +393,22 @@ impl<K: SeriesKey> Counting<K> {
     /// The start of the newest period a load balancer's sentinel alarmed in.
     pub fn last_alarm(&self, lb: &str) -> Option<i64> {
         self.books.get(lb).and_then(Book::last_alarm)
+    }
+
+    /// Re-reads that found a smaller value than the one counted.
+    pub fn revisions(&self) -> u64 {
+        self.revisions
+    }
+
+    /// The start of the newest period a counter added a value for.
+    pub fn newest_counted(&self) -> Option<i64> {
+        self.newest_counted
+    }
+
+    /// The start of the oldest period whose value may still change what the counters hold: the
+    /// oldest unsettled period, or without `settle` the next period to count.
+    pub fn oldest_unsettled(&self) -> Option<i64> {
+        self.settle_from.or(self.ledger.watermark())
     }
 
     pub fn counter(&self, key: &K) -> f64 {
@@ -385,6 +468,7 @@ mod tests {
                 delay: Duration::from_secs(120),
                 slow_interval: Duration::from_secs(300),
                 slow_period: Duration::from_secs(60),
+                settle: Duration::ZERO,
             },
             60,
         )
@@ -408,8 +492,7 @@ mod tests {
         let mut counting = counting(Collection::Full);
         counting.begin(100 * P);
         counting.watch(["lb-1"]);
-        let window = counting.begin(104 * P);
-        let reads = Reads::sentinel(window);
+        let reads = counting.begin(104 * P);
         let points = vec![(98 * P, 5.0), (99 * P, -3.0), (100 * P, 2.0)];
         counting.apply(&reads, vec![observation(Tier::Sentinel, true, points)], 104 * P);
         assert_eq!(counting.counter(&("lb-1".to_string(), 0)), 7.0);
@@ -428,10 +511,10 @@ mod tests {
     fn a_gauge_keeps_its_newest_datapoint_and_expires_past_the_horizon() {
         let mut counting = counting(Collection::Full);
         counting.begin(100 * P);
-        let window = counting.begin(103 * P);
+        let reads = counting.begin(103 * P);
         let newest = observation(Tier::Detail, false, vec![(99 * P, 4.0), (100 * P, 2.0)]);
         let older = observation(Tier::Detail, false, vec![(98 * P, 9.0)]);
-        counting.apply(&Reads::sentinel(window), vec![newest, older], 103 * P);
+        counting.apply(&reads, vec![newest, older], 103 * P);
         let key = ("lb-1".to_string(), 0);
         let row: Series<()> = Series::new(
             &crate::store::families::LB_TARGET_RESPONSE_TIME,
@@ -444,12 +527,12 @@ mod tests {
         // Counted up to 101 P. Still exported while the sentinel has counted up to 105 P (five
         // periods on), gone once it has counted one more.
         for minute in 104..=107 {
-            let window = counting.begin(minute * P);
-            counting.apply(&Reads::sentinel(window), vec![], minute * P);
+            let reads = counting.begin(minute * P);
+            counting.apply(&reads, vec![], minute * P);
         }
         assert_eq!(counting.value(&row, &key), Some(2.0));
-        let window = counting.begin(108 * P);
-        counting.apply(&Reads::sentinel(window), vec![], 108 * P);
+        let reads = counting.begin(108 * P);
+        counting.apply(&reads, vec![], 108 * P);
         assert_eq!(counting.value(&row, &key), None);
     }
 
@@ -458,9 +541,9 @@ mod tests {
         let mut counting = counting(Collection::Adaptive);
         counting.begin(100 * P);
         counting.watch(["lb-1", "lb-2"]);
-        let window = counting.begin(103 * P);
+        let reads = counting.begin(103 * P);
         counting.apply(
-            &Reads::sentinel(window),
+            &reads,
             vec![observation(Tier::Sentinel, true, vec![(100 * P, 1.0)])],
             103 * P,
         );
@@ -468,5 +551,92 @@ mod tests {
         assert_eq!(counting.counter(&("lb-1".to_string(), 0)), 0.0);
         assert_eq!(counting.last_alarm("lb-1"), None);
         assert!(counting.books.contains_key("lb-2"));
+    }
+
+    fn settling(collection: Collection) -> Counting<(String, u8)> {
+        let mut counting = counting(collection);
+        counting.timing.settle = Duration::from_secs(5 * 60);
+        counting
+    }
+
+    /// One cycle at `minute` whose sentinel read returns what the provider holds now.
+    fn cycle(counting: &mut Counting<(String, u8)>, minute: i64, provider: &[(i64, f64)]) {
+        let reads = counting.begin(minute * P);
+        counting.watch(["lb-1"]);
+        let from = reads.start(&[Tier::Sentinel], i64::MAX);
+        let points = provider.iter().copied().filter(|(t, _)| *t >= from).collect();
+        counting.apply(
+            &reads,
+            vec![observation(Tier::Sentinel, true, points)],
+            minute * P,
+        );
+    }
+
+    #[test]
+    fn a_late_part_adds_only_the_difference_until_the_period_settles() {
+        let mut counting = settling(Collection::Adaptive);
+        let key = ("lb-1".to_string(), 0);
+        cycle(&mut counting, 100, &[]);
+        // Period 98 first shows 4, then 7 (a late part), then 7 again: counted 4, then +3.
+        cycle(&mut counting, 101, &[(98 * P, 4.0)]);
+        assert_eq!(counting.counter(&key), 4.0);
+        cycle(&mut counting, 102, &[(98 * P, 7.0), (99 * P, 1.0)]);
+        assert_eq!(counting.counter(&key), 8.0);
+        cycle(&mut counting, 103, &[(98 * P, 7.0), (99 * P, 1.0)]);
+        assert_eq!(
+            counting.counter(&key),
+            8.0,
+            "a re-read of the same value adds nothing"
+        );
+        // Settled five minutes after it was counted: a part arriving then is not added.
+        for minute in 104..=108 {
+            cycle(&mut counting, minute, &[(98 * P, 7.0), (99 * P, 1.0)]);
+        }
+        cycle(&mut counting, 109, &[(98 * P, 20.0), (99 * P, 1.0)]);
+        assert_eq!(counting.counter(&key), 8.0, "period 98 settled");
+        assert_eq!(counting.newest_counted(), Some(99 * P));
+        assert_eq!(counting.oldest_unsettled(), Some(102 * P));
+    }
+
+    #[test]
+    fn a_value_that_shrinks_is_kept_and_counted_as_a_revision() {
+        let mut counting = settling(Collection::Adaptive);
+        let key = ("lb-1".to_string(), 0);
+        cycle(&mut counting, 100, &[]);
+        cycle(&mut counting, 101, &[(98 * P, 9.0)]);
+        cycle(&mut counting, 102, &[(98 * P, 6.0)]);
+        assert_eq!(counting.counter(&key), 9.0, "never subtracted");
+        assert_eq!(counting.revisions(), 1);
+        cycle(&mut counting, 103, &[(98 * P, 10.0)]);
+        assert_eq!(
+            counting.counter(&key),
+            10.0,
+            "the provider's value, once it passes the count"
+        );
+    }
+
+    #[test]
+    fn history_before_the_start_is_never_reconciled() {
+        let mut counting = settling(Collection::Adaptive);
+        let key = ("lb-1".to_string(), 0);
+        // Started at 100 P: the first window begins at 98 P, so 96 and 97 are history.
+        cycle(&mut counting, 100, &[(96 * P, 5.0), (97 * P, 5.0)]);
+        cycle(&mut counting, 101, &[(96 * P, 5.0), (97 * P, 5.0), (98 * P, 2.0)]);
+        assert_eq!(counting.counter(&key), 2.0);
+    }
+
+    #[test]
+    fn without_settle_each_period_is_counted_once_and_nothing_is_remembered() {
+        let mut counting = counting(Collection::Adaptive);
+        let key = ("lb-1".to_string(), 0);
+        cycle(&mut counting, 100, &[]);
+        cycle(&mut counting, 101, &[(98 * P, 4.0)]);
+        cycle(&mut counting, 102, &[(98 * P, 7.0), (99 * P, 1.0)]);
+        assert_eq!(
+            counting.counter(&key),
+            5.0,
+            "the late part of 98 is not read again"
+        );
+        assert!(counting.counted.is_empty());
     }
 }

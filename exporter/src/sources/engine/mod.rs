@@ -32,7 +32,7 @@ use self::telemetry::{ApiCalls, Health};
 use self::tiers::Timing;
 use crate::config::Collection;
 use crate::runtime::{Clock, Discovered, Schedule};
-use crate::store::{Labels, Sample, Store};
+use crate::store::{families, Labels, Sample, Store};
 
 /// What a cloud supplies to the engine.
 pub trait Cloud: Send + Sync + 'static {
@@ -156,11 +156,10 @@ impl<C: Cloud> Collector<C> {
     async fn read_due(&mut self) -> Result<(), C::Error> {
         let now = (self.clock)();
         self.cloud.refresh(&mut self.counting, now).await?;
-        let window = self.counting.begin(now);
+        let mut first = self.counting.begin(now);
         let lbs = self.cloud.load_balancers();
         self.counting.watch(lbs.iter().map(String::as_str));
 
-        let mut first = Reads::sentinel(window);
         let collection = self.counting.collection();
         if collection == Collection::Full {
             first.merge(self.counting.plan(now));
@@ -194,13 +193,25 @@ impl<C: Cloud> Collector<C> {
     fn render(&self) -> Vec<Sample> {
         let mut out = Vec::new();
         self.cloud.render(&self.counting, &mut out);
+        let base = self.cloud.self_labels();
         self.health.samples(
-            &self.cloud.self_labels(),
+            &base,
             self.counting.ledger(),
             self.cloud.interval(),
             self.cloud.calls(),
             &mut out,
         );
+        let gauge = |family, value: Option<i64>| value.map(|v| Sample::new(family, base.clone(), v as f64));
+        out.extend(gauge(&families::NEWEST_COUNTED, self.counting.newest_counted()));
+        out.extend(gauge(
+            &families::OLDEST_UNSETTLED,
+            self.counting.oldest_unsettled(),
+        ));
+        out.push(Sample::new(
+            &families::VALUE_REVISIONS,
+            base,
+            self.counting.revisions() as f64,
+        ));
         out
     }
 }

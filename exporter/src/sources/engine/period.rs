@@ -34,6 +34,8 @@ pub struct Ledger {
     delay: i64,
     max_periods: i64,
     watermark: Option<i64>,
+    /// Where counting started: the first watermark.
+    first: Option<i64>,
 }
 
 impl Ledger {
@@ -45,13 +47,20 @@ impl Ledger {
             delay: delay.as_secs() as i64,
             max_periods: i64::from(max_periods.max(1)),
             watermark: None,
+            first: None,
         }
     }
 
     /// Starts counting at `watermark` instead of where the first call finds the data complete.
     pub fn starting_at(mut self, watermark: i64) -> Self {
         self.watermark = Some(watermark);
+        self.first = Some(watermark);
         self
+    }
+
+    /// Where counting started: no period before it was ever counted.
+    pub fn first(&self) -> Option<i64> {
+        self.first
     }
 
     pub fn period(&self) -> i64 {
@@ -67,6 +76,7 @@ impl Ledger {
     pub fn pending(&mut self, now: i64) -> Window {
         let complete = self.complete_until(now);
         let start = *self.watermark.get_or_insert(complete);
+        self.first.get_or_insert(start);
         let end = complete.min(start + self.max_periods * self.period).max(start);
         Window { start, end }
     }

@@ -55,6 +55,9 @@ pub struct Timing {
     /// The period the slow tier is read at: the source's own, or a coarser one where a provider
     /// bills by the datapoint page (CloudMonitor), whose value is spread evenly over its periods.
     pub slow_period: Duration,
+    /// How long after it was first counted a period is re-read, and a larger value adds the
+    /// difference (late data); zero counts each period once, `delay` after it ends.
+    pub settle: Duration,
 }
 
 impl Timing {
@@ -119,6 +122,15 @@ impl<K: std::hash::Hash + Eq + Clone> Book<K> {
             alarm: None,
             last_slow_read: None,
             held: Vec::new(),
+        }
+    }
+
+    /// Where a tier started counting: a period before it was never counted by that tier, so a
+    /// re-read of unsettled periods never reaches back past it.
+    pub fn started_at(&self, tier: Tier) -> Option<i64> {
+        match tier {
+            Tier::Slow => self.slow.first(),
+            _ => self.detail.first(),
         }
     }
 
@@ -287,6 +299,7 @@ mod tests {
             delay: Duration::from_secs(120),
             slow_interval: Duration::from_secs(300),
             slow_period: Duration::from_secs(60),
+            settle: Duration::ZERO,
         }
     }
 

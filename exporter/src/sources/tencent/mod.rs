@@ -44,6 +44,7 @@ pub fn timing(job: &TencentJob) -> Timing {
         delay: job.delay.as_duration(),
         slow_interval: job.slow_interval.as_duration(),
         slow_period: job.period.as_duration(),
+        settle: job.settle.as_duration(),
     }
 }
 
