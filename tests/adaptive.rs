@@ -178,8 +178,8 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
 }
 
 /// Errors start in the middle of a quiet stretch, stop, fail a cycle, and start again: the detail
-/// counters include the first erroring period and the quiet periods before it (back-fill), and no
-/// period is counted twice.
+/// tier wakes when the first erroring period is still completing, its counters include that period
+/// and the quiet periods before it (back-fill), and no period is counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_after_a_quiet_stretch_are_back_filled_once() {
     let emulator = Emulator::start();
@@ -215,15 +215,32 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
     let mut harness = Harness::new(&emulator.endpoint, "").await;
     let at = |minute_complete: i64| base + (minute_complete + 1) * PERIOD + 120 + 10;
 
-    // Quiet until minute 11 is counted: the detail tier was never read.
+    // Quiet until minute 10 is counted: the detail tier was never read.
     let mut series = Vec::new();
-    for minute in [0, 4, 8, 11] {
+    for minute in [0, 4, 8, 10] {
         series = harness.collect_at(at(minute)).await;
     }
     assert_eq!(detail_requested(&series), 0.0);
     assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 0.0);
 
-    // Minute 12 errs: the same cycle back-fills the detail tier from its watermark.
+    // When minute 11 is counted, minute 12 is still completing: its 5xx wakes the detail tier a
+    // read early, which back-fills from its watermark and counts nothing of minute 12 yet.
+    series = harness.collect_at(at(11)).await;
+    assert!(
+        detail_requested(&series) > 0.0,
+        "the alarm of the completing minute"
+    );
+    assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 0.0);
+    assert_eq!(
+        value(
+            &series,
+            "lbtriage_lb_target_connection_errors_total",
+            &connection_errors
+        ),
+        3.0
+    );
+
+    // Minute 12 complete: the detail tier, still awake, counts it.
     series = harness.collect_at(at(12)).await;
     assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 5.0);
     assert_eq!(

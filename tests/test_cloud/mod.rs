@@ -167,7 +167,7 @@ impl Cloud for TestCloud {
         }
         let (start, end) = (
             reads.start(&Tier::ALL, counting.gauge_lookback(now)),
-            counting.complete_until(now),
+            reads.end(&Tier::ALL, counting.complete_until(now)),
         );
         let mut observations = Vec::new();
         for (row, series) in SERIES.iter().enumerate() {

@@ -50,6 +50,9 @@ pub struct Reads {
     /// The start of the oldest period not yet settled: a read reaches back to it, and what a tier
     /// counted from there on is reconciled. `None` without `settle`.
     pub settle_from: Option<i64>,
+    /// In `adaptive` collection, the sentinel's read also covers the period still completing, up
+    /// to here: its alarms wake the detail tier a read earlier; it is not counted until complete.
+    pub alarm_until: Option<i64>,
 }
 
 impl Reads {
@@ -97,9 +100,14 @@ impl Reads {
             .fold(floor, i64::min)
     }
 
-    /// The latest end of a tier's windows, or `floor` if later (or none).
+    /// The latest end of a tier's windows (for the sentinel, of the period still completing), or
+    /// `floor` if later (or none).
     pub fn end(&self, tiers: &[Tier], floor: i64) -> i64 {
-        self.all_windows(tiers).map(|w| w.end).fold(floor, i64::max)
+        let alarms = self.alarm_until.filter(|_| tiers.contains(&Tier::Sentinel));
+        self.all_windows(tiers)
+            .map(|w| w.end)
+            .chain(alarms)
+            .fold(floor, i64::max)
     }
 
     /// Whether no window holds a period to count.
@@ -127,6 +135,7 @@ impl Reads {
         self.windows.extend(other.windows);
         self.awake.extend(other.awake);
         self.settle_from = self.settle_from.or(other.settle_from);
+        self.alarm_until = self.alarm_until.or(other.alarm_until);
     }
 }
 
@@ -245,8 +254,11 @@ impl<K: SeriesKey> Counting<K> {
         });
         let settled_before = self.settle_from.unwrap_or(i64::MAX);
         self.counted.retain(|(_, period), _| *period >= settled_before);
+        let alarm_until =
+            (self.timing.collection == Collection::Adaptive).then(|| window.end + self.period());
         Reads {
             settle_from: self.settle_from,
+            alarm_until,
             ..Reads::sentinel(window)
         }
     }
@@ -338,7 +350,20 @@ impl<K: SeriesKey> Counting<K> {
                     && reads.settle_from.is_some_and(|from| t >= from)
                     && tier_start.is_some_and(|first| t >= first)
             };
-            for (timestamp, value) in values.filter(|(t, _)| window.contains(*t) || reconciled(*t)) {
+            // The period still completing: its alarm wakes the detail tier now; it counts later.
+            let completing = |t: i64| {
+                observation.alarm && t >= window.end && reads.alarm_until.is_some_and(|until| t < until)
+            };
+            let values: Vec<(i64, f64)> = values.collect();
+            for &(timestamp, value) in values.iter().filter(|(t, _)| completing(*t)) {
+                if value > 0.0 {
+                    book.alarm(timestamp);
+                }
+            }
+            for (timestamp, value) in values
+                .into_iter()
+                .filter(|(t, _)| window.contains(*t) || reconciled(*t))
+            {
                 if observation.alarm && value > 0.0 {
                     book.alarm(timestamp);
                 }
@@ -638,5 +663,21 @@ mod tests {
             "the late part of 98 is not read again"
         );
         assert!(counting.counted.is_empty());
+    }
+
+    #[test]
+    fn an_alarm_in_the_period_still_completing_wakes_the_detail_tier_without_counting_it() {
+        let mut counting = counting(Collection::Adaptive);
+        let key = ("lb-1".to_string(), 0);
+        counting.begin(100 * P);
+        counting.watch(["lb-1"]);
+        // At 101 P the complete periods end at 99 P; period 99 is still completing.
+        let reads = counting.begin(101 * P);
+        assert_eq!(reads.end(&[Tier::Sentinel], 0), 100 * P);
+        let points = vec![(98 * P, 0.0), (99 * P, 3.0)];
+        counting.apply(&reads, vec![observation(Tier::Sentinel, true, points)], 101 * P);
+        assert_eq!(counting.last_alarm("lb-1"), Some(99 * P));
+        assert_eq!(counting.counter(&key), 0.0, "not counted before it is complete");
+        assert!(counting.plan(101 * P).awake.contains("lb-1"));
     }
 }

@@ -312,9 +312,12 @@ impl Cloud for Tencent {
         let client = self.client.as_ref().map_err(Clone::clone)?;
         let period = counting.period();
         let start = reads.start(&Tier::ALL, counting.gauge_lookback(now));
-        // The API's range includes both ends: the last complete period starts one period before
-        // the end.
-        let range = (start, counting.complete_until(now) - period);
+        // The API's range includes both ends: the last period read (the one still completing, for
+        // the sentinel's alarm) starts one period before the end.
+        let range = (
+            start,
+            reads.end(&Tier::ALL, counting.complete_until(now)) - period,
+        );
         let mut points = Points::new();
         for ((namespace, metric), instances) in wanted {
             let tier = metric_tier(namespace, metric, self.job.collection);
