@@ -8,7 +8,7 @@ CARGO ?= cargo
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := prometheus prometheus-alertmanager nginx chromium chromium-driver buildah
 
-.PHONY: all build release test lint generate demo demo-smoke deps venv bench load soak fuzz clean dist image
+.PHONY: all build release test lint generate demo demo-smoke deps venv bench bench-page load soak fuzz clean dist image
 
 all: build
 
@@ -85,6 +85,11 @@ bench: deps venv
 	$(CARGO) test --test integration bench_ -- --ignored --nocapture --test-threads=1
 	$(CARGO) build --release
 	python3 bench/probes_vs_blackbox.py --lbtriage target/release/lbtriage --seconds 30
+
+## From an outage to the page in real time (about 12 minutes per row), as docs/BENCHMARKS.md records.
+bench-page: deps venv build
+	$(PYTHON) bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 120s --settle 0s
+	$(PYTHON) bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 60s --settle 10m
 
 ## Load (wrk on /metrics, 64 connections, 60 s, ~50k series, collection running) and a 30-minute soak
 ## (collection and probes every 5 s, RSS slope). Results in docs/BENCHMARKS.md.

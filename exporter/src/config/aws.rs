@@ -43,7 +43,7 @@ super::job::cloud_job! {
         #[serde(default)]
         pub tag_filters: BTreeMap<String, Vec<String>>,
     }
-    settle = "crate::config::job::default_settle"
+    delay = "crate::config::job::sixty_seconds", settle = "crate::config::job::default_settle"
 }
 
 fn all_types() -> Vec<LoadBalancerType> {

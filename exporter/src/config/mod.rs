@@ -114,7 +114,9 @@ mod tests {
         let config = Config::parse(GOOD).expect("valid");
         let job = &config.aws[0];
         assert_eq!(job.period.as_duration(), Duration::from_secs(60));
-        assert_eq!(job.delay.as_duration(), Duration::from_secs(120));
+        // ELB data starts arriving a minute after the minute; `settle` takes the rest.
+        assert_eq!(job.delay.as_duration(), Duration::from_secs(60));
+        assert_eq!(job.settle.as_duration(), Duration::from_secs(600));
         assert_eq!(job.interval.as_duration(), Duration::from_secs(60));
         assert_eq!(job.discovery_ttl.as_duration(), Duration::from_secs(300));
         assert_eq!(job.load_balancer_types, LoadBalancerType::ALL.to_vec());
