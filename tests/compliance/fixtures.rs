@@ -57,7 +57,7 @@ impl Aws {
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "aws:\n  - name: compliance\n    regions: [us-east-1]\n    endpoint_url: {}\n    discovery_ttl: 1s\n    settle: 5m\n{extra}",
+            "aws:\n  - name: compliance\n    regions: [us-east-1]\n    endpoint_url: {}\n    discovery_ttl: 1s\n    delay: 120s\n    settle: 5m\n{extra}",
             self.emulator.endpoint
         )
     }
@@ -161,7 +161,7 @@ impl Alibaba {
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "alibaba:\n  - name: compliance\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    discovery_ttl: 60s\n    settle: 5m\n    max_calls_per_second: 50\n{extra}",
+            "alibaba:\n  - name: compliance\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    discovery_ttl: 60s\n    delay: 120s\n    settle: 5m\n    max_calls_per_second: 50\n{extra}",
             self.server.endpoint
         )
     }
@@ -289,7 +289,7 @@ impl Tencent {
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "tencent:\n  - name: compliance\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    discovery_ttl: 60s\n    settle: 5m\n    max_calls_per_second: 20\n{extra}",
+            "tencent:\n  - name: compliance\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    discovery_ttl: 60s\n    delay: 120s\n    settle: 5m\n    max_calls_per_second: 20\n{extra}",
             self.server.endpoint
         )
     }
