@@ -83,14 +83,6 @@ impl Reads {
         }
     }
 
-    /// The load balancers whose slow tier is due in this read.
-    pub fn slow_due(&self) -> impl Iterator<Item = &str> {
-        self.windows
-            .keys()
-            .filter(|(_, tier)| *tier == Tier::Slow)
-            .map(|(lb, _)| lb.as_str())
-    }
-
     /// The earliest period a read of these tiers reaches back to: any of their windows, the
     /// unsettled periods, or `floor` if earlier (or none).
     pub fn start(&self, tiers: &[Tier], floor: i64) -> i64 {
@@ -113,10 +105,6 @@ impl Reads {
     /// Whether no window holds a period to count.
     pub fn nothing_new(&self) -> bool {
         self.all_windows(&Tier::ALL).all(|w| w.is_empty())
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.sentinel.is_none() && self.windows.is_empty() && self.awake.is_empty()
     }
 
     fn all_windows<'a>(&'a self, tiers: &'a [Tier]) -> impl Iterator<Item = &'a Window> + 'a {
