@@ -111,15 +111,7 @@ macro_rules! cloud_job {
         pub struct $job:ident { $($own:tt)* }
         delay = $delay:literal, settle = $settle:literal
     ) => {
-        $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } {
-            /// How long after a period ends it is first counted.
-            #[serde(default = $delay)]
-            pub delay: $crate::config::job::PromDuration,
-            /// How long after it was first counted a period is re-read (late data adds the
-            /// difference); `0s` counts each period once.
-            #[serde(default = $settle)]
-            pub settle: $crate::config::job::PromDuration,
-        });
+        $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } $delay, $settle {});
         impl $crate::config::job::CloudJob for $job {
             $crate::config::job::cloud_job!(@core);
             fn key_pair(&self) -> Option<$crate::config::job::KeyPairSettings<'_>> {
@@ -133,14 +125,7 @@ macro_rules! cloud_job {
         delay = $delay:literal, settle = $settle:literal
         key_pair(calls_per_second = $calls:literal)
     ) => {
-        $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } {
-            /// How long after a period ends it is first counted.
-            #[serde(default = $delay)]
-            pub delay: $crate::config::job::PromDuration,
-            /// How long after it was first counted a period is re-read (late data adds the
-            /// difference); `0s` counts each period once.
-            #[serde(default = $settle)]
-            pub settle: $crate::config::job::PromDuration,
+        $crate::config::job::cloud_job!(@struct $(#[$meta])* $job { $($own)* } $delay, $settle {
             /// A credentials file (INI, as the provider's official SDKs and CLI read it); without
             /// it, the provider's environment variables.
             #[serde(default)]
@@ -163,7 +148,7 @@ macro_rules! cloud_job {
             }
         }
     };
-    (@struct $(#[$meta:meta])* $job:ident { $($own:tt)* } { $($extra:tt)* }) => {
+    (@struct $(#[$meta:meta])* $job:ident { $($own:tt)* } $delay:literal, $settle:literal { $($extra:tt)* }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, serde::Deserialize, PartialEq)]
         #[serde(deny_unknown_fields)]
@@ -178,6 +163,13 @@ macro_rules! cloud_job {
             /// The period of the datapoints read.
             #[serde(default = "crate::config::job::default_period")]
             pub period: $crate::config::job::PromDuration,
+            /// How long after a period ends it is first counted.
+            #[serde(default = $delay)]
+            pub delay: $crate::config::job::PromDuration,
+            /// How long after it was first counted a period is re-read (late data adds the
+            /// difference); `0s` counts each period once.
+            #[serde(default = $settle)]
+            pub settle: $crate::config::job::PromDuration,
             /// How often a cycle runs.
             #[serde(default = "crate::config::job::default_interval")]
             pub interval: $crate::config::job::PromDuration,
