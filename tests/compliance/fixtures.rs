@@ -21,6 +21,24 @@ use crate::support::{
 };
 use crate::test_cloud;
 
+/// Every fixture's job `delay`, in seconds: the suite times its cycles by it.
+const DELAY: i64 = 120;
+
+/// What was published per (load balancer, period start), for doubles that keep one value per
+/// period: a later part raises the period's value to the sum of its parts.
+#[derive(Default)]
+struct Totals(BTreeMap<(String, i64), (f64, f64)>);
+
+impl Totals {
+    /// Adds a part of (requests, backend 5xx); the period's total so far.
+    fn add(&mut self, lb: &str, period_start: i64, requests: f64, errors: f64) -> (f64, f64) {
+        let total = self.0.entry((lb.to_string(), period_start)).or_default();
+        total.0 += requests;
+        total.1 += errors;
+        *total
+    }
+}
+
 fn row(name: &str) -> &'static Provider {
     registry::PROVIDERS
         .iter()
@@ -57,7 +75,7 @@ impl Aws {
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "aws:\n  - name: compliance\n    regions: [us-east-1]\n    endpoint_url: {}\n    discovery_ttl: 1s\n    delay: 120s\n    settle: 5m\n{extra}",
+            "aws:\n  - name: compliance\n    regions: [us-east-1]\n    endpoint_url: {}\n    discovery_ttl: 1s\n    delay: {DELAY}s\n    settle: 5m\n{extra}",
             self.emulator.endpoint
         )
     }
@@ -76,7 +94,7 @@ impl Fixture for Aws {
     }
 
     fn delay(&self) -> i64 {
-        120
+        DELAY
     }
 
     async fn source(&self, full: bool, clock: Clock) -> Box<dyn Collect> {
@@ -146,8 +164,7 @@ impl Fixture for Aws {
 pub struct Alibaba {
     server: CmsServer,
     instances: Vec<String>,
-    /// What was published per (load balancer, period): the double keeps one value per period.
-    totals: BTreeMap<(String, i64), (f64, f64)>,
+    totals: Totals,
 }
 
 impl Alibaba {
@@ -155,13 +172,13 @@ impl Alibaba {
         Alibaba {
             server: CmsServer::start(1000, 50),
             instances: Vec::new(),
-            totals: BTreeMap::new(),
+            totals: Totals::default(),
         }
     }
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "alibaba:\n  - name: compliance\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    discovery_ttl: 60s\n    delay: 120s\n    settle: 5m\n    max_calls_per_second: 50\n{extra}",
+            "alibaba:\n  - name: compliance\n    regions: [cn-hangzhou]\n    endpoint_url: {}\n    namespaces: [acs_slb_dashboard]\n    discovery_ttl: 60s\n    delay: {DELAY}s\n    settle: 5m\n    max_calls_per_second: 50\n{extra}",
             self.server.endpoint
         )
     }
@@ -182,7 +199,7 @@ impl Fixture for Alibaba {
     }
 
     fn delay(&self) -> i64 {
-        120
+        DELAY
     }
 
     async fn source(&self, full: bool, clock: Clock) -> Box<dyn Collect> {
@@ -220,10 +237,7 @@ impl Fixture for Alibaba {
     async fn publish(&mut self, periods: &[(&str, i64, f64, f64)]) {
         let mut points = Vec::new();
         for (lb, timestamp, requests, errors) in periods {
-            let total = self.totals.entry((lb.to_string(), *timestamp)).or_default();
-            total.0 += requests;
-            total.1 += errors;
-            let (requests, errors) = *total;
+            let (requests, errors) = self.totals.add(lb, *timestamp, *requests, *errors);
             let point = |metric: &str, value: f64| {
                 json!({"namespace": "acs_slb_dashboard", "metric": metric, "timestamp": timestamp,
                     "instance": self.lb_label(lb), "value": value})
@@ -274,8 +288,7 @@ impl Fixture for Alibaba {
 pub struct Tencent {
     server: TencentServer,
     instances: BTreeMap<String, Value>,
-    /// What was published per (load balancer, period): the double keeps one value per period.
-    totals: BTreeMap<(String, i64), (f64, f64)>,
+    totals: Totals,
 }
 
 impl Tencent {
@@ -283,13 +296,13 @@ impl Tencent {
         Tencent {
             server: TencentServer::start(50),
             instances: BTreeMap::new(),
-            totals: BTreeMap::new(),
+            totals: Totals::default(),
         }
     }
 
     fn yaml(&self, extra: &str) -> String {
         format!(
-            "tencent:\n  - name: compliance\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    discovery_ttl: 60s\n    delay: 120s\n    settle: 5m\n    max_calls_per_second: 20\n{extra}",
+            "tencent:\n  - name: compliance\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    discovery_ttl: 60s\n    delay: {DELAY}s\n    settle: 5m\n    max_calls_per_second: 20\n{extra}",
             self.server.endpoint
         )
     }
@@ -306,7 +319,7 @@ impl Fixture for Tencent {
     }
 
     fn delay(&self) -> i64 {
-        120
+        DELAY
     }
 
     async fn source(&self, full: bool, clock: Clock) -> Box<dyn Collect> {
@@ -352,10 +365,7 @@ impl Fixture for Tencent {
     async fn publish(&mut self, periods: &[(&str, i64, f64, f64)]) {
         let mut points = Vec::new();
         for (lb, timestamp, requests, errors) in periods {
-            let total = self.totals.entry((lb.to_string(), *timestamp)).or_default();
-            total.0 += requests;
-            total.1 += errors;
-            let (requests, errors) = *total;
+            let (requests, errors) = self.totals.add(lb, *timestamp, *requests, *errors);
             let point = |metric: &str, value: f64| json!({"instance": self.lb_label(lb), "metric": metric, "timestamp": timestamp, "value": value});
             points.push(point("TotalReq", requests / PERIOD as f64));
             if errors > 0.0 {
@@ -407,7 +417,7 @@ impl Fixture for TestCloud {
     }
 
     fn delay(&self) -> i64 {
-        120
+        DELAY
     }
 
     async fn source(&self, full: bool, clock: Clock) -> Box<dyn Collect> {
