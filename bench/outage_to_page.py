@@ -35,7 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "emulator"))
 sys.path.insert(0, str(ROOT / "demo"))
 import seed  # noqa: E402
-from demo import free_port, wait_http  # noqa: E402
+from demo import Children, free_port, start_emulator, wait_http  # noqa: E402
 
 PERIOD = 60
 REQUESTS = 6000  # a minute at 100 requests a second
@@ -113,24 +113,15 @@ def main():
     parser.add_argument("--timeout", type=int, default=900, help="seconds after T0 to wait for the page")
     args = parser.parse_args()
 
-    children = []
+    children = Children()
     workdir = tempfile.TemporaryDirectory(prefix="lbtriage-bench-page-")
     work = pathlib.Path(workdir.name)
 
     def start(cmd, **kw):
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                 start_new_session=True, **kw)
-        children.append(child)
-        return child
+        return children.start(cmd, stderr=subprocess.DEVNULL, **kw)
 
     try:
-        moto_port, bridge_port = free_port(), free_port()
-        start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)])
-        start([sys.executable, str(ROOT / "tests/emulator/cbor_bridge.py"), "--listen-port", str(bridge_port),
-               "--moto-port", str(moto_port)])
-        wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
-        wait_http(f"http://127.0.0.1:{bridge_port}/moto-api/")
-        clients = seed.clients(f"http://127.0.0.1:{moto_port}", "us-east-1")
+        bridge_port, clients = start_emulator(children)
         fleet = seed.seed_fleet(clients, {"region": "us-east-1", "load_balancers": [
             {"key": "shop", "type": "application", "name": "shop", "target_groups": ["shop-web"]}]})
 
@@ -189,14 +180,7 @@ def main():
               f"{after(Webhook.page_at)} |", flush=True)
         return 0
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in reversed(children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        children.stop()
         workdir.cleanup()
 
 

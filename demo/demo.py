@@ -252,6 +252,41 @@ class Feeder(threading.Thread):
             self.stop.wait(0.5)
 
 
+class Children:
+    """The processes a run started, each in its own session, stopped in reverse order."""
+
+    def __init__(self):
+        self.started = []
+
+    def start(self, cmd, **kw):
+        kw.setdefault("stdout", subprocess.DEVNULL)
+        child = subprocess.Popen(cmd, start_new_session=True, **kw)
+        self.started.append(child)
+        return child
+
+    def stop(self):
+        for child in reversed(self.started):
+            if child.poll() is None:
+                child.terminate()
+        for child in reversed(self.started):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def start_emulator(children):
+    """moto and the CBOR bridge in front of it: the bridge's port, and boto3 clients for seeding."""
+    moto_port, bridge_port = free_port(), free_port()
+    children.start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)],
+                   stderr=subprocess.DEVNULL)
+    children.start([sys.executable, str(ROOT / "tests/emulator/cbor_bridge.py"), "--listen-port", str(bridge_port),
+                    "--moto-port", str(moto_port)])
+    wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
+    wait_http(f"http://127.0.0.1:{bridge_port}/moto-api/")
+    return bridge_port, seed.clients(f"http://127.0.0.1:{moto_port}", "us-east-1")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lbtriage", default=str(ROOT / "target" / "debug" / "lbtriage"))
@@ -259,34 +294,17 @@ def main():
     parser.add_argument("--check", action="store_true", help="fail unless the incidents show in lbtriage")
     args = parser.parse_args()
 
-    children = []
+    children = Children()
+    start = children.start
     workdir = tempfile.TemporaryDirectory(prefix="lbtriage-demo-")
 
-    def start(cmd, **kw):
-        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, start_new_session=True, **kw)
-        children.append(child)
-        return child
-
     def stop_all(*_):
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in reversed(children):
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        children.stop()
         workdir.cleanup()
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
     try:
-        moto_port, bridge_port = free_port(), free_port()
-        start([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(moto_port)], stderr=subprocess.DEVNULL)
-        start([sys.executable, str(ROOT / "tests/emulator/cbor_bridge.py"), "--listen-port", str(bridge_port),
-               "--moto-port", str(moto_port)])
-        wait_http(f"http://127.0.0.1:{moto_port}/moto-api/")
-        wait_http(f"http://127.0.0.1:{bridge_port}/moto-api/")
-        clients = seed.clients(f"http://127.0.0.1:{moto_port}", "us-east-1")
+        bridge_port, clients = start_emulator(children)
         fleet = seed.seed_fleet(clients, FLEET)
         names = {entry["dimension"]: key for key, entry in fleet.items()}
 
