@@ -38,6 +38,8 @@ pub struct Aws {
     clients: Clients,
     calls: ApiCalls,
     inventory: Option<(Instant, Inventory)>,
+    /// Every query the inventory calls for in this collection mode, built when it is read.
+    queries: Vec<Query>,
     shard: Option<ShardAssignment>,
 }
 
@@ -53,6 +55,7 @@ impl Collector<Aws> {
             clients,
             calls: ApiCalls::with_tiers(),
             inventory: None,
+            queries: Vec::new(),
             shard: None,
         };
         Collector::with_cloud(aws, timing, MAX_PERIODS_PER_CYCLE, clock)
@@ -66,13 +69,6 @@ impl Collector<Aws> {
 }
 
 impl Aws {
-    fn queries(&self) -> Vec<Query> {
-        self.inventory
-            .as_ref()
-            .map(|(_, inventory)| cloudwatch::build_queries(inventory, self.job.collection))
-            .unwrap_or_default()
-    }
-
     fn render_inventory(lb: &discovery::LoadBalancer, base: &Labels, out: &mut Vec<Sample>) {
         let mut info = base.clone();
         info.push(("dns_name".into(), lb.dns_name.clone()));
@@ -127,8 +123,8 @@ impl Cloud for Aws {
         &self.calls
     }
 
-    /// Discovery when it is older than `discovery_ttl`; a query no longer built (a deleted load
-    /// balancer or target group) loses its series.
+    /// Discovery when it is older than `discovery_ttl`, and the queries it calls for; a query no
+    /// longer built (a deleted load balancer or target group) loses its series.
     async fn refresh(&mut self, counting: &mut Counting<SeriesKey>, _now: i64) -> Result<(), AwsError> {
         let ttl = self.job.discovery_ttl.as_duration();
         let stale = self.inventory.as_ref().is_none_or(|(at, _)| at.elapsed() >= ttl);
@@ -159,13 +155,13 @@ impl Cloud for Aws {
                     .map(|lb| (lb.dimension.clone(), lb.facts(&self.region, &instance_ips)));
                 shared.replace(&self.source_key(), facts);
             }
+            self.queries = cloudwatch::build_queries(&inventory, self.job.collection);
             self.inventory = Some((Instant::now(), inventory));
+            let live: HashSet<&SeriesKey> = self.queries.iter().map(|q| &q.key).collect();
+            let live_lbs: HashSet<&str> = self.queries.iter().map(|q| q.key.lb.as_str()).collect();
+            counting.retain_lbs(|lb| live_lbs.contains(lb));
+            counting.retain(|key| live.contains(key));
         }
-        let queries = self.queries();
-        let live: HashSet<&SeriesKey> = queries.iter().map(|q| &q.key).collect();
-        let live_lbs: HashSet<&str> = queries.iter().map(|q| q.key.lb.as_str()).collect();
-        counting.retain_lbs(|lb| live_lbs.contains(lb));
-        counting.retain(|key| live.contains(key));
         Ok(())
     }
 
@@ -185,9 +181,10 @@ impl Cloud for Aws {
         now: i64,
     ) -> Result<Vec<Observation<SeriesKey>>, AwsError> {
         let queries: Vec<Query> = self
-            .queries()
-            .into_iter()
+            .queries
+            .iter()
             .filter(|q| reads.reads(&q.key.lb, q.metric.tier, q.metric.family))
+            .cloned()
             .collect();
         if queries.is_empty() {
             return Ok(Vec::new());
