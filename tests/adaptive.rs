@@ -77,7 +77,6 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
                 vec![("origin", "backend"), ("code", "5xx")],
             ),
             ("lbtriage_lb_target_connection_errors_total", vec![]),
-            ("lbtriage_lb_requests_total", vec![]),
             ("lbtriage_lb_healthy_targets", vec![]),
         ]
         .into_iter()
@@ -142,7 +141,6 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
                 3.0,
             ),
             ("lbtriage_lb_target_connection_errors_total", vec![], 4.0),
-            ("lbtriage_lb_requests_total", vec![], 100.0),
         ] {
             let mut labels = labels.clone();
             labels.push(("lb", &lb));
@@ -175,6 +173,18 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
         value(a, "lbtriage_lb_client_tls_errors_total", &tls),
         7.0 * (periods - 15) as f64
     );
+    // So is the request count, the page's denominator: a failing ALB's as a quiet one's.
+    for lb in [&failing_lbs[0], &quiet] {
+        let lb = [("lb", lb.as_str())];
+        assert_eq!(
+            value(f, "lbtriage_lb_requests_total", &lb),
+            100.0 * periods as f64
+        );
+        assert_eq!(
+            value(a, "lbtriage_lb_requests_total", &lb),
+            100.0 * (periods - 15) as f64
+        );
+    }
 }
 
 /// Errors start in the middle of a quiet stretch, stop, fail a cycle, and start again: the detail
@@ -277,9 +287,64 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
         ),
         3.0 + 5.0 * errors
     );
+    // The request count is a slow-tier series, released a period at a time `slow_interval` behind:
+    // whole minutes, none twice, and the oldest ones already there.
+    let requests = value(&series, "lbtriage_lb_requests_total", &[("lb", &lb)]);
+    assert_eq!(requests % 100.0, 0.0, "{requests}");
+    assert!((100.0 * 10.0..=100.0 * 27.0).contains(&requests), "{requests}");
+}
+
+/// A load balancer turning connections away at its capacity sends no 5xx: its rejected
+/// connections are read by the sentinel, counted in the same cycle as another load balancer's
+/// 502s that started in the same minute, with the default collection settings (adaptive, a 15
+/// minute slow tier that has not come round again by then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rejected_connections_are_counted_as_early_as_5xx() {
+    let emulator = Emulator::start();
+    let base = base_time();
+    let point = |lb: &str, metric: &str, minute: i64, v: f64| point(base, lb, metric, minute, v);
+    let mut points = Vec::new();
+    for minute in 0..20 {
+        points.push(point("shop", "RequestCount", minute, 100.0));
+        points.push(point("busy", "RequestCount", minute, 100.0));
+        if minute >= 12 {
+            points.push(point("shop", "HTTPCode_ELB_502_Count", minute, 5.0));
+            points.push(point("busy", "RejectedConnectionCount", minute, 25.0));
+        }
+    }
+    let fleet = emulator.seed(
+        &json!({"region": "us-east-1",
+                "load_balancers": [{"key": "shop", "type": "application", "name": "shop"},
+                                   {"key": "busy", "type": "application", "name": "busy"}],
+                "datapoints": points}),
+        None,
+    );
+    let (shop, busy) = (dimension(&fleet, "shop"), dimension(&fleet, "busy"));
+    let shop_502 = [("lb", shop.as_str()), ("origin", "lb"), ("code", "502")];
+    let busy_rejected = [("lb", busy.as_str())];
+    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    let at = |minute_complete: i64| base + (minute_complete + 1) * PERIOD + 120 + 10;
+    let mut series = Vec::new();
+    for minute in [0, 4, 8, 11] {
+        series = harness.collect_at(at(minute)).await;
+    }
+    assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 0.0);
     assert_eq!(
-        value(&series, "lbtriage_lb_requests_total", &[("lb", &lb)]),
-        100.0 * 27.0
+        value(&series, "lbtriage_lb_rejected_connections_total", &busy_rejected),
+        0.0
+    );
+    series = harness.collect_at(at(12)).await;
+    assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 5.0);
+    assert_eq!(
+        value(&series, "lbtriage_lb_rejected_connections_total", &busy_rejected),
+        25.0,
+        "counted in the cycle that counts the first 502s"
+    );
+    series = harness.collect_at(at(14)).await;
+    assert_eq!(value(&series, "lbtriage_lb_responses_total", &shop_502), 15.0);
+    assert_eq!(
+        value(&series, "lbtriage_lb_rejected_connections_total", &busy_rejected),
+        75.0
     );
 }
 

@@ -436,8 +436,8 @@ async fn instance_ids_narrow_the_query_and_the_export() {
 
 /// Adaptive collection of 500 SLB instances at 60 s against CloudMonitor's documented page of
 /// 1,000 datapoints: the calls stay under 300,000 a month per region (the free quota is 1,000,000
-/// per account), the erroring instance's counters are exact, and the slow tier's drops (read at
-/// 300 s periods) are released exactly, spread over their minutes, `slow_interval` late.
+/// per account), the erroring instance's counters are exact, and the slow tier's request counts
+/// (read at 300 s periods) are released exactly, spread over their minutes, `slow_interval` late.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_counters() {
     let server = CmsServer::start(1000, 50);
@@ -533,10 +533,13 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
         &[("lb", "lb-007"), ("origin", "backend"), ("code", "5xx")],
     );
     assert!((backend - errors * 0.2 * 60.0).abs() < 1e-6, "{backend}");
-    assert_eq!(
-        at(&series, "lbtriage_lb_requests_total", &lb007),
-        120.0 * (minutes.end - 1) as f64
+    // Dropped connections fail users without a 5xx: the sentinel counts every minute of them.
+    let drops = at(
+        &series,
+        "lbtriage_lb_rejected_connections_total",
+        &[("lb", "lb-042")],
     );
+    assert!((drops - (minutes.end - 1) as f64 * 6.0).abs() < 1e-6, "{drops}");
     // A quiet instance's host count, from the slow tier's 5-minute average.
     assert_eq!(
         at(
@@ -547,7 +550,7 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
         2.0
     );
 
-    // Slow drops: 5-minute periods from the first boundary after the start, released up to the
+    // Slow requests: 5-minute periods from the first boundary after the start, released up to the
     // last slow read's end and 19 minutes (15 + 5 − 1) behind the data end.
     let slow_start = (base + 60 + 299).div_euclid(300) * 300;
     let last_slow_read = first + 30 * 60;
@@ -555,14 +558,10 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
     let until = read_until.min(data_end - 19 * 60);
     let released = ((until - slow_start) / 60).max(0) as f64;
     assert!(released >= 5.0, "{released} minutes released");
-    let drops = at(
-        &series,
-        "lbtriage_lb_rejected_connections_total",
-        &[("lb", "lb-042")],
-    );
+    let requests = at(&series, "lbtriage_lb_requests_total", &lb007);
     assert!(
-        (drops - released * 6.0).abs() < 1e-6,
-        "{drops} against {released} minutes of 6"
+        (requests - released * 120.0).abs() < 1e-6,
+        "{requests} against {released} minutes of 120"
     );
 }
 
@@ -680,8 +679,13 @@ async fn the_inventory_names_instances_and_a_deleted_one_disappears() {
     let gone = json!({"id": "lb-gone", "namespace": "acs_slb_dashboard", "name": "gone"});
     server.set_instances(&[shop.clone(), api.clone(), gone]);
     let discovered = Arc::new(lbtriage::runtime::Discovered::default());
-    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", ALIBABA_SECRET, 50)
-        .with_discovered(discovered.clone());
+    let mut harness = Harness::new(
+        &server,
+        "    discovery_ttl: 60s\n    collection: full\n",
+        ALIBABA_SECRET,
+        50,
+    )
+    .with_discovered(discovered.clone());
     harness.collect_at(base + 120).await;
     let before = harness.collect_at(base + 180).await;
     assert_eq!(at(&before, "lbtriage_source_up", &[]), 1.0);
@@ -778,7 +782,12 @@ async fn a_refused_inventory_call_loses_names_not_metrics() {
         json!({"id": "alb-api", "namespace": "acs_alb", "name": "api"}),
     ]);
     server.deny(&["DescribeLoadBalancers"]);
-    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", ALIBABA_SECRET, 50);
+    let mut harness = Harness::new(
+        &server,
+        "    discovery_ttl: 60s\n    collection: full\n",
+        ALIBABA_SECRET,
+        50,
+    );
     harness.collect_at(base + 120).await;
     let refused = harness.collect_at(base + 180).await;
     assert_eq!(at(&refused, "lbtriage_source_up", &[]), 1.0, "collection goes on");
@@ -866,7 +875,7 @@ async fn alb_server_group_members_reach_the_probes_and_their_refusals_degrade() 
     let discovered = Arc::new(lbtriage::runtime::Discovered::default());
     let mut harness = Harness::new(
         &server,
-        "    discovery_ttl: 60s\n    namespaces: [acs_alb]\n",
+        "    discovery_ttl: 60s\n    namespaces: [acs_alb]\n    collection: full\n",
         ALIBABA_SECRET,
         50,
     )

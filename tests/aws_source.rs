@@ -529,7 +529,7 @@ async fn refused_probe_inventory_calls_lose_only_what_they_provide() {
     emulator.deny(&["DescribeInstances", "DescribeListeners"]);
     let lb = dimension(&fleet, "shop");
     let discovered = std::sync::Arc::new(lbtriage::runtime::Discovered::default());
-    let mut harness = Harness::new(&emulator.endpoint, "").await;
+    let mut harness = Harness::new(&emulator.endpoint, FULL).await;
     harness.source = harness.source.with_discovered(discovered.clone());
     harness.collect_at(base + 120 + 120).await;
     let series = harness.collect_at(base + 180 + 120).await;

@@ -166,7 +166,7 @@ fn faults_never_stop_the_exporter_lose_or_double_a_period() {
     std::fs::write(
         &config,
         format!(
-            "auto_probes:\n  when: never\naws:\n  - name: faulty\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\nalibaba:\n  - name: faulty-ali\n    regions: [cn-hangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    namespaces: [acs_slb_dashboard]\n    period: 60s\n    delay: 0s\n    interval: 2s\ntencent:\n  - name: faulty-tc\n    regions: [ap-guangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 2s\n",
+            "auto_probes:\n  when: never\naws:\n  - name: faulty\n    regions: [us-east-1]\n    endpoint_url: http://127.0.0.1:{}\n    period: 10s\n    delay: 1s\n    interval: 2s\n    discovery_ttl: 1m\n    collection: full\nalibaba:\n  - name: faulty-ali\n    regions: [cn-hangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    namespaces: [acs_slb_dashboard]\n    period: 60s\n    delay: 0s\n    interval: 2s\n    collection: full\ntencent:\n  - name: faulty-tc\n    regions: [ap-guangzhou]\n    endpoint_url: http://127.0.0.1:{}\n    delay: 0s\n    interval: 2s\n    discovery_ttl: 2s\n    collection: full\n",
             aws_proxy.port, ali_proxy.port, tc_proxy.port
         ),
     )

@@ -487,7 +487,7 @@ async fn a_reload_keeps_counting_for_an_unchanged_job() {
     // A probe that runs once a minute: after the reload its series must still be there, long
     // before its next run.
     let job = format!(
-        "auto_probes:\n  when: never\naws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\nprobes:\n  - name: kept\n    url: http://{backend}/\n    interval: 60s\n    timeout: 2s\n",
+        "auto_probes:\n  when: never\naws:\n  - name: emu\n    regions: [us-east-1]\n    endpoint_url: {}\n    period: 10s\n    delay: 1s\n    interval: 1s\n    collection: full\nprobes:\n  - name: kept\n    url: http://{backend}/\n    interval: 60s\n    timeout: 2s\n",
         emulator.endpoint
     );
     let config = write_config(dir.path(), &job);

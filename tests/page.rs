@@ -363,7 +363,7 @@ async fn the_fleet_view_lists_500_load_balancers_worst_first() {
     std::fs::write(
         &config,
         format!(
-            "auto_probes:\n  when: never\ntencent:\n  - name: fleet\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    max_calls_per_second: 20\n",
+            "auto_probes:\n  when: never\ntencent:\n  - name: fleet\n    regions: [ap-guangzhou]\n    endpoint_url: {}\n    delay: 0s\n    interval: 2s\n    max_calls_per_second: 20\n    collection: full\n",
             server.endpoint
         ),
     )

@@ -281,20 +281,30 @@ async fn a_large_fleet_pages_the_inventory_and_asks_ten_instances_a_call() {
     server.seed_load_balancers(&fleet);
     let base = base_time();
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    server.seed_points(&points(base, 0..4, &refs, &[("TotalReq", 1.0)]));
+    server.seed_points(&points(
+        base,
+        0..4,
+        &refs,
+        &[("TotalReq", 1.0), ("DropTotalConns", 1.0)],
+    ));
     // Quiet: the default adaptive collection reads the two sentinel metrics.
     let mut harness = Harness::new(&server, "", TENCENT_SECRET_KEY);
     harness.collect_at(base + 120).await;
     let series = harness.collect_at(base + 240).await;
     assert_eq!(count(&series, "lbtriage_lb_info", &[]), 105);
+    // Two periods of the sentinel's dropped connections (one a minute) in the last page's instance.
     assert_eq!(
-        value(&series, "lbtriage_lb_requests_total", &[("lb", "lb-00104")]),
-        120.0
+        value(
+            &series,
+            "lbtriage_lb_rejected_connections_total",
+            &[("lb", "lb-00104")]
+        ),
+        2.0
     );
     let stats = server.stats();
     assert_eq!(stats["max_instances_per_call"], 10, "{stats}");
     // Two inventory pages of at most 100, six target-health calls of at most 20, and per
-    // sentinel metric (requests, every 5xx CLB returned) eleven calls of ten, in the one cycle
+    // sentinel metric (every 5xx CLB returned, dropped connections) eleven calls of ten, in the one cycle
     // that had a new period to read (the first only sets where counting starts).
     assert_eq!(stats["calls"]["DescribeLoadBalancers"], 2, "{stats}");
     assert_eq!(stats["calls"]["DescribeTargetHealth"], 6, "{stats}");
@@ -311,7 +321,13 @@ async fn a_deleted_instance_disappears_at_the_next_inventory() {
     ];
     server.seed_load_balancers(&pair);
     let base = base_time();
-    server.seed_points(&points(base, 0..8, &["lb-keep", "lb-gone"], &[("TotalReq", 1.0)]));
+    // Dropped connections: a sentinel series every instance exports each minute.
+    server.seed_points(&points(
+        base,
+        0..8,
+        &["lb-keep", "lb-gone"],
+        &[("DropTotalConns", 60.0)],
+    ));
     server.seed_points(&points(base, 0..8, &["lb-gone"], &[("ClbHttp5xx", 5.0)]));
     let discovered = Arc::new(lbtriage::runtime::Discovered::default());
     let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", TENCENT_SECRET_KEY)
@@ -336,23 +352,14 @@ async fn a_deleted_instance_disappears_at_the_next_inventory() {
     assert!(discovered.last_alarm_seen("lb-gone").is_some(), "its 5xx alarmed");
     assert!(discovered.last_alarm_seen("lb-keep").is_none(), "quiet");
     assert_eq!(count(&before, "lbtriage_lb_info", &[("lb", "lb-gone")]), 1);
-    assert_eq!(
-        value(&before, "lbtriage_lb_requests_total", &[("lb", "lb-gone")]),
-        60.0
-    );
+    let rejected = "lbtriage_lb_rejected_connections_total";
+    assert_eq!(value(&before, rejected, &[("lb", "lb-gone")]), 60.0);
     server.seed_load_balancers(&pair[..1]);
     let after = harness.collect_at(base + 240).await;
-    for family in [
-        "lbtriage_lb_info",
-        "lbtriage_lb_requests_total",
-        "lbtriage_lb_healthy_targets",
-    ] {
+    for family in ["lbtriage_lb_info", rejected, "lbtriage_lb_healthy_targets"] {
         assert_eq!(count(&after, family, &[("lb", "lb-gone")]), 0, "{family}");
     }
-    assert_eq!(
-        value(&after, "lbtriage_lb_requests_total", &[("lb", "lb-keep")]),
-        120.0
-    );
+    assert_eq!(value(&after, rejected, &[("lb", "lb-keep")]), 120.0);
     assert!(
         discovered.facts("lb-gone").is_none(),
         "a deleted instance is not probed"
@@ -459,8 +466,13 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
     assert_eq!(detail_calls[0], 0.0, "{detail_calls:?}");
     assert_eq!(detail_calls[1], 0.0, "{detail_calls:?}");
     assert!(detail_calls[7] > 0.0, "{detail_calls:?}");
-    // Periods 0..9 counted: 502s from minute 5 on, each once.
-    assert_eq!(value(&last, "lbtriage_lb_requests_total", &[]), 10.0 * 60.0);
+    // Periods 0..9 counted: 502s from minute 5 on, each once. The request count is a slow-tier
+    // series, released 15 minutes (`slow_interval`) after each period: none of these yet.
+    assert_eq!(
+        value(&last, "lbtriage_collection_data_end_timestamp_seconds", &[]) as i64,
+        base / 60 * 60 + 10 * 60
+    );
+    assert_eq!(value(&last, "lbtriage_lb_requests_total", &[]), 0.0);
     assert_eq!(
         value(
             &last,
@@ -539,7 +551,11 @@ async fn a_refused_target_health_call_loses_only_health() {
     )]);
     let base = base_time();
     server.seed_points(&points(base, 0..8, &["lb-pub"], &[("TotalReq", 1.0)]));
-    let mut harness = Harness::new(&server, "    discovery_ttl: 60s\n", TENCENT_SECRET_KEY);
+    let mut harness = Harness::new(
+        &server,
+        "    discovery_ttl: 60s\n    collection: full\n",
+        TENCENT_SECRET_KEY,
+    );
     harness.collect_at(base + 120).await;
     server.deny(&["DescribeTargetHealth"]);
     harness.collect_at(base + 180).await;

@@ -67,11 +67,14 @@ fn expected() -> BTreeMap<&'static str, BTreeSet<&'static str>> {
     ])
 }
 
-/// Load balancers whose 5xx burn the error budget: the symptom page must fire for these, and only
-/// these.
+/// Load balancers whose 5xx, or connections turned away at capacity, burn the error budget: the
+/// symptom page must fire for these, and only these.
 fn paged() -> BTreeSet<&'static str> {
     BTreeSet::from([
         "nohealthy",
+        "rejecting",
+        "lb-dropping",
+        "lb-tc-dropping",
         "targettls",
         "refused",
         "blocked",

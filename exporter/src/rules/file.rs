@@ -18,6 +18,9 @@ pub const MAX_RULES_PER_GROUP: usize = 20;
 
 /// The labels a load balancer's alerts keep, so Alertmanager can route by provider, region or name.
 pub const LB_LABELS: &str = "provider, region, lb, lb_name";
+/// Connections the load balancer rejected or dropped at capacity: failures users see without a
+/// response, so the page counts them with the 5xx.
+const FAILED_CONNECTIONS: &str = "lbtriage_lb_rejected_connections_total";
 
 /// Burn-rate windows (SRE workbook, "multiwindow, multi-burn-rate alerts"): a long window that
 /// proves the budget burns, a short one that proves it still does. Fast burns page; slow burns
@@ -240,10 +243,14 @@ fn severity_label(severity: Severity, alert: &Alert) -> String {
     }
 }
 
-/// Per window: all 5xx the load balancer answered (its own and passed through), the traffic it
-/// answered, and their ratio; then each load balancer's objective. Traffic is requests plus the
-/// 5xx the load balancer generated itself, because AWS counts a request only once a target was
-/// chosen: an empty target group's 503s are not in `RequestCount` at all.
+/// Per window: every failure users saw (5xx the load balancer answered, its own and passed
+/// through, and connections it rejected or dropped at capacity, which get no response at all), the
+/// traffic it answered, and their ratio; then each load balancer's objective. Traffic is requests
+/// plus the failures the provider's request count leaves out: AWS counts a request only once a
+/// target was chosen (an empty target group's 503s are not in `RequestCount`), and a rejected
+/// connection never became a request. The ratio is capped at 1: in adaptive collection the request
+/// count is a slow-tier series, minutes behind the failures, so at the start of traffic after a
+/// silence the failures can outrun it.
 fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
     // Braces even when empty (`metric{}`), as the catalog's `{${selector}}` renders: one convention,
     // which the mixin's placeholders rely on.
@@ -253,31 +260,34 @@ fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
         (false, true) => format!("{{{extra}}}"),
         (false, false) => format!("{{{extra}, {}}}", config.selector),
     };
+    // The two failure families never share a label set (responses carry `code`), so `or` keeps both.
+    let failures = |responses: &str, window: &str| {
+        format!(
+            "sum by ({LB_LABELS}) (\n    rate(lbtriage_lb_responses_total{}[{window}])\n  or\n    \
+             rate({FAILED_CONNECTIONS}{}[{window}])\n)",
+            sel(responses),
+            sel("")
+        )
+    };
     let mut rules = Vec::new();
     for window in WINDOWS {
         let errors = format!("lbtriage:lb_errors:rate{window}");
         let traffic = format!("lbtriage:lb_traffic:rate{window}");
-        rules.push((
-            errors.clone(),
-            format!(
-                "sum by ({LB_LABELS}) (rate(lbtriage_lb_responses_total{}[{window}]))",
-                sel("code=~\"5.*\"")
-            ),
-        ));
+        rules.push((errors.clone(), failures("code=~\"5.*\"", window)));
+        let uncounted = failures("origin=\"lb\", code=~\"5.*\"", window).replace('\n', "\n  ");
         rules.push((
             traffic.clone(),
             format!(
                 "(\n    sum by ({LB_LABELS}) (rate(lbtriage_lb_requests_total{}[{window}]))\n  or\n\
                  \x20   0 * {errors}\n)\n  +\n\
-                 (\n    sum by ({LB_LABELS}) (rate(lbtriage_lb_responses_total{}[{window}]))\n  or\n\
+                 (\n    {uncounted}\n  or\n\
                  \x20   0 * {errors}\n)",
                 sel(""),
-                sel("origin=\"lb\", code=~\"5.*\"")
             ),
         ));
         rules.push((
             format!("lbtriage:lb_error_ratio:rate{window}"),
-            format!("{errors}\n  /\n{traffic}"),
+            format!("clamp_max(\n  {errors}\n    /\n  {traffic},\n  1\n)"),
         ));
     }
     let info = |matchers: &str| format!("group by ({LB_LABELS}) (lbtriage_lb_info{})", sel(matchers));
@@ -310,8 +320,9 @@ fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
 }
 
 /// Fires when, for any pair of windows, both burn the budget `factor` times faster than the
-/// objective allows, with at least `min_request_rate` of traffic over the short window (a rate
-/// over a window longer than the data behind it reads low; the ratio does not). The
+/// objective allows, with at least `min_request_rate` of traffic or of failures over the short
+/// window (a rate over a window longer than the data behind it reads low; the ratio does not; the
+/// failures count when the slow-tier request count has not caught up with them yet). The
 /// comparisons match on every label (ratio and objective carry the same four), so the alert keeps
 /// them all; an `on (...)` there would drop `lb_name`.
 fn burn_expr(burns: &[BurnWindow]) -> String {
@@ -324,7 +335,8 @@ fn burn_expr(burns: &[BurnWindow]) -> String {
                  and on (provider, region, lb)\n      \
                  lbtriage:lb_error_ratio:rate{short} > ({factor} * {budget})\n    \
                  and on (provider, region, lb)\n      \
-                 lbtriage:lb_traffic:rate{short} > ${{min_request_rate}}\n  )",
+                 (\n        lbtriage:lb_traffic:rate{short} > ${{min_request_rate}}\n      \
+                 or\n        lbtriage:lb_errors:rate{short} > ${{min_request_rate}}\n      )\n  )",
                 long = b.long,
                 short = b.short,
                 factor = b.factor,

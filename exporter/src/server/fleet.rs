@@ -1,5 +1,6 @@
 //! The fleet view of the `/` page: every load balancer lbtriage reads, worst first, with its share
-//! of 5xx and of its own 5xx over the last minutes, its registered and healthy targets, whether a
+//! of failed requests (5xx, or connections turned away at capacity, as the symptom page counts
+//! them) and of its own 5xx over the last minutes, its registered and healthy targets, whether a
 //! probe watches it, and the causes its probe evidence suggests. Everything comes from the
 //! exporter's own snapshots: the shares from its counters, read at each page view and kept for a
 //! few minutes (`History`), so no query language is needed when Grafana is down.
@@ -18,8 +19,9 @@ const WINDOW_SECONDS: f64 = 300.0;
 const MIN_SPACING_SECONDS: f64 = 15.0;
 const MAX_READINGS: usize = 41;
 
-/// Each load balancer's counter totals: requests, its own 5xx, its targets' 5xx.
-type Totals = BTreeMap<String, [f64; 3]>;
+/// Each load balancer's counter totals: requests, its own 5xx, its targets' 5xx, the connections
+/// it rejected or dropped at capacity.
+type Totals = BTreeMap<String, [f64; 4]>;
 
 /// Counter readings taken at page views, to turn totals into shares over the last minutes.
 #[derive(Default)]
@@ -70,13 +72,18 @@ fn totals(store: &Store) -> Totals {
         };
         totals.entry(label(&sample, "lb").to_string()).or_default()[slot] += sample.value;
     }
+    for sample in store.samples_of(&families::LB_REJECTED_CONNECTIONS) {
+        totals.entry(label(&sample, "lb").to_string()).or_default()[3] += sample.value;
+    }
     totals
 }
 
 struct Row<'a> {
     info: &'a Sample,
-    /// Share of traffic (requests plus the load balancer's own 5xx) answered with any 5xx, and with
-    /// its own; `None` without traffic in the window.
+    /// Share of traffic that failed (any 5xx, or turned away), and that got the load balancer's own
+    /// 5xx; `None` without traffic in the window. Traffic is requests plus what the request count
+    /// leaves out (own 5xx, turned-away connections), and never less than the failures: in
+    /// adaptive collection the request count is a slow-tier series minutes behind them.
     shares: Option<(f64, f64)>,
     registered: Option<f64>,
     healthy: Option<f64>,
@@ -135,11 +142,12 @@ pub fn section(out: &mut String, store: &Store, history: &History, now: f64) {
                 .as_ref()
                 .and_then(|(_, old)| old.get(lb).copied())
                 .unwrap_or_default();
-            let [requests, own, backend] = [0, 1, 2].map(|i| (now_totals[i] - then[i]).max(0.0));
-            let traffic = requests + own;
+            let [requests, own, backend, rejected] = [0, 1, 2, 3].map(|i| (now_totals[i] - then[i]).max(0.0));
+            let failed = own + backend + rejected;
+            let traffic = (requests + own + rejected).max(failed);
             Row {
                 info,
-                shares: (traffic > 0.0).then(|| ((own + backend) / traffic, own / traffic)),
+                shares: (traffic > 0.0).then(|| (failed / traffic, own / traffic)),
                 registered: registered.get(lb).copied(),
                 healthy: healthy.get(lb).copied(),
                 probed: if configured.contains(lb) {
@@ -153,7 +161,7 @@ pub fn section(out: &mut String, store: &Store, history: &History, now: f64) {
             }
         })
         .collect();
-    // Worst first: the most 5xx, then the most of its own, then those with probe evidence.
+    // Worst first: the most failures, then the most own 5xx, then those with probe evidence.
     rows.sort_by(|a, b| {
         let key = |r: &Row| r.shares.unwrap_or((0.0, 0.0));
         key(b)
@@ -166,7 +174,7 @@ pub fn section(out: &mut String, store: &Store, history: &History, now: f64) {
     let _ = writeln!(
         out,
         "<p>{count} load balancers, worst first; shares over {window}.</p>\n\
-         <table><tr><th>Load balancer</th><th>Cloud</th><th>5xx</th><th>Own 5xx</th>\
+         <table><tr><th>Load balancer</th><th>Cloud</th><th>Failed</th><th>Own 5xx</th>\
          <th>Targets healthy / registered</th><th>Probed</th><th>Causes with probe evidence</th></tr>",
         count = rows.len(),
         window = window,
@@ -214,7 +222,7 @@ mod tests {
     #[test]
     fn shares_cover_the_window_once_readings_are_old_enough() {
         let history = History::default();
-        let at = |requests: f64| Totals::from([("lb".to_string(), [requests, 0.0, 0.0])]);
+        let at = |requests: f64| Totals::from([("lb".to_string(), [requests, 0.0, 0.0, 0.0])]);
         assert!(
             history.baseline(1000.0, &at(10.0)).is_none(),
             "nothing to compare with at first"

@@ -54,7 +54,7 @@ use PublishedUnit::{Base as Count, BitsPerSecond, Milliseconds, PerSecond, Perce
 /// tier is per series; a metric is read in the most frequent tier of the series using it.
 pub static SERIES: &[Series] = &[
     // SLB (CLB): instance-level rates, per-listener L4 drops and backend health.
-    s(Slb, &f::LB_REQUESTS, &[], &[("InstanceQps", 1.0)], PerSecond, Sum).sentinel(),
+    s(Slb, &f::LB_REQUESTS, &[], &[("InstanceQps", 1.0)], PerSecond, Sum).slow(),
     s(
         Slb,
         &f::LB_RESPONSES,
@@ -92,7 +92,7 @@ pub static SERIES: &[Series] = &[
         PerSecond,
         Sum,
     )
-    .slow(),
+    .sentinel(),
     s(
         Slb,
         &f::LB_DROPPED_PACKETS,
@@ -190,7 +190,7 @@ pub static SERIES: &[Series] = &[
         PerSecond,
         Sum,
     )
-    .sentinel(),
+    .slow(),
     // `LoadBalancerHTTPCode5XX` counts the 5xx the ALB returned to clients, passed-through ones
     // included (as SLB's `StatusCode5xx` does); what the ALB generated itself is the difference
     // from the backends' count. Its per-code metrics cannot be split the same way, so ALB reports
@@ -224,7 +224,7 @@ pub static SERIES: &[Series] = &[
         PerSecond,
         Sum,
     )
-    .slow(),
+    .sentinel(),
     s(
         Alb,
         &f::LB_TARGET_CONNECTION_ERRORS,

@@ -68,13 +68,17 @@ use Scope::{LoadBalancer as Lb, TargetGroup as Tg};
 use Statistic::{Average, Maximum, Minimum, Sum};
 
 /// `AWS/ApplicationELB`. Per-code ELB metrics instead of `HTTPCode_ELB_5XX_Count`, so the rules can
-/// tell 502 from 503 from 504 (other LB 5xx codes, 501/505/561, are not read). Sentinel: requests
-/// and the two 5xx classes, what the page needs every minute; `HTTPCode_ELB_5XX_Count` is read
-/// only as the alarm that wakes the per-code detail. Slow: what fails users without a 5xx
-/// (rejected connections, client TLS failures, the load balancer's 4xx) and the host counts.
+/// tell 502 from 503 from 504 (other LB 5xx codes, 501/505/561, are not read). Sentinel: every
+/// failure the page counts, read every minute: the two 5xx classes (the alarms) and the
+/// connections rejected at capacity (no 5xx is sent for those; they wake nothing, because no
+/// detail metric explains them); `HTTPCode_ELB_5XX_Count` is read only as the alarm that wakes
+/// the per-code detail. Slow: the request count (the page's denominator, which
+/// only weighs while something fails: a fourth sentinel metric would cost a quiet ALB $1.73 a
+/// month), client TLS failures, the load balancer's 4xx and the host counts.
 #[rustfmt::skip]
 pub static APPLICATION: &[CloudWatchMetric] = &[
-    m!("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]).sentinel(),
+    m!("RequestCount", Sum, Lb, &f::LB_REQUESTS, &[]).slow(),
+    m!("RejectedConnectionCount", Sum, Lb, &f::LB_REJECTED_CONNECTIONS, &[]).sentinel(),
     m!("HTTPCode_ELB_5XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "5xx")]).alarm_only(),
     m!("HTTPCode_Target_5XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "backend"), ("code", "5xx")]).alarm(),
     m!("HTTPCode_ELB_500_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "500")]),
@@ -88,7 +92,6 @@ pub static APPLICATION: &[CloudWatchMetric] = &[
     m!("TargetResponseTime", Maximum, Lb, &f::LB_TARGET_RESPONSE_TIME_MAX, &[]),
     m!("HTTPCode_ELB_4XX_Count", Sum, Lb, &f::LB_RESPONSES, &[("origin", "lb"), ("code", "4xx")]).slow(),
     m!("ClientTLSNegotiationErrorCount", Sum, Lb, &f::LB_CLIENT_TLS_ERRORS, &[]).slow(),
-    m!("RejectedConnectionCount", Sum, Lb, &f::LB_REJECTED_CONNECTIONS, &[]).slow(),
     // The denominator of the client TLS error share.
     m!("NewConnectionCount", Sum, Lb, &f::LB_NEW_CONNECTIONS, &[]).slow(),
     // Each load balancer node reports the targets it sees. Healthy takes the Maximum: a node in a

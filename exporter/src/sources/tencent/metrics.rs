@@ -52,14 +52,16 @@ const PRIVATE: ClbRow = ClbRow { private_only: true };
 
 use PublishedUnit::{Base as Count, BitsPerSecond, Milliseconds, PerSecond, Percent};
 
-/// Tiers as for AWS (`sources/engine/tiers.rs`), with a sentinel of two metrics, not three: requests, and
-/// `ClbHttp5xx`, which counts every 5xx CLB returned, the real servers' included, so one alarm
-/// covers both origins. It is read as an alarm only (never exported); the detail tier, back-filled
-/// from its watermark, exports the real servers' class (`Http5xx`) and what CLB generated per code
-/// (502, 503, 504, as for an ALB, so the rules can tell them apart), and the response times.
-/// Drops, utilisation and SNAT failures are read on the slow cadence.
+/// Tiers as for AWS (`sources/engine/tiers.rs`), with a sentinel of two metrics: `ClbHttp5xx`,
+/// which counts every 5xx CLB returned, the real servers' included, so one alarm covers both
+/// origins (read as an alarm only, never exported), and `DropTotalConns`, the connections dropped
+/// at the instance's cap, which fail users without a 5xx (counted for the page, waking nothing). The detail tier, back-filled from its
+/// watermark, exports the real servers' class (`Http5xx`) and what CLB generated per code (502,
+/// 503, 504, as for an ALB, so the rules can tell them apart), and the response times. Requests
+/// (the page's denominator), packet drops, utilisation and SNAT failures are read on the slow
+/// cadence.
 pub static SERIES: &[Series] = &[
-    s(&f::LB_REQUESTS, &[], &[("TotalReq", 1.0)], PerSecond).sentinel(),
+    s(&f::LB_REQUESTS, &[], &[("TotalReq", 1.0)], PerSecond).slow(),
     s(&f::LB_RESPONSES, &[], &[("ClbHttp5xx", 1.0)], Count).alarm_only(),
     s(
         &f::LB_RESPONSES,
@@ -98,7 +100,7 @@ pub static SERIES: &[Series] = &[
         &[("DropTotalConns", 1.0)],
         Count,
     )
-    .slow(),
+    .sentinel(),
     s(
         &f::LB_DROPPED_PACKETS,
         &[("direction", "rx")],
