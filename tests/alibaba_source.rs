@@ -565,6 +565,58 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
     );
 }
 
+/// Late data on CloudMonitor, with the default `settle: 10m`: a read re-reads the unsettled
+/// minutes only as far as its pages hold anyway. Three instances fit ten minutes in a page, so a
+/// minute re-posted larger adds the difference at the next cycle; 500 instances fill the page with
+/// one minute, so nothing is re-read and every cycle still costs one call per sentinel metric.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_data_is_reconciled_as_far_as_the_pages_hold() {
+    for (instances, reconciled) in [(3, true), (500, false)] {
+        let server = CmsServer::start(1000, 50);
+        let base = base_time() - 1200;
+        server.seed(&every_instance(
+            base,
+            0..12,
+            instances,
+            &[("InstanceDropConnection", None, 0.1)],
+        ));
+        let mut harness = Harness::new(
+            &server,
+            "    namespaces: [acs_slb_dashboard]\n",
+            ALIBABA_SECRET,
+            50,
+        );
+        let cycle = |k: i64| base + 190 + k * 60;
+        let drops =
+            |series: &[Series], lb: &str| at(series, "lbtriage_lb_rejected_connections_total", &[("lb", lb)]);
+        let sentinel_calls =
+            |series: &[Series]| at(series, "lbtriage_collection_calls_total", &[("tier", "sentinel")]);
+        let mut series = Vec::new();
+        for k in 0..4 {
+            series = harness.collect_at(cycle(k)).await;
+        }
+        assert_eq!(drops(&series, "lb-000"), drops(&series, "lb-001"));
+        // Minute 1, counted cycles ago, grows as late data arrives: 0.1 more per second.
+        server.seed(&[point(
+            "acs_slb_dashboard",
+            "InstanceDropConnection",
+            base + 60,
+            "lb-000",
+            None,
+            0.2,
+        )]);
+        let before = sentinel_calls(&series);
+        series = harness.collect_at(cycle(4)).await;
+        let late = drops(&series, "lb-000") - drops(&series, "lb-001");
+        assert_eq!(late, if reconciled { 6.0 } else { 0.0 }, "{instances} instances");
+        assert_eq!(
+            sentinel_calls(&series) - before,
+            3.0,
+            "{instances} instances: one page per sentinel metric"
+        );
+    }
+}
+
 /// `lbtriage plan` surveys the CloudMonitor test server (read-only calls) and prices the job;
 /// a run then makes exactly the calls per read it priced: 240 instances with one listener each,
 /// so a detail read over the five-period gauge lookback (and the period at its end) takes two

@@ -39,7 +39,8 @@ pub fn metrics_markdown() -> String {
     out.push_str(
         "\n**Counters.** Provider counts (CloudWatch `Sum` per period) become monotonic counters: each\n\
          period is first added when it ended at least `delay` ago, and re-read by its tier until it was\n\
-         counted `settle` ago (10 minutes for AWS and Tencent Cloud, off for Alibaba Cloud by default):\n\
+         counted `settle` ago (10 minutes by default; Alibaba Cloud re-reads only as far as its pages\n\
+         hold anyway, docs/design.md):\n\
          a later, larger value adds only the difference, so a counter holds each period's value as the\n\
          provider reports it once the period has settled; a smaller value is kept as counted and shows\n\
          in `lbtriage_collection_value_revisions_total`. A period without a datapoint adds nothing; a\n\

@@ -39,7 +39,7 @@ super::job::cloud_job! {
         #[serde(default)]
         pub instance_ids: Vec<String>,
     }
-    delay = "crate::config::job::default_delay", settle = "crate::config::job::no_settle"
+    delay = "crate::config::job::default_delay", settle = "crate::config::job::default_settle"
     key_pair(calls_per_second = "default_calls_per_second")
 }
 

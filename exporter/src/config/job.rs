@@ -58,10 +58,6 @@ pub fn default_slow_interval() -> PromDuration {
 pub fn default_settle() -> PromDuration {
     PromDuration(Duration::from_secs(600))
 }
-/// No re-read: each period is counted once, `delay` after it ends.
-pub fn no_settle() -> PromDuration {
-    PromDuration(Duration::ZERO)
-}
 /// The longest `settle`: unsettled periods are remembered per series, and a read's window grows
 /// by it.
 pub const MAX_SETTLE: Duration = Duration::from_secs(3600);

@@ -138,7 +138,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(defaults.aws[0].settle.as_duration(), Duration::from_secs(600));
-        assert_eq!(defaults.alibaba[0].settle.as_duration(), Duration::ZERO);
+        assert_eq!(defaults.alibaba[0].settle.as_duration(), Duration::from_secs(600));
         assert_eq!(defaults.tencent[0].settle.as_duration(), Duration::from_secs(600));
         let err = error("tencent:\n  - name: c\n    regions: [ap-guangzhou]\n    settle: 2h\n");
         assert_eq!(err.key.as_deref(), Some("tencent[0].settle"));

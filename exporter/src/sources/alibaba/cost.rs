@@ -55,14 +55,27 @@ pub struct CallsPerRead {
 /// The documented page size of `DescribeMetricList`.
 const POINTS_PER_PAGE: u64 = 1000;
 
+/// How many periods further back a read of `periods` periods of `series` series can reach without
+/// another page. Reads re-read unsettled periods only that far (`settle` is the cap): a fleet of 90
+/// instances reconciles ten minutes for nothing, one of 500 nothing at all, and no fleet pays a
+/// page for it.
+pub fn free_reach(series: u64, periods: u64) -> u64 {
+    if series == 0 {
+        return 0;
+    }
+    // `(start, end]` holds the period at `end` too.
+    let points = series * (periods + 1);
+    let pages = points.div_ceil(POINTS_PER_PAGE).max(1);
+    (pages * POINTS_PER_PAGE / series).saturating_sub(periods + 1)
+}
+
 /// The calls a job's reads take for a namespace holding `fleet`: one per metric and page.
 pub fn calls_per_read(job: &AlibabaJob, namespace: AlibabaNamespace, fleet: Fleet) -> CallsPerRead {
     let timing = timing(job);
     let period = timing.period.as_secs().max(1);
-    // A read also reaches back over the unsettled periods (`settle`, off by default here: every
-    // ten of them on 500 instances is another page per metric).
-    let per_cycle =
-        job.interval.as_duration().as_secs().div_ceil(period).max(1) + timing.settle.as_secs() / period;
+    // Reads re-read unsettled periods only as far as their pages hold anyway (`free_reach`), so
+    // `settle` adds no call.
+    let per_cycle = job.interval.as_duration().as_secs().div_ceil(period).max(1);
     let per_slow_read = (timing.slow_interval.as_secs() / timing.slow_period.as_secs().max(1)).max(1);
     let pages = |tier: Tier, periods: u64| -> f64 {
         metrics::metrics_in(namespace, tier)
@@ -100,5 +113,29 @@ pub fn calls_per_read(job: &AlibabaJob, namespace: AlibabaNamespace, fleet: Flee
         slow: pages(Tier::Slow, per_slow_read),
         awake: names(Tier::Detail) + host_counts,
         full,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reach is what the pages of the plain read leave room for, and never costs a page.
+    #[test]
+    fn the_free_reach_fills_the_pages_already_read() {
+        // One period (two points a series: `(start, end]`) of 90 instances: 180 of 1,000 points.
+        assert_eq!(free_reach(90, 1), 9);
+        // 500 instances fill the page with one period: nothing to spare.
+        assert_eq!(free_reach(500, 1), 0);
+        // 400: 800 points, room for 200 more, half a period each... no whole one.
+        assert_eq!(free_reach(400, 1), 0);
+        // 300 instances over two pages' worth (four periods: 1,500 points) leave room for one.
+        assert_eq!(free_reach(300, 4), 1);
+        assert_eq!(free_reach(0, 1), 0);
+        for (series, periods) in [(1, 1), (90, 1), (333, 2), (499, 3), (2500, 1)] {
+            let reach = free_reach(series, periods);
+            let pages = |periods: u64| (series * (periods + 1)).div_ceil(POINTS_PER_PAGE);
+            assert_eq!(pages(periods + reach), pages(periods), "{series} × {periods}");
+        }
     }
 }

@@ -57,6 +57,35 @@ impl crate::sources::engine::SeriesKey for SeriesKey {
 /// What one call set returned: datapoints per (namespace, metric).
 type Read = HashMap<(AlibabaNamespace, &'static str), Vec<Datapoint>>;
 
+/// The periods a read asks for: from `start` through the period at `end`, and further back to
+/// `settle_from` as far as each metric's pages hold anyway (`cost::free_reach`): re-reading
+/// unsettled periods for late data never costs CloudMonitor a call.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: i64,
+    end: i64,
+    settle_from: Option<i64>,
+}
+
+impl Span {
+    fn plain(start: i64, end: i64) -> Span {
+        Span {
+            start,
+            end,
+            settle_from: None,
+        }
+    }
+
+    /// Where a read of `series` series at `period` starts.
+    fn start_for(&self, series: u64, period: i64) -> i64 {
+        let periods = ((self.end - self.start) / period.max(1)).max(0) as u64;
+        let reach = cost::free_reach(series, periods) as i64;
+        self.settle_from.map_or(self.start, |from| {
+            from.max(self.start - reach * period).min(self.start)
+        })
+    }
+}
+
 /// The Alibaba Cloud part of a source: the job, the client, the inventory and what the probes use.
 pub struct Alibaba {
     job: AlibabaJob,
@@ -76,6 +105,9 @@ pub struct Alibaba {
     ecs_ips: HashMap<String, std::net::IpAddr>,
     /// When a namespace without a known instance was last looked at.
     probed: BTreeMap<AlibabaNamespace, i64>,
+    /// Series (instances, or listeners for per-listener metrics) each metric's last read of the
+    /// whole fleet returned: how far back a read can reach before it needs another page.
+    series_seen: HashMap<(AlibabaNamespace, &'static str), u64>,
     /// Namespaces whose list call has never succeeded (refused, not offered in the region): their
     /// instances are the ones the metrics name, without names and tags.
     unlisted: BTreeSet<AlibabaNamespace>,
@@ -118,6 +150,7 @@ impl Collector<Alibaba> {
             alb_groups: Vec::new(),
             ecs_ips: HashMap::new(),
             probed: BTreeMap::new(),
+            series_seen: HashMap::new(),
             unlisted: BTreeSet::new(),
             probing: BTreeSet::new(),
         };
@@ -160,7 +193,7 @@ impl Collector<Alibaba> {
         let (alibaba, counting) = (self.cloud(), self.counting());
         let period = counting.period();
         let end = counting.complete_until(now);
-        let range = (end - GAUGE_LOOKBACK_PERIODS * period, end);
+        let range = Span::plain(end - GAUGE_LOOKBACK_PERIODS * period, end);
         let mut fleets = BTreeMap::new();
         for namespace in alibaba.job.namespaces.clone() {
             let requests = SERIES
@@ -230,11 +263,14 @@ impl Alibaba {
         metrics: &BTreeSet<&'static str>,
         dimensions: Option<String>,
         period: i64,
-        (start, end): (i64, i64),
+        span: Span,
     ) -> Result<Read, String> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
         let mut read = Read::new();
         for metric in metrics {
+            // Unknown series (a metric not read yet) reach nowhere.
+            let series = self.series_seen.get(&(namespace, *metric)).copied().unwrap_or(0);
+            let (start, end) = (span.start_for(series, period), span.end);
             let query = Query {
                 namespace: namespace.as_str(),
                 metric,
@@ -379,13 +415,18 @@ impl Alibaba {
             }
             let metrics = metrics::metrics_in(namespace, Tier::Sentinel);
             let dimensions = self.dimensions(namespace, None);
-            let range = (reads.start(&[Tier::Sentinel], window.end - period), window.end);
+            let span = Span {
+                start: window.start.min(window.end - period),
+                end: window.end,
+                settle_from: reads.settle_from,
+            };
             sentinel.extend(
-                self.fetch(Tier::Sentinel, namespace, &metrics, dimensions, period, range)
+                self.fetch(Tier::Sentinel, namespace, &metrics, dimensions, period, span)
                     .await?,
             );
         }
         self.learn_instances(&sentinel);
+        self.note_series(&sentinel);
         Ok(sentinel)
     }
 
@@ -410,14 +451,16 @@ impl Alibaba {
             .filter(|id| reads.awake.contains(*id))
             .cloned()
             .collect();
-        // Reaching back over the unsettled periods too (whole slow periods for the slow tier).
-        let window_start = |tier: Tier, floor: i64, align: i64| {
-            instances
+        // From the oldest window; back over the unsettled periods as far as is free (whole slow
+        // periods for the slow tier).
+        let span = |tier: Tier, floor: i64, align: i64, end: i64| Span {
+            start: instances
                 .iter()
                 .filter_map(|id| reads.window(id, tier))
                 .map(|w| w.start)
-                .chain(reads.settle_from.map(|from| from.div_euclid(align) * align))
-                .fold(floor, i64::min)
+                .fold(floor, i64::min),
+            end,
+            settle_from: reads.settle_from.map(|from| from.div_euclid(align) * align),
         };
         let slow_due = instances.iter().any(|id| reads.window(id, Tier::Slow).is_some());
         let mut out = Vec::new();
@@ -425,10 +468,13 @@ impl Alibaba {
             let only = (timing.collection == Collection::Adaptive).then_some(awake.as_slice());
             let dimensions = self.dimensions(namespace, only);
             let metrics = metrics::metrics_in(namespace, Tier::Detail);
-            let range = (window_start(Tier::Detail, lookback, period), end);
+            let span = span(Tier::Detail, lookback, period, end);
             let read = self
-                .fetch(Tier::Detail, namespace, &metrics, dimensions, period, range)
+                .fetch(Tier::Detail, namespace, &metrics, dimensions, period, span)
                 .await?;
+            if only.is_none() {
+                self.note_series(&read);
+            }
             out.push((read, period));
         }
         if slow_due || self.probing.contains(&namespace) {
@@ -436,10 +482,11 @@ impl Alibaba {
             let metrics = metrics::metrics_in(namespace, Tier::Slow);
             // Whole slow periods only: the newest complete one, or older where a book lags.
             let end = end.div_euclid(slow_period) * slow_period;
-            let range = (window_start(Tier::Slow, end - slow_period, slow_period), end);
+            let span = span(Tier::Slow, end - slow_period, slow_period, end);
             let read = self
-                .fetch(Tier::Slow, namespace, &metrics, dimensions, slow_period, range)
+                .fetch(Tier::Slow, namespace, &metrics, dimensions, slow_period, span)
                 .await?;
+            self.note_series(&read);
             out.push((read, slow_period));
         } else if !awake.is_empty() {
             let dimensions = self.dimensions(namespace, Some(&awake));
@@ -447,9 +494,15 @@ impl Alibaba {
                 .into_iter()
                 .filter(|m| metrics::read_while_awake(namespace, m))
                 .collect();
-            let range = (lookback, end);
             let read = self
-                .fetch(Tier::Slow, namespace, &host_counts, dimensions, period, range)
+                .fetch(
+                    Tier::Slow,
+                    namespace,
+                    &host_counts,
+                    dimensions,
+                    period,
+                    Span::plain(lookback, end),
+                )
                 .await?;
             out.push((read, period));
         }
@@ -457,6 +510,15 @@ impl Alibaba {
             self.learn_instances(read);
         }
         Ok(out)
+    }
+
+    /// How many series each metric of a read of the whole fleet returned.
+    fn note_series(&mut self, read: &Read) {
+        for (key, points) in read {
+            let series: BTreeSet<(&str, &Option<String>)> =
+                points.iter().map(|p| (p.instance.as_str(), &p.port)).collect();
+            self.series_seen.insert(*key, series.len() as u64);
+        }
     }
 
     /// Every instance a read named that the inventory lists (or that a namespace never listed
