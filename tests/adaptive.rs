@@ -187,9 +187,10 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
     }
 }
 
-/// Errors start in the middle of a quiet stretch, stop, fail a cycle, and start again: the detail
-/// tier wakes when the first erroring period is still completing, its counters include that period
-/// and the quiet periods before it (back-fill), and no period is counted twice.
+/// Errors start in the middle of a quiet stretch, stop, fail a cycle, and start again, and part of
+/// an erroring minute reaches CloudWatch after it was counted: the detail tier wakes when the
+/// first erroring period is still completing, its counters include that period and the quiet
+/// periods before it (back-fill), the late part is added once, and no period is counted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_after_a_quiet_stretch_are_back_filled_once() {
     let emulator = Emulator::start();
@@ -262,11 +263,25 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
         3.0 + 5.0
     );
 
+    // Late data (`settle: 10m` by default): two more 502s of minute 12 reach CloudWatch after it
+    // was counted; the detail tier, awake, re-reads the minute and adds only those two, once.
+    let fleet_file = tempfile::NamedTempFile::new().expect("temp file");
+    std::fs::write(fleet_file.path(), fleet.to_string()).expect("write the fleet");
+    emulator.seed(
+        &json!({"region": "us-east-1", "datapoints": [point("shop", "HTTPCode_ELB_502_Count", 12, 2.0)]}),
+        Some(fleet_file.path()),
+    );
+    series = harness.collect_at(at(13)).await;
+    assert_eq!(
+        value(&series, "lbtriage_lb_responses_total", &shop_502),
+        5.0 + 2.0 + 5.0
+    );
+
     // A cycle that fails while errors continue, then its retry.
     emulator.throttle_cloudwatch(100);
     let failed = harness.collect_at(at(14)).await;
     assert_eq!(value(&failed, "lbtriage_source_up", &[]), 0.0);
-    assert_eq!(value(&failed, "lbtriage_lb_responses_total", &shop_502), 5.0);
+    assert_eq!(value(&failed, "lbtriage_lb_responses_total", &shop_502), 12.0);
     emulator.throttle_cloudwatch(0);
     for minute in [15, 18, 21, 23, 27] {
         series = harness.collect_at(at(minute)).await;
@@ -277,7 +292,8 @@ async fn errors_after_a_quiet_stretch_are_back_filled_once() {
     let errors = counted.clone().filter(|m| erroring(*m)).count() as f64;
     assert_eq!(
         value(&series, "lbtriage_lb_responses_total", &shop_502),
-        5.0 * errors
+        5.0 * errors + 2.0,
+        "each minute once, and the late part once, across wakes, sleeps and a failed cycle"
     );
     assert_eq!(
         value(
