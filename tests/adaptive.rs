@@ -162,27 +162,20 @@ async fn twenty_albs_two_failing_cost_under_30_percent_with_exact_failing_counte
     let quiet_502 = [("lb", quiet.as_str()), ("origin", "lb"), ("code", "502")];
     assert_eq!(value(a, "lbtriage_lb_responses_total", &quiet_502), 0.0);
     assert_eq!(value(a, "lbtriage_lb_healthy_targets", &[("lb", &quiet)]), 2.0);
-    // Slow counters are exact, a slow interval (15 minutes) behind full collection.
+    // Slow counters are exact, a slow interval (15 minutes) behind full collection: client TLS
+    // errors, and the request count (the page's denominator), a failing ALB's as a quiet one's.
     let scanned = dimension(&fleet, scanned);
-    let tls = [("lb", scanned.as_str())];
-    assert_eq!(
-        value(f, "lbtriage_lb_client_tls_errors_total", &tls),
-        7.0 * periods as f64
-    );
-    assert_eq!(
-        value(a, "lbtriage_lb_client_tls_errors_total", &tls),
-        7.0 * (periods - 15) as f64
-    );
-    // So is the request count, the page's denominator: a failing ALB's as a quiet one's.
-    for lb in [&failing_lbs[0], &quiet] {
+    for (family, lb, per_minute) in [
+        ("lbtriage_lb_client_tls_errors_total", &scanned, 7.0),
+        ("lbtriage_lb_requests_total", &failing_lbs[0], 100.0),
+        ("lbtriage_lb_requests_total", &quiet, 100.0),
+    ] {
         let lb = [("lb", lb.as_str())];
+        assert_eq!(value(f, family, &lb), per_minute * periods as f64, "{family}");
         assert_eq!(
-            value(f, "lbtriage_lb_requests_total", &lb),
-            100.0 * periods as f64
-        );
-        assert_eq!(
-            value(a, "lbtriage_lb_requests_total", &lb),
-            100.0 * (periods - 15) as f64
+            value(a, family, &lb),
+            per_minute * (periods - 15) as f64,
+            "{family}"
         );
     }
 }

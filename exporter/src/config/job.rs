@@ -38,6 +38,9 @@ pub fn default_period() -> PromDuration {
     PromDuration(Duration::from_secs(60))
 }
 /// Where a provider documents no figure: most of a minute's data is in two minutes after it ends.
+/// (Tencent Cloud's managed Prometheus pulls Cloud Monitor data over a configurable delayed window
+/// because "the reporting link latency of certain products" varies, without a figure:
+/// https://www.tencentcloud.com/document/product/1116/78021; CloudMonitor gives none either.)
 pub fn default_delay() -> PromDuration {
     PromDuration(Duration::from_secs(120))
 }
