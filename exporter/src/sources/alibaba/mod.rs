@@ -266,11 +266,18 @@ impl Alibaba {
         span: Span,
     ) -> Result<Read, String> {
         let client = self.client.as_ref().map_err(Clone::clone)?;
+        // One range for every metric of the read, so the terms of a signed sum are always read
+        // over the same periods; sized for the metric with the most series, and not reaching
+        // back at all while one of them was never read.
+        let series = metrics
+            .iter()
+            .map(|metric| self.series_seen.get(&(namespace, *metric)).copied())
+            .collect::<Option<Vec<u64>>>()
+            .and_then(|counts| counts.into_iter().max())
+            .unwrap_or(0);
+        let (start, end) = (span.start_for(series, period), span.end);
         let mut read = Read::new();
         for metric in metrics {
-            // Unknown series (a metric not read yet) reach nowhere.
-            let series = self.series_seen.get(&(namespace, *metric)).copied().unwrap_or(0);
-            let (start, end) = (span.start_for(series, period), span.end);
             let query = Query {
                 namespace: namespace.as_str(),
                 metric,
