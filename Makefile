@@ -88,8 +88,8 @@ bench: deps venv
 
 ## From an outage to the page in real time (about 12 minutes per row), as docs/BENCHMARKS.md records.
 bench-page: deps venv build
-	$(PYTHON) bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 120s --settle 0s
-	$(PYTHON) bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 60s --settle 10m
+	$(PYTHON) bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 120s --settle 0s --page-for 2m --warmup 1200
+	$(PYTHON) bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 60s --settle 10m --warmup 1200
 
 ## Load (wrk on /metrics, 64 connections, 60 s, ~50k series, collection running) and a 30-minute soak
 ## (collection and probes every 5 s, RSS slope). Results in docs/BENCHMARKS.md.

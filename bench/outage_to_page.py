@@ -5,7 +5,8 @@ One ALB in emulated AWS (moto behind the project's CBOR bridge) serves 100 reque
 60-second periods. Its datapoints arrive as CloudWatch documents ELB data arriving: about a minute
 after the minute ends, and still changing for a while after: 80 % of each period is published 60 s
 after the period ends, the rest 150 s after. At T0, a period boundary after a warm-up, 40 % of the
-requests start failing with target 5xx. lbtriage reads the emulator with the job settings under
+requests start failing with target 5xx. `make bench-page` warms up 20 minutes, so the request
+count, a slow-tier series in adaptive collection (15 minutes behind), is flowing by then. lbtriage reads the emulator with the job settings under
 test; Prometheus (the example configuration's 60 s scrape and 30 s evaluation) evaluates the rules
 `lbtriage rules` renders (shipped `for` durations); Alertmanager runs the example configuration
 (group_wait 30 s) with its receivers pointed at a webhook this script serves.
@@ -14,7 +15,7 @@ It prints, in seconds after T0: (a) the first backend 5xx lbtriage exports, (b) 
 firing in Prometheus, (c) the notification arriving from Alertmanager. A benchmark, not a test:
 nothing fails on a slow machine. Usage:
 
-    bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 120s --settle 0s
+    bench/outage_to_page.py --lbtriage target/debug/lbtriage --delay 120s --settle 0s --page-for 2m
 """
 
 import argparse
@@ -109,6 +110,8 @@ def main():
     parser.add_argument("--lbtriage", default=str(ROOT / "target" / "debug" / "lbtriage"))
     parser.add_argument("--delay", default="120s")
     parser.add_argument("--settle", default="0s")
+    parser.add_argument("--page-for", default=None,
+                        help="the page's `for` (rules.for.error_budget_burn); the shipped one if not given")
     parser.add_argument("--warmup", type=int, default=300, help="seconds of healthy traffic before T0")
     parser.add_argument("--timeout", type=int, default=900, help="seconds after T0 to wait for the page")
     args = parser.parse_args()
@@ -141,7 +144,12 @@ def main():
         wait_http(f"http://127.0.0.1:{port}/-/healthy")
 
         rules = work / "lbtriage.rules.yml"
-        rules.write_bytes(subprocess.run([args.lbtriage, "rules"], check=True, capture_output=True).stdout)
+        render = [args.lbtriage, "rules"]
+        if args.page_for:
+            overrides = work / "rules-overrides.yml"
+            overrides.write_text(f"rules:\n  for:\n    error_budget_burn: {args.page_for}\n")
+            render.append(f"--config.file={overrides}")
+        rules.write_bytes(subprocess.run(render, check=True, capture_output=True).stdout)
         hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
         threading.Thread(target=hook.serve_forever, daemon=True).start()
         am_config = work / "alertmanager.yml"
@@ -176,7 +184,9 @@ def main():
 
         def after(at):
             return f"{at - t0:.0f}" if at else "not within the timeout"
-        print(f"| delay {args.delay}, settle {args.settle} | {after(counted_at)} | {after(firing_at)} | "
+        page_for = args.page_for or "shipped"
+        print(f"| delay {args.delay}, settle {args.settle}, page for {page_for} | {after(counted_at)} | "
+              f"{after(firing_at)} | "
               f"{after(Webhook.page_at)} |", flush=True)
         return 0
     finally:
