@@ -326,6 +326,8 @@ def main():
             "aws:\n  - name: demo\n    regions: [us-east-1]\n"
             f"    endpoint_url: http://127.0.0.1:{bridge_port}\n"
             "    period: 10s\n    delay: 2s\n    interval: 5s\n    discovery_ttl: 1m\n"
+            # The slow tier (the request count among it) scaled to the demo's 10 s periods.
+            "    slow_interval: 30s\n"
             "probes:\n"
             f"  - name: shop\n    url: http://127.0.0.1:{nginx_port}/\n    lb: {dim['shop']}\n"
             f"    backends: ['127.0.0.1:{healthy.server_address[1]}', '127.0.0.1:{closes_early.server_address[1]}']\n"
