@@ -441,7 +441,8 @@ async fn instance_ids_narrow_the_query_and_the_export() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_counters() {
     let server = CmsServer::start(1000, 50);
-    let base = base_time() - 1200;
+    // On a 5-minute boundary, so the slow tier's 300 s periods hold whole minutes of data.
+    let base = (base_time() - 1200).div_euclid(300) * 300;
     let erroring = |minute: i64| (10..14).contains(&minute);
     // Through the last cycle's data end (about minute 31) and a few more.
     let mut points = every_instance(
@@ -550,9 +551,10 @@ async fn adaptive_500_instances_stay_under_300000_calls_a_month_with_exact_count
         2.0
     );
 
-    // Slow requests: 5-minute periods from the first boundary after the start, released up to the
-    // last slow read's end and 19 minutes (15 + 5 − 1) behind the data end.
-    let slow_start = (base + 60 + 299).div_euclid(300) * 300;
+    // Slow requests: 5-minute periods from where the data begins (the slow tier starts its lag, 19
+    // minutes, before the sentinel's start), released up to the last slow read's end and 19
+    // minutes (15 + 5 − 1) behind the data end.
+    let slow_start = base;
     let last_slow_read = first + 30 * 60;
     let read_until = (last_slow_read - 120).div_euclid(300) * 300;
     let until = read_until.min(data_end - 19 * 60);

@@ -249,8 +249,7 @@ fn severity_label(severity: Severity, alert: &Alert) -> String {
 /// plus the failures the provider's request count leaves out: AWS counts a request only once a
 /// target was chosen (an empty target group's 503s are not in `RequestCount`), and a rejected
 /// connection never became a request. The ratio is capped at 1: in adaptive collection the request
-/// count is a slow-tier series, minutes behind the failures, so at the start of traffic after a
-/// silence the failures can outrun it.
+/// count is a slow-tier series, minutes behind the failures, which can outrun it.
 fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
     // Braces even when empty (`metric{}`), as the catalog's `{${selector}}` renders: one convention,
     // which the mixin's placeholders rely on.
@@ -320,9 +319,10 @@ fn slo_recording_rules(config: &RulesConfig) -> Vec<(String, String)> {
 }
 
 /// Fires when, for any pair of windows, both burn the budget `factor` times faster than the
-/// objective allows, with at least `min_request_rate` of traffic or of failures over the short
-/// window (a rate over a window longer than the data behind it reads low; the ratio does not; the
-/// failures count when the slow-tier request count has not caught up with them yet). The
+/// objective allows, with at least `min_request_rate` of traffic over the short window (a rate
+/// over a window longer than the data behind it reads low; the ratio does not). Traffic, not
+/// failures: while a slow-tier request count has not caught up (traffic resuming after a
+/// silence), a ratio of failures to it says nothing, and a page then would be noise. The
 /// comparisons match on every label (ratio and objective carry the same four), so the alert keeps
 /// them all; an `on (...)` there would drop `lb_name`.
 fn burn_expr(burns: &[BurnWindow]) -> String {
@@ -335,8 +335,7 @@ fn burn_expr(burns: &[BurnWindow]) -> String {
                  and on (provider, region, lb)\n      \
                  lbtriage:lb_error_ratio:rate{short} > ({factor} * {budget})\n    \
                  and on (provider, region, lb)\n      \
-                 (\n        lbtriage:lb_traffic:rate{short} > ${{min_request_rate}}\n      \
-                 or\n        lbtriage:lb_errors:rate{short} > ${{min_request_rate}}\n      )\n  )",
+                 lbtriage:lb_traffic:rate{short} > ${{min_request_rate}}\n  )",
                 long = b.long,
                 short = b.short,
                 factor = b.factor,

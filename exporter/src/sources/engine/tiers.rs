@@ -110,15 +110,17 @@ pub struct Book<K> {
 }
 
 impl<K: std::hash::Hash + Eq + Clone> Book<K> {
-    /// A load balancer first seen when the sentinel counts from `start`: its tiers count from
-    /// there too, so an alarm in that first window is covered by the detail tier.
+    /// A load balancer first seen when the sentinel counts from `start`: its detail tier counts
+    /// from there too, so an alarm in that first window is covered. Its slow tier starts its lag
+    /// earlier: its counters are released that far behind, so they run steady from the first
+    /// cycle instead of standing still for `slow_interval` (the page's request count among them).
     pub fn new(timing: Timing, start: i64) -> Self {
         let backfill = (BACKFILL_HORIZON.as_secs() / timing.period.as_secs().max(1)) as u32;
         Book {
             timing,
             detail: Ledger::new(timing.period, timing.delay, backfill).starting_at(start),
             slow: Ledger::new(timing.slow_period.max(timing.period), timing.delay, backfill)
-                .starting_at(align_up(start, timing.slow_period_secs())),
+                .starting_at(align_up(start - timing.lag(), timing.slow_period_secs())),
             alarm: None,
             last_slow_read: None,
             held: Vec::new(),
@@ -331,23 +333,26 @@ mod tests {
         let mut book = Book::new(timing(Collection::Adaptive), 100 * P);
         let mut counters = Counters::default();
         assert!(book.slow_due(100 * P));
-        // At 108 P the slow read covers periods 100..106, one count each.
+        // The slow tier starts its lag (five periods) before the sentinel's 100 P: at 108 P its
+        // read covers periods 95..106, one count each.
         let window = book.pending(Tier::Slow, 108 * P);
+        assert_eq!((window.start, window.end), (95 * P, 106 * P));
         for period in window.start / P..window.end / P {
             book.hold(&"x", period * P, 1.0);
         }
         book.commit(Tier::Slow, window, 108 * P);
         assert!(!book.slow_due(112 * P));
         assert!(book.slow_due(113 * P));
-        // Complete until 106 P; with a five-period lag, periods before 101 P are released.
+        // Complete until 106 P; with a five-period lag, periods before 101 P are released: the
+        // counter runs from the first cycle, as if lbtriage had been running all along.
         book.release(108 * P, &mut counters);
-        assert_eq!(counters.get(&"x"), 1.0);
+        assert_eq!(counters.get(&"x"), 6.0);
         book.release(109 * P, &mut counters);
-        assert_eq!(counters.get(&"x"), 2.0);
+        assert_eq!(counters.get(&"x"), 7.0);
         // Never past what was read, and each period once.
         book.release(200 * P, &mut counters);
         book.release(200 * P, &mut counters);
-        assert_eq!(counters.get(&"x"), 6.0);
+        assert_eq!(counters.get(&"x"), 11.0);
     }
 
     /// CloudMonitor: the slow tier read at 300 s periods; each one's count is spread over its
@@ -359,11 +364,12 @@ mod tests {
             slow_period: Duration::from_secs(300),
             ..timing(Collection::Adaptive)
         };
-        // First seen at 101 P: the slow tier counts from the next 5-minute boundary, 105 P.
+        // First seen at 101 P: the slow tier counts from the 5-minute boundary after its lag (14
+        // periods) before that, 90 P.
         let mut book = Book::new(timing, 101 * P);
         let mut counters = Counters::default();
         let window = book.pending(Tier::Slow, 117 * P);
-        assert_eq!((window.start, window.end), (105 * P, 115 * P));
+        assert_eq!((window.start, window.end), (90 * P, 115 * P));
         book.hold(&"x", 105 * P, 50.0);
         book.hold(&"x", 110 * P, 100.0);
         book.commit(Tier::Slow, window, 117 * P);
