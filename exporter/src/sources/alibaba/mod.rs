@@ -32,7 +32,7 @@ use super::engine::counting::GAUGE_LOOKBACK_PERIODS;
 use super::engine::period::Window;
 use super::engine::telemetry::ApiCalls;
 use super::engine::tiers::Tier;
-use super::engine::{Cloud, Collector, Counting, Observation, Reads};
+use super::engine::{target_health, Cloud, Collector, Counting, Observation, Reads};
 use crate::config::{AlibabaJob, AlibabaNamespace, Collection};
 use crate::runtime::Clock;
 use crate::store::{families, push_tag_labels, Labels, Sample};
@@ -595,20 +595,17 @@ impl Alibaba {
         }
         out.push(Sample::new(&families::LB_INFO, info, 1.0));
         for server in self.backends.get(instance).into_iter().flatten() {
-            let mut labels = base.clone();
-            labels.push((
+            let mut group = base.clone();
+            group.push((
                 "target_group".into(),
                 format!("listener:{}", server.listener_port),
             ));
-            labels.push(("target".into(), server.target.clone()));
             let state = if server.status == "normal" {
                 "healthy"
             } else {
                 "unhealthy"
             };
-            labels.push(("state".into(), state.to_string()));
-            labels.push(("reason".into(), server.status.clone()));
-            out.push(Sample::new(&families::LB_TARGET_HEALTH, labels, 1.0));
+            out.push(target_health(&group, &server.target, state, &server.status));
         }
     }
 

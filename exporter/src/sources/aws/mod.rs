@@ -23,7 +23,7 @@ use self::cloudwatch::{Query, SeriesKey};
 use self::discovery::Inventory;
 use super::engine::telemetry::ApiCalls;
 use super::engine::tiers::{read_while_awake, Tier, TierSizes, Timing};
-use super::engine::{Cloud, Collector, Counting, Observation, Reads};
+use super::engine::{target_health, Cloud, Collector, Counting, Observation, Reads};
 use crate::config::{AwsJob, Collection, ShardAssignment};
 use crate::runtime::Clock;
 use crate::store::{families, push_tag_labels, Labels, Sample};
@@ -89,11 +89,12 @@ impl Aws {
                 group.targets.len() as f64,
             ));
             for target in &group.targets {
-                let mut labels = group_labels.clone();
-                labels.push(("target".into(), target.target.clone()));
-                labels.push(("state".into(), target.state.clone()));
-                labels.push(("reason".into(), target.reason.clone()));
-                out.push(Sample::new(&families::LB_TARGET_HEALTH, labels, 1.0));
+                out.push(target_health(
+                    &group_labels,
+                    &target.target,
+                    &target.state,
+                    &target.reason,
+                ));
             }
         }
     }

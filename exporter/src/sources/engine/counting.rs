@@ -474,17 +474,7 @@ mod tests {
     }
 
     fn counting(collection: Collection) -> Counting<(String, u8)> {
-        Counting::new(
-            Timing {
-                collection,
-                period: Duration::from_secs(60),
-                delay: Duration::from_secs(120),
-                slow_interval: Duration::from_secs(300),
-                slow_period: Duration::from_secs(60),
-                settle: Duration::ZERO,
-            },
-            60,
-        )
+        Counting::new(crate::sources::engine::tiers::test_timing(collection), 60)
     }
 
     fn observation(tier: Tier, counter: bool, points: Vec<(i64, f64)>) -> Observation<(String, u8)> {

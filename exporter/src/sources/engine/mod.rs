@@ -113,6 +113,17 @@ pub fn source_key(provider: &str, job: &str, region: &str) -> String {
     format!("{provider}/{job}/{region}")
 }
 
+/// One `lbtriage_lb_target_health` sample: a target of the group `group` labels, its `state`
+/// (`healthy`, `unhealthy` or the provider's own word) and the provider's `reason`, labelled the
+/// same way by every cloud.
+pub fn target_health(group: &Labels, target: &str, state: &str, reason: &str) -> Sample {
+    let mut labels = group.clone();
+    labels.push(("target".into(), target.to_string()));
+    labels.push(("state".into(), state.to_string()));
+    labels.push(("reason".into(), reason.to_string()));
+    Sample::new(&families::LB_TARGET_HEALTH, labels, 1.0)
+}
+
 /// A cloud source: one cloud's job and region with its counting state and health.
 pub struct Collector<C: Cloud> {
     cloud: C,

@@ -288,26 +288,29 @@ pub fn worst_latency(tier: Tier, timing: &Timing, interval: Duration) -> Duratio
     }
 }
 
+/// The engine's tests' timing: one-minute periods counted two minutes late, a five-minute slow
+/// tier, nothing re-read.
+#[cfg(test)]
+pub(crate) fn test_timing(collection: Collection) -> Timing {
+    Timing {
+        collection,
+        period: Duration::from_secs(60),
+        delay: Duration::from_secs(120),
+        slow_interval: Duration::from_secs(300),
+        slow_period: Duration::from_secs(60),
+        settle: Duration::ZERO,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const P: i64 = 60;
 
-    fn timing(collection: Collection) -> Timing {
-        Timing {
-            collection,
-            period: Duration::from_secs(60),
-            delay: Duration::from_secs(120),
-            slow_interval: Duration::from_secs(300),
-            slow_period: Duration::from_secs(60),
-            settle: Duration::ZERO,
-        }
-    }
-
     #[test]
     fn detail_sleeps_until_an_alarm_and_back_fills_from_its_watermark() {
-        let mut book: Book<&str> = Book::new(timing(Collection::Adaptive), 100 * P);
+        let mut book: Book<&str> = Book::new(test_timing(Collection::Adaptive), 100 * P);
         assert!(!book.detail_awake());
         // Quiet for an hour, then the sentinel sees errors in period 160.
         book.alarm(160 * P);
@@ -320,7 +323,7 @@ mod tests {
 
     #[test]
     fn a_failed_detail_read_stays_awake() {
-        let mut book: Book<&str> = Book::new(timing(Collection::Adaptive), 100 * P);
+        let mut book: Book<&str> = Book::new(test_timing(Collection::Adaptive), 100 * P);
         book.alarm(101 * P);
         let failed = book.pending(Tier::Detail, 104 * P);
         assert!(book.detail_awake(), "nothing committed: read again next cycle");
@@ -330,7 +333,7 @@ mod tests {
 
     #[test]
     fn slow_counters_are_released_one_period_at_a_time_after_the_lag() {
-        let mut book = Book::new(timing(Collection::Adaptive), 100 * P);
+        let mut book = Book::new(test_timing(Collection::Adaptive), 100 * P);
         let mut counters = Counters::default();
         assert!(book.slow_due(100 * P));
         // The slow tier starts its lag (five periods) before the sentinel's 100 P: at 108 P its
@@ -362,7 +365,7 @@ mod tests {
         let timing = Timing {
             slow_interval: Duration::from_secs(600),
             slow_period: Duration::from_secs(300),
-            ..timing(Collection::Adaptive)
+            ..test_timing(Collection::Adaptive)
         };
         // First seen at 101 P: the slow tier counts from the 5-minute boundary after its lag (14
         // periods) before that, 90 P.
@@ -385,7 +388,7 @@ mod tests {
 
     #[test]
     fn full_collection_reads_everything_and_holds_nothing_back() {
-        let mut book = Book::new(timing(Collection::Full), 100 * P);
+        let mut book = Book::new(test_timing(Collection::Full), 100 * P);
         let mut counters = Counters::default();
         assert!(book.detail_awake());
         let window = book.pending(Tier::Slow, 103 * P);

@@ -27,7 +27,7 @@ use super::api::RateLimiter;
 use super::engine::series::signed_sum;
 use super::engine::telemetry::ApiCalls;
 use super::engine::tiers::{Tier, Timing};
-use super::engine::{Cloud, Collector, Counting, Observation, Reads};
+use super::engine::{target_health, Cloud, Collector, Counting, Observation, Reads};
 use crate::config::{Collection, TencentJob, TencentNamespace};
 use crate::runtime::Clock;
 use crate::store::{families, push_tag_labels, Labels, Sample};
@@ -204,12 +204,8 @@ impl Tencent {
                 (targets.len() - healthy) as f64,
             ));
             for target in targets {
-                let mut labels = group.clone();
-                labels.push(("target".into(), target.target.clone()));
                 let state = if target.healthy { "healthy" } else { "unhealthy" };
-                labels.push(("state".into(), state.to_string()));
-                labels.push(("reason".into(), target.detail.clone()));
-                out.push(Sample::new(&families::LB_TARGET_HEALTH, labels, 1.0));
+                out.push(target_health(&group, &target.target, state, &target.detail));
             }
         }
     }
